@@ -1,0 +1,577 @@
+//! Backing up folders, files and named streams into a snapshot.
+//!
+//! The pipeline, on as many threads as there are cores:
+//! - the calling thread walks the sources, cuts files into chunks (FastCDC, seeded
+//!   from the repository key), hashes each chunk and skips those the repository (or
+//!   this backup) already has;
+//! - workers compress and seal new chunks;
+//! - a packer groups sealed blobs into packs and an uploader stores them.
+//!
+//! Files whose size, modification time, change time and inode match the previous
+//! snapshot of the same sources are not read again. Write order is packs, then one
+//! index object, then the snapshot: a crash at any point leaves a repository whose
+//! snapshots all restore, plus at most some packs no index lists (prune removes them).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use fastcdc::v2020::{Normalization, StreamCDC};
+
+use crate::error::{Result, VaultError};
+use crate::format::{FORMAT_VERSION, IndexedPack, Node, NodeKind, Snapshot, SnapshotStats};
+use crate::id::Id;
+use crate::pack::{FinishedPack, PackWriter, SealedBlob, seal_blob};
+use crate::progress::{Progress, ProgressEvent};
+use crate::repository::{Index, Repository};
+
+/// Something to back up.
+pub enum Source {
+    /// A folder or file, stored under its base name or under `name` when given.
+    Path { path: PathBuf, name: Option<String> },
+    /// Bytes from a reader, stored under `name`.
+    Stream { name: String, reader: Box<dyn Read + Send> },
+}
+
+impl Source {
+    pub fn path(path: impl Into<PathBuf>) -> Source {
+        Source::Path {
+            path: path.into(),
+            name: None,
+        }
+    }
+
+    pub fn named_path(path: impl Into<PathBuf>, name: impl Into<String>) -> Source {
+        Source::Path {
+            path: path.into(),
+            name: Some(name.into()),
+        }
+    }
+
+    pub fn stream(name: impl Into<String>, reader: impl Read + Send + 'static) -> Source {
+        Source::Stream {
+            name: name.into(),
+            reader: Box::new(reader),
+        }
+    }
+}
+
+/// How a backup is labelled.
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    pub tags: BTreeMap<String, String>,
+    /// Caller data kept with the snapshot (the server's data summary).
+    pub summary: serde_json::Value,
+    /// The snapshot's time; the caller passes it in so tests control the clock.
+    pub time: DateTime<Utc>,
+    /// Snapshot whose unchanged files are reused; `None` picks the latest snapshot from
+    /// this host that shares a source with this one. Reuse is safe with any parent: a
+    /// file is reused only when its path, size, times, inode and mode all match.
+    pub parent: Option<Id>,
+}
+
+impl Default for BackupOptions {
+    fn default() -> Self {
+        BackupOptions {
+            tags: BTreeMap::new(),
+            summary: serde_json::Value::Null,
+            time: Utc::now(),
+            parent: None,
+        }
+    }
+}
+
+/// What a backup did.
+#[derive(Debug, Clone)]
+pub struct BackupOutcome {
+    pub snapshot_id: Id,
+    pub snapshot: Snapshot,
+    /// Files that vanished or could not be read as regular files while backing up.
+    pub warnings: Vec<String>,
+}
+
+/// One thing the walk found, before its content is read.
+struct Entry {
+    node: Node,
+    fs_path: Option<PathBuf>,
+}
+
+/// Checks a top-level name (a snapshot's first path component).
+fn check_top_name(name: &str) -> Result<()> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
+        return Err(VaultError::InvalidInput(format!(
+            "{name:?} cannot name a backup source: it must be a plain name without '/'"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn path_text(p: &Path) -> (String, Option<String>) {
+    use std::os::unix::ffi::OsStrExt;
+    match p.to_str() {
+        Some(s) => (s.to_string(), None),
+        None => (
+            p.to_string_lossy().into_owned(),
+            Some(hex::encode(p.as_os_str().as_bytes())),
+        ),
+    }
+}
+
+#[cfg(not(unix))]
+fn path_text(p: &Path) -> (String, Option<String>) {
+    (p.to_string_lossy().replace('\\', "/"), None)
+}
+
+fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .map(|d| d.as_nanos() as i64)
+                .or_else(|| {
+                    std::time::UNIX_EPOCH
+                        .duration_since(t)
+                        .ok()
+                        .map(|d| -(d.as_nanos() as i64))
+                })
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(unix)]
+fn unix_meta(meta: &std::fs::Metadata) -> (u32, u64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    (
+        meta.mode() & 0o7777,
+        meta.ino(),
+        meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+    )
+}
+
+#[cfg(not(unix))]
+fn unix_meta(meta: &std::fs::Metadata) -> (u32, u64, i64) {
+    (if meta.permissions().readonly() { 0o444 } else { 0o644 }, 0, 0)
+}
+
+fn node_for(rel: &Path, meta: &std::fs::Metadata, kind: NodeKind) -> Node {
+    let (path, path_hex) = path_text(rel);
+    let (mode, inode, ctime_ns) = unix_meta(meta);
+    Node {
+        path,
+        path_hex,
+        kind,
+        mode,
+        mtime_ns: mtime_ns(meta),
+        size: if kind == NodeKind::File { meta.len() } else { 0 },
+        inode,
+        ctime_ns,
+        blobs: Vec::new(),
+        target: None,
+    }
+}
+
+/// Walks a folder (or takes a file), in name order, without following symlinks.
+fn walk(fs_path: &Path, rel: &Path, out: &mut Vec<Entry>, warnings: &mut Vec<String>) -> Result<()> {
+    let meta = std::fs::symlink_metadata(fs_path).map_err(|e| VaultError::io("read", fs_path, e))?;
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        let target = std::fs::read_link(fs_path).map_err(|e| VaultError::io("read link", fs_path, e))?;
+        let mut node = node_for(rel, &meta, NodeKind::Symlink);
+        node.target = Some(target.to_string_lossy().into_owned());
+        out.push(Entry { node, fs_path: None });
+    } else if ft.is_file() {
+        out.push(Entry {
+            node: node_for(rel, &meta, NodeKind::File),
+            fs_path: Some(fs_path.to_path_buf()),
+        });
+    } else if ft.is_dir() {
+        out.push(Entry {
+            node: node_for(rel, &meta, NodeKind::Dir),
+            fs_path: None,
+        });
+        let mut children: Vec<_> = std::fs::read_dir(fs_path)
+            .map_err(|e| VaultError::io("list", fs_path, e))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
+        children.sort();
+        for name in children {
+            walk(&fs_path.join(&name), &rel.join(&name), out, warnings)?;
+        }
+    } else {
+        warnings.push(format!("skipped {} (not a file, folder or symlink)", fs_path.display()));
+    }
+    Ok(())
+}
+
+/// Packs stored by a backup, and the sealed bytes they hold.
+type Uploaded = (Vec<IndexedPack>, u64);
+
+/// Sends sealed blobs through workers to the packer; collects the packs stored.
+struct Pipeline<'scope> {
+    chunks: Option<SyncSender<(Id, Vec<u8>)>>,
+    handles: Vec<std::thread::ScopedJoinHandle<'scope, Result<()>>>,
+    uploader: Option<std::thread::ScopedJoinHandle<'scope, Result<Uploaded>>>,
+}
+
+impl<'scope> Pipeline<'scope> {
+    fn start<'env>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        repo: &'env Repository,
+        progress: &'env dyn Progress,
+        lock: &'env crate::repository::Lock,
+    ) -> Pipeline<'scope> {
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
+        let (chunk_tx, chunk_rx) = sync_channel::<(Id, Vec<u8>)>(workers * 2);
+        let chunk_rx = Arc::new(Mutex::new(chunk_rx));
+        let (sealed_tx, sealed_rx) = sync_channel::<SealedBlob>(workers * 2);
+        let (pack_tx, pack_rx) = sync_channel::<FinishedPack>(1);
+        let mut handles = Vec::new();
+        let level = repo.config().compression_level;
+        for _ in 0..workers {
+            let rx = chunk_rx.clone();
+            let tx = sealed_tx.clone();
+            handles.push(scope.spawn(move || {
+                loop {
+                    let next = rx
+                        .lock()
+                        .map_err(|_| VaultError::InvalidInput("worker poisoned".into()))?
+                        .recv();
+                    let Ok((id, data)) = next else { return Ok(()) };
+                    if tx.send(seal_blob(repo.keys(), level, id, &data)).is_err() {
+                        return Ok(());
+                    }
+                }
+            }));
+        }
+        drop(sealed_tx);
+        handles.push(scope.spawn(move || packer(repo, sealed_rx, pack_tx)));
+        let uploader = scope.spawn(move || uploader(repo, pack_rx, progress, lock));
+        Pipeline {
+            chunks: Some(chunk_tx),
+            handles,
+            uploader: Some(uploader),
+        }
+    }
+
+    /// Queues a new chunk; `false` when the pipeline has stopped (an error follows from `finish`).
+    fn send(&self, id: Id, data: Vec<u8>) -> bool {
+        self.chunks.as_ref().is_some_and(|tx| tx.send((id, data)).is_ok())
+    }
+
+    fn finish(mut self) -> Result<Uploaded> {
+        self.chunks.take();
+        let mut first_err = None;
+        for h in self.handles.drain(..) {
+            match h.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_err.get_or_insert(VaultError::InvalidInput("a backup worker crashed".into()));
+                }
+            }
+        }
+        let uploaded = match self.uploader.take().map(|h| h.join()) {
+            Some(Ok(r)) => r,
+            _ => Err(VaultError::InvalidInput("the backup uploader crashed".into())),
+        };
+        match (uploaded, first_err) {
+            (Err(e), _) => Err(e),
+            (Ok(_), Some(e)) => Err(e),
+            (Ok(packs), None) => Ok(packs),
+        }
+    }
+}
+
+fn packer(repo: &Repository, sealed: Receiver<SealedBlob>, packs: SyncSender<FinishedPack>) -> Result<()> {
+    let mut writer = PackWriter::new(repo.config().pack_size);
+    for blob in sealed {
+        if let Some(p) = writer.add(repo.keys(), blob)
+            && packs.send(p).is_err()
+        {
+            return Ok(());
+        }
+    }
+    if let Some(p) = writer.finish(repo.keys()) {
+        let _ = packs.send(p);
+    }
+    Ok(())
+}
+
+fn uploader(
+    repo: &Repository,
+    packs: Receiver<FinishedPack>,
+    progress: &dyn Progress,
+    lock: &crate::repository::Lock,
+) -> Result<Uploaded> {
+    let mut stored = Vec::new();
+    let mut bytes = 0;
+    for pack in packs {
+        let path = pack.path();
+        let entry = repo.store_pack(pack)?;
+        bytes += entry.blobs.iter().map(|b| u64::from(b.length)).sum::<u64>();
+        stored.push(entry);
+        progress.event(&ProgressEvent::PackWritten {
+            pack: path,
+            count: stored.len() as u64,
+        });
+        repo.refresh_lock(lock)?;
+    }
+    Ok((stored, bytes))
+}
+
+/// Chunks a reader, queueing chunks the repository lacks; returns the blob ids in order
+/// and the number of bytes read.
+struct Chunking<'a> {
+    repo: &'a Repository,
+    known: HashSet<Id>,
+    added_blobs: u64,
+    progress: &'a dyn Progress,
+}
+
+impl Chunking<'_> {
+    fn chunk(&mut self, reader: impl Read, pipeline: &Pipeline<'_>, what: &str) -> Result<(Vec<Id>, u64)> {
+        let c = self.repo.config().chunker;
+        let cdc = StreamCDC::with_level_and_seed(
+            reader,
+            c.min_size as usize,
+            c.avg_size as usize,
+            c.max_size as usize,
+            Normalization::Level1,
+            self.repo.keys().chunker_seed(),
+        );
+        let mut ids = Vec::new();
+        let mut total = 0u64;
+        for chunk in cdc {
+            let chunk = chunk.map_err(|e| VaultError::io("read", what, std::io::Error::from(e)))?;
+            let id = self.repo.keys().blob_id(&chunk.data);
+            total += chunk.data.len() as u64;
+            self.progress.advance(chunk.data.len() as u64);
+            ids.push(id);
+            if self.known.insert(id) {
+                self.added_blobs += 1;
+                if !pipeline.send(id, chunk.data) {
+                    // The pipeline stopped on an error; `finish` reports it.
+                    break;
+                }
+            }
+        }
+        Ok((ids, total))
+    }
+}
+
+/// The previous snapshot's nodes by path, for skipping unchanged files.
+fn parent_nodes(repo: &Repository, index: &Index, parent: Option<&Snapshot>) -> HashMap<Vec<u8>, Node> {
+    let Some(parent) = parent else { return HashMap::new() };
+    // A parent whose tree cannot be read only costs speed: every file is read again.
+    repo.read_tree(index, parent)
+        .map(|nodes| {
+            nodes
+                .into_iter()
+                .filter(|n| n.kind == NodeKind::File)
+                .map(|n| (n.path_bytes(), n))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn unchanged(old: &Node, new: &Node, index: &Index) -> bool {
+    old.size == new.size
+        && old.mtime_ns == new.mtime_ns
+        && old.ctime_ns == new.ctime_ns
+        && old.inode == new.inode
+        && old.mode == new.mode
+        && (old.size == 0 || !old.blobs.is_empty())
+        && old.blobs.iter().all(|b| index.contains(b))
+}
+
+/// Backs `sources` up into a new snapshot.
+pub fn backup(
+    repo: &Repository,
+    sources: Vec<Source>,
+    options: BackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupOutcome> {
+    let started = Instant::now();
+    if sources.is_empty() {
+        return Err(VaultError::InvalidInput(
+            "nothing to back up: give at least one path or stream".into(),
+        ));
+    }
+    let lock = repo.lock(false, "backup")?;
+    let index = repo.load_index()?;
+
+    // Walk everything first: names must be unique, and the total drives the progress bar.
+    let mut warnings = Vec::new();
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut streams: Vec<(String, Box<dyn Read + Send>)> = Vec::new();
+    let mut paths = Vec::new();
+    let mut top_names = HashSet::new();
+    for source in sources {
+        match source {
+            Source::Path { path, name } => {
+                let abs = std::path::absolute(&path).map_err(|e| VaultError::io("resolve", &path, e))?;
+                let top = match name {
+                    Some(n) => n,
+                    None => abs
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .ok_or_else(|| {
+                            VaultError::InvalidInput(format!("{} has no name to store it under", path.display()))
+                        })?,
+                };
+                check_top_name(&top)?;
+                if !top_names.insert(top.clone()) {
+                    return Err(VaultError::InvalidInput(format!(
+                        "two sources would both be stored as {top:?}"
+                    )));
+                }
+                paths.push(path_text(&abs).0);
+                walk(&abs, Path::new(&top), &mut entries, &mut warnings)?;
+            }
+            Source::Stream { name, reader } => {
+                check_top_name(&name)?;
+                if !top_names.insert(name.clone()) {
+                    return Err(VaultError::InvalidInput(format!(
+                        "two sources would both be stored as {name:?}"
+                    )));
+                }
+                paths.push(format!("stream:{name}"));
+                streams.push((name, reader));
+            }
+        }
+    }
+
+    let parent = match options.parent {
+        Some(id) => Some(repo.read_snapshot(&id)?),
+        None => {
+            let host = crate::repository::hostname();
+            repo.snapshots()?
+                .into_iter()
+                .rev()
+                .find(|(_, s)| s.hostname == host && s.paths.iter().any(|p| paths.contains(p)))
+                .map(|(_, s)| s)
+        }
+    };
+    let parent_nodes = parent_nodes(repo, &index, parent.as_ref());
+
+    let total: u64 = entries.iter().map(|e| e.node.size).sum();
+    progress.phase("backup", Some(total));
+
+    let mut stats = SnapshotStats::default();
+    let mut chunking = Chunking {
+        repo,
+        known: index.blobs.keys().copied().collect(),
+        added_blobs: 0,
+        progress,
+    };
+    let mut nodes: Vec<Node> = Vec::with_capacity(entries.len() + streams.len());
+
+    let (tree, (packs, added_bytes)) = std::thread::scope(|scope| -> Result<_> {
+        let pipeline = Pipeline::start(scope, repo, progress, &lock);
+        let body = (|| -> Result<Vec<Id>> {
+            for Entry { mut node, fs_path } in entries {
+                match node.kind {
+                    NodeKind::Dir => stats.dirs += 1,
+                    NodeKind::File => stats.files += 1,
+                    _ => {}
+                }
+                if let Some(fs_path) = fs_path {
+                    let old = parent_nodes.get(&node.path_bytes());
+                    if let Some(old) = old.filter(|old| unchanged(old, &node, &index)) {
+                        node.blobs = old.blobs.clone();
+                        progress.advance(node.size);
+                    } else {
+                        match std::fs::File::open(&fs_path) {
+                            Ok(file) => {
+                                let (ids, read) = chunking.chunk(file, &pipeline, &fs_path.to_string_lossy())?;
+                                node.blobs = ids;
+                                node.size = read;
+                                stats.read_bytes += read;
+                            }
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                                warnings.push(format!("{} vanished during the backup", fs_path.display()));
+                                continue;
+                            }
+                            Err(e) => return Err(VaultError::io("read", fs_path, e)),
+                        }
+                    }
+                    progress.event(&ProgressEvent::FileDone {
+                        path: node.path.clone(),
+                    });
+                }
+                stats.total_bytes += node.size;
+                nodes.push(node);
+            }
+            for (name, reader) in streams {
+                let (ids, read) = chunking.chunk(reader, &pipeline, &format!("stream {name}"))?;
+                stats.files += 1;
+                stats.total_bytes += read;
+                stats.read_bytes += read;
+                nodes.push(Node {
+                    path: name.clone(),
+                    path_hex: None,
+                    kind: NodeKind::Stream,
+                    mode: 0o600,
+                    mtime_ns: options.time.timestamp_nanos_opt().unwrap_or(0),
+                    size: read,
+                    inode: 0,
+                    ctime_ns: 0,
+                    blobs: ids,
+                    target: None,
+                });
+                progress.event(&ProgressEvent::FileDone { path: name });
+            }
+            let mut tree_bytes = Vec::new();
+            for node in &nodes {
+                serde_json::to_writer(&mut tree_bytes, node).expect("nodes serialize");
+                tree_bytes.push(b'\n');
+            }
+            let (tree, _) = chunking.chunk(tree_bytes.as_slice(), &pipeline, "snapshot tree")?;
+            Ok(tree)
+        })();
+        let packs = pipeline.finish();
+        let tree = body?;
+        Ok((tree, packs?))
+    })?;
+
+    // Packs are stored; now the index that lists them, then the snapshot.
+    if !packs.is_empty() {
+        let index_id = repo.write_index(packs)?;
+        progress.event(&ProgressEvent::IndexWritten {
+            index: index_id.to_hex(),
+        });
+    }
+    stats.added_blobs = chunking.added_blobs;
+    stats.added_bytes = added_bytes;
+    stats.duration_ms = started.elapsed().as_millis() as u64;
+    let snapshot = Snapshot {
+        version: FORMAT_VERSION,
+        time: options.time,
+        hostname: crate::repository::hostname(),
+        paths,
+        tags: options.tags,
+        summary: options.summary,
+        tree,
+        stats,
+        original: None,
+    };
+    let snapshot_id = repo.write_snapshot(&snapshot)?;
+    progress.event(&ProgressEvent::SnapshotWritten {
+        snapshot: snapshot_id.to_hex(),
+    });
+    drop(lock);
+    Ok(BackupOutcome {
+        snapshot_id,
+        snapshot,
+        warnings,
+    })
+}

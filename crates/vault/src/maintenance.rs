@@ -1,0 +1,525 @@
+//! Forget, prune, check and copy.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+use fastcdc::v2020::{FastCDC, Normalization};
+
+use crate::error::{Result, VaultError};
+use crate::format::{FORMAT_VERSION, FileType, IndexedPack, Node, Snapshot};
+use crate::id::Id;
+use crate::pack::{PackWriter, seal_blob};
+use crate::progress::{Progress, ProgressEvent};
+use crate::repository::{Index, Repository};
+
+/// Which snapshots `forget` keeps.
+#[derive(Debug, Clone)]
+pub struct ForgetPolicy {
+    /// Keep snapshots taken within this many days before `now`.
+    pub keep_within_days: u32,
+    /// Snapshots carrying any of these tags are always kept (e.g. `kind=manual`).
+    pub keep_tags: Vec<(String, String)>,
+    pub now: DateTime<Utc>,
+}
+
+/// Removes snapshots the policy does not keep; returns their ids. The newest snapshot
+/// is always kept, so a repository that stopped receiving backups is never emptied.
+pub fn forget(repo: &Repository, policy: &ForgetPolicy, progress: &dyn Progress) -> Result<Vec<Id>> {
+    let _lock = repo.lock(false, "forget")?;
+    let snapshots = repo.snapshots()?;
+    let cutoff = policy.now - Duration::days(i64::from(policy.keep_within_days));
+    let newest = snapshots.last().map(|(id, _)| *id);
+    let doomed: Vec<Id> = snapshots
+        .iter()
+        .filter(|(id, s)| {
+            Some(*id) != newest && s.time < cutoff && !policy.keep_tags.iter().any(|(k, v)| s.tags.get(k) == Some(v))
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    forget_ids(repo, &doomed, progress)?;
+    Ok(doomed)
+}
+
+/// Removes the named snapshots (their data stays until `prune`).
+pub fn forget_ids(repo: &Repository, ids: &[Id], progress: &dyn Progress) -> Result<()> {
+    for id in ids {
+        let path = FileType::Snapshot.path(id);
+        repo.backend().delete(&path)?;
+        progress.event(&ProgressEvent::Deleted { object: path });
+    }
+    Ok(())
+}
+
+/// What prune did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PruneStats {
+    pub packs_deleted: u64,
+    pub packs_repacked: u64,
+    pub packs_kept: u64,
+    pub unindexed_packs_deleted: u64,
+    pub bytes_freed: u64,
+    pub blobs_removed: u64,
+}
+
+/// Every blob any snapshot still uses (tree blobs included).
+fn used_blobs(repo: &Repository, index: &Index) -> Result<HashSet<Id>> {
+    let mut used = HashSet::new();
+    for (id, snap) in repo.snapshots()? {
+        used.extend(snap.tree.iter().copied());
+        let nodes = repo.read_tree(index, &snap).map_err(|e| {
+            VaultError::corrupt(
+                FileType::Snapshot.path(&id),
+                format!("its tree cannot be read, so prune stops to lose nothing: {e}"),
+            )
+        })?;
+        for n in nodes {
+            used.extend(n.blobs);
+        }
+    }
+    Ok(used)
+}
+
+/// Removes data no snapshot uses, in two phases under an exclusive lock.
+///
+/// Phase one plans without changing anything: which packs are wholly unused, which are
+/// partly used (their used blobs are copied into new packs), and which packs no index
+/// lists (left by an interrupted backup). Phase two writes the new packs, then one new
+/// index listing every pack that stays, then deletes the old index objects, then the
+/// packs. A crash in phase two leaves either the old or the new index in force, each
+/// listing only packs that exist.
+pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneStats> {
+    let _lock = repo.lock(true, "prune")?;
+    let index = repo.load_index()?;
+    let used = used_blobs(repo, &index)?;
+    if let Some(missing) = used.iter().find(|b| !index.contains(b)) {
+        return Err(VaultError::corrupt(
+            format!("blob {missing}"),
+            "used by a snapshot but in no index; prune stops to lose nothing (run `check`)",
+        ));
+    }
+
+    // Phase one: plan.
+    let mut packs_by_id: HashMap<Id, Vec<(Id, crate::repository::BlobLocation)>> = HashMap::new();
+    for (blob, loc) in &index.blobs {
+        packs_by_id.entry(loc.pack).or_default().push((*blob, *loc));
+    }
+    let stored: HashMap<Id, u64> = repo
+        .backend()
+        .list(FileType::Pack.dir())?
+        .into_iter()
+        .filter_map(|o| FileType::Pack.id_of(&o.path).map(|id| (id, o.size)))
+        .collect();
+    let mut stats = PruneStats::default();
+    let mut keep: Vec<Id> = Vec::new();
+    let mut repack: Vec<Id> = Vec::new();
+    let mut delete: Vec<Id> = Vec::new();
+    for (pack, (size, _)) in &index.packs {
+        let blobs = packs_by_id.get(pack).map(Vec::as_slice).unwrap_or(&[]);
+        let used_here = blobs.iter().filter(|(b, _)| used.contains(b)).count();
+        if used_here == 0 {
+            delete.push(*pack);
+            stats.bytes_freed += size;
+        } else if used_here < blobs.len() {
+            repack.push(*pack);
+        } else {
+            keep.push(*pack);
+        }
+    }
+    let unindexed: Vec<Id> = stored
+        .keys()
+        .filter(|p| !index.packs.contains_key(p))
+        .copied()
+        .collect();
+    progress.phase("prune", Some(repack.iter().map(|p| index.packs[p].0).sum()));
+
+    // Phase two: new packs, new index, drop old index objects, delete packs.
+    let mut new_packs: Vec<IndexedPack> = Vec::new();
+    let mut writer = PackWriter::new(repo.config().pack_size);
+    let mut written = HashSet::new();
+    for pack in &repack {
+        let (bytes, entries) = repo.read_pack(pack)?;
+        for e in entries {
+            if used.contains(&e.id) && written.insert(e.id) {
+                let start = e.offset as usize;
+                let plain = repo.open_blob(
+                    &e.id,
+                    e.compressed,
+                    e.raw_length,
+                    &bytes[start..start + e.length as usize],
+                    "",
+                )?;
+                if let Some(p) = writer.add(
+                    repo.keys(),
+                    seal_blob(repo.keys(), repo.config().compression_level, e.id, &plain),
+                ) {
+                    new_packs.push(repo.store_pack(p)?);
+                }
+            } else if !used.contains(&e.id) {
+                stats.blobs_removed += 1;
+            }
+        }
+        stats.bytes_freed += index.packs[pack].0;
+        progress.advance(index.packs[pack].0);
+    }
+    if let Some(p) = writer.finish(repo.keys()) {
+        new_packs.push(repo.store_pack(p)?);
+    }
+    for p in &new_packs {
+        stats.bytes_freed = stats.bytes_freed.saturating_sub(p.size);
+    }
+    if delete.is_empty() && repack.is_empty() && unindexed.is_empty() {
+        stats.packs_kept = keep.len() as u64;
+        return Ok(stats);
+    }
+
+    // The new index lists every pack that stays, with its blobs.
+    let mut kept_packs: Vec<IndexedPack> = Vec::new();
+    for pack in &keep {
+        let mut blobs: Vec<crate::format::IndexedBlob> = packs_by_id[pack]
+            .iter()
+            .map(|(id, loc)| crate::format::IndexedBlob {
+                id: *id,
+                offset: loc.offset,
+                length: loc.length,
+                raw_length: loc.raw_length,
+                compressed: loc.compressed,
+            })
+            .collect();
+        blobs.sort_by_key(|b| b.offset);
+        kept_packs.push(IndexedPack {
+            id: *pack,
+            size: index.packs[pack].0,
+            blobs,
+        });
+    }
+    kept_packs.extend(new_packs);
+    let new_index = repo.write_index(kept_packs)?;
+    progress.event(&ProgressEvent::IndexWritten {
+        index: new_index.to_hex(),
+    });
+    for old in &index.files {
+        let path = FileType::Index.path(old);
+        repo.backend().delete(&path)?;
+        progress.event(&ProgressEvent::Deleted { object: path });
+    }
+    for pack in delete.iter().chain(&repack).chain(&unindexed) {
+        let path = FileType::Pack.path(pack);
+        repo.backend().delete(&path)?;
+        progress.event(&ProgressEvent::Deleted { object: path });
+    }
+    for pack in &delete {
+        stats.blobs_removed += packs_by_id.get(pack).map_or(0, |b| b.len() as u64);
+    }
+    stats.unindexed_packs_deleted = unindexed.len() as u64;
+    stats.bytes_freed += unindexed.iter().map(|p| stored[p]).sum::<u64>();
+    stats.packs_deleted = delete.len() as u64;
+    stats.packs_repacked = repack.len() as u64;
+    stats.packs_kept = keep.len() as u64;
+    Ok(stats)
+}
+
+/// What `check` found.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CheckReport {
+    /// Damage: each names the object concerned.
+    pub problems: Vec<String>,
+    /// Harmless oddities (packs no index lists, left by an interrupted backup).
+    pub warnings: Vec<String>,
+    pub snapshots: u64,
+    pub packs: u64,
+    pub blobs: u64,
+    /// Bytes read and verified with `read_data`.
+    pub bytes_verified: u64,
+}
+
+impl CheckReport {
+    pub fn is_ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Checks the repository's structure and, with `read_data`, every byte of every pack.
+pub fn check(repo: &Repository, read_data: bool, progress: &dyn Progress) -> Result<CheckReport> {
+    let _lock = repo.lock(false, "check")?;
+    let mut report = CheckReport::default();
+
+    for info in repo.backend().list(FileType::Key.dir())? {
+        if let Err(e) = repo
+            .backend()
+            .read(&info.path)
+            .and_then(|b| crate::repository::parse_key_object(&b, &info.path))
+        {
+            report.problems.push(e.to_string());
+        }
+    }
+
+    let stored: BTreeMap<Id, u64> = {
+        let mut m = BTreeMap::new();
+        for o in repo.backend().list(FileType::Pack.dir())? {
+            match FileType::Pack.id_of(&o.path) {
+                Some(id) if FileType::Pack.path(&id) == o.path => {
+                    m.insert(id, o.size);
+                }
+                _ => report.problems.push(format!("{}: not a pack name", o.path)),
+            }
+        }
+        m
+    };
+
+    let mut index = Index::default();
+    let mut indexed: HashMap<Id, IndexedPack> = HashMap::new();
+    for o in repo.backend().list(FileType::Index.dir())? {
+        let Some(id) = FileType::Index.id_of(&o.path) else {
+            report.problems.push(format!("{}: not an index name", o.path));
+            continue;
+        };
+        match repo.read_index_file(&id) {
+            Ok(file) => {
+                for pack in file.packs {
+                    index.add_pack(&pack, id);
+                    indexed.insert(pack.id, pack);
+                }
+                index.files.push(id);
+            }
+            Err(e) => report.problems.push(e.to_string()),
+        }
+    }
+    for (pack, entry) in &indexed {
+        let path = FileType::Pack.path(pack);
+        match stored.get(pack) {
+            None => report
+                .problems
+                .push(format!("{path}: listed in the index but missing from storage")),
+            Some(size) if *size != entry.size => report.problems.push(format!(
+                "{path}: {size} bytes stored but the index says {} (truncated or replaced)",
+                entry.size
+            )),
+            Some(_) => {}
+        }
+    }
+    for pack in stored.keys().filter(|p| !indexed.contains_key(p)) {
+        report.warnings.push(format!(
+            "{}: no index lists it (left by an interrupted backup; prune removes it)",
+            FileType::Pack.path(pack)
+        ));
+    }
+    report.packs = stored.len() as u64;
+    report.blobs = index.blobs.len() as u64;
+
+    for o in repo.backend().list(FileType::Snapshot.dir())? {
+        let Some(id) = FileType::Snapshot.id_of(&o.path) else {
+            report.problems.push(format!("{}: not a snapshot name", o.path));
+            continue;
+        };
+        report.snapshots += 1;
+        let snap = match repo.read_snapshot(&id) {
+            Ok(s) => s,
+            Err(e) => {
+                report.problems.push(e.to_string());
+                continue;
+            }
+        };
+        match repo.read_tree(&index, &snap) {
+            Ok(nodes) => {
+                let missing = nodes
+                    .iter()
+                    .flat_map(|n| n.blobs.iter().map(move |b| (n, b)))
+                    .find(|(_, b)| !index.contains(b));
+                if let Some((node, blob)) = missing {
+                    report.problems.push(format!(
+                        "{}: file {:?} needs blob {blob}, which no index lists",
+                        o.path, node.path
+                    ));
+                }
+            }
+            Err(e) => report
+                .problems
+                .push(format!("{}: its tree cannot be read: {e}", o.path)),
+        }
+    }
+
+    if read_data {
+        progress.phase("check", Some(stored.values().sum()));
+        for (pack, size) in &stored {
+            let path = FileType::Pack.path(pack);
+            match repo.read_pack(pack) {
+                Ok((_, entries)) => {
+                    report.bytes_verified += size;
+                    if let Some(listed) = indexed.get(pack)
+                        && listed.blobs != entries
+                    {
+                        report
+                            .problems
+                            .push(format!("{path}: its header and the index disagree about its blobs"));
+                    }
+                }
+                Err(e) => report.problems.push(e.to_string()),
+            }
+            progress.advance(*size);
+        }
+    }
+    Ok(report)
+}
+
+/// What `copy` did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CopyOutcome {
+    /// (snapshot in the source, its copy in the destination)
+    pub copied: Vec<(Id, Id)>,
+    /// Source snapshots the destination already had.
+    pub already_present: u64,
+    pub blobs_added: u64,
+    pub bytes_added: u64,
+}
+
+/// Copies snapshots (all, or those in `only`) from `src` into `dst`, which may have
+/// other keys. Blob ids are keyed per repository, so blobs are re-hashed and trees
+/// rewritten; blobs whose destination id is known from earlier copies are not read.
+/// Each snapshot is written packs, index, snapshot, so an interrupted copy keeps what it
+/// finished.
+pub fn copy(src: &Repository, dst: &Repository, only: Option<&[Id]>, progress: &dyn Progress) -> Result<CopyOutcome> {
+    let _lock = dst.lock(false, "copy")?;
+    let src_index = src.load_index()?;
+    let mut dst_index = dst.load_index()?;
+    let dst_snaps = dst.snapshots()?;
+    let present: HashMap<Id, Id> = dst_snaps
+        .iter()
+        .filter_map(|(id, s)| s.original.map(|o| (o, *id)))
+        .collect();
+    let mut outcome = CopyOutcome::default();
+
+    // Learn src->dst blob ids from pairs copied before: their trees line up node by node.
+    let mut map: HashMap<Id, Id> = HashMap::new();
+    let wanted: Vec<(Id, Snapshot)> = src
+        .snapshots()?
+        .into_iter()
+        .filter(|(id, _)| only.is_none_or(|o| o.contains(id)))
+        .collect();
+    if let Some((src_id, dst_id)) = wanted
+        .iter()
+        .rev()
+        .find_map(|(id, _)| present.get(id).map(|d| (*id, *d)))
+    {
+        let s = src.read_snapshot(&src_id)?;
+        let d = dst.read_snapshot(&dst_id)?;
+        if let (Ok(sn), Ok(dn)) = (src.read_tree(&src_index, &s), dst.read_tree(&dst_index, &d))
+            && sn.len() == dn.len()
+        {
+            for (a, b) in sn.iter().zip(&dn) {
+                if a.path == b.path && a.blobs.len() == b.blobs.len() {
+                    map.extend(a.blobs.iter().copied().zip(b.blobs.iter().copied()));
+                }
+            }
+        }
+    }
+
+    for (src_id, snap) in wanted {
+        if present.contains_key(&src_id) {
+            outcome.already_present += 1;
+            continue;
+        }
+        let nodes = src.read_tree(&src_index, &snap)?;
+        progress.phase("copy", Some(nodes.iter().map(|n| n.size).sum()));
+        let mut sink = CopySink {
+            writer: PackWriter::new(dst.config().pack_size),
+            packs: Vec::new(),
+            added: HashSet::new(),
+        };
+        let mut new_nodes: Vec<Node> = Vec::with_capacity(nodes.len());
+        for mut node in nodes {
+            let mut ids = Vec::with_capacity(node.blobs.len());
+            for blob in &node.blobs {
+                let mapped = map
+                    .get(blob)
+                    .copied()
+                    .filter(|d| dst_index.contains(d) || sink.added.contains(d));
+                let dst_id = match mapped {
+                    Some(d) => d,
+                    None => {
+                        let plain = src.read_blob(&src_index, blob)?;
+                        let d = dst.keys().blob_id(&plain);
+                        sink.store(dst, &dst_index, &plain, d, &mut outcome)?;
+                        map.insert(*blob, d);
+                        d
+                    }
+                };
+                ids.push(dst_id);
+            }
+            progress.advance(node.size);
+            node.blobs = ids;
+            new_nodes.push(node);
+        }
+        let mut tree_bytes = Vec::new();
+        for node in &new_nodes {
+            serde_json::to_writer(&mut tree_bytes, node).expect("nodes serialize");
+            tree_bytes.push(b'\n');
+        }
+        let c = dst.config().chunker;
+        let mut tree = Vec::new();
+        let chunks = FastCDC::with_level_and_seed(
+            &tree_bytes,
+            c.min_size as usize,
+            c.avg_size as usize,
+            c.max_size as usize,
+            Normalization::Level1,
+            dst.keys().chunker_seed(),
+        );
+        for chunk in chunks {
+            let data = &tree_bytes[chunk.offset..chunk.offset + chunk.length];
+            let id = dst.keys().blob_id(data);
+            sink.store(dst, &dst_index, data, id, &mut outcome)?;
+            tree.push(id);
+        }
+        if let Some(p) = sink.writer.finish(dst.keys()) {
+            sink.packs.push(dst.store_pack(p)?);
+        }
+        let packs = sink.packs;
+        if !packs.is_empty() {
+            let index_id = dst.write_index(packs.clone())?;
+            for p in &packs {
+                dst_index.add_pack(p, index_id);
+            }
+        }
+        let copy = Snapshot {
+            version: FORMAT_VERSION,
+            tree,
+            original: Some(src_id),
+            ..snap
+        };
+        let dst_id = dst.write_snapshot(&copy)?;
+        progress.event(&ProgressEvent::SnapshotWritten {
+            snapshot: dst_id.to_hex(),
+        });
+        outcome.copied.push((src_id, dst_id));
+    }
+    Ok(outcome)
+}
+
+/// Where `copy` puts blobs new to the destination.
+struct CopySink {
+    writer: PackWriter,
+    packs: Vec<IndexedPack>,
+    added: HashSet<Id>,
+}
+
+impl CopySink {
+    fn store(
+        &mut self,
+        dst: &Repository,
+        dst_index: &Index,
+        plain: &[u8],
+        id: Id,
+        outcome: &mut CopyOutcome,
+    ) -> Result<()> {
+        if dst_index.contains(&id) || !self.added.insert(id) {
+            return Ok(());
+        }
+        let sealed = seal_blob(dst.keys(), dst.config().compression_level, id, plain);
+        outcome.blobs_added += 1;
+        outcome.bytes_added += sealed.bytes.len() as u64;
+        if let Some(p) = self.writer.add(dst.keys(), sealed) {
+            self.packs.push(dst.store_pack(p)?);
+        }
+        Ok(())
+    }
+}

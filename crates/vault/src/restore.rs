@@ -1,0 +1,339 @@
+//! Restoring a snapshot, or one file or stream of it.
+//!
+//! Every blob is verified (decrypted, decompressed, re-hashed to its id) before a byte
+//! of it is written. Files are written to `<name>.rv-partial` and renamed when complete,
+//! so an interrupted restore never leaves a half file under a real name. Paths from the
+//! repository are checked so that a damaged or hostile snapshot cannot write outside
+//! the target folder.
+
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, UNIX_EPOCH};
+
+use crate::error::{Result, VaultError};
+use crate::format::{FileType, Node, NodeKind, Snapshot};
+use crate::progress::{Progress, ProgressEvent};
+use crate::repository::{Index, Repository};
+
+/// What a restore wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RestoreStats {
+    pub files: u64,
+    pub dirs: u64,
+    pub bytes: u64,
+}
+
+/// Turns a node's stored path into a relative path that stays inside the target.
+fn safe_relative(node: &Node) -> Result<PathBuf> {
+    let bytes = node.path_bytes();
+    let bad = || {
+        VaultError::corrupt(
+            format!("tree entry {:?}", node.path),
+            "path would leave the restore folder",
+        )
+    };
+    #[cfg(unix)]
+    let rel = {
+        use std::os::unix::ffi::OsStrExt;
+        PathBuf::from(std::ffi::OsStr::from_bytes(&bytes))
+    };
+    #[cfg(not(unix))]
+    let rel = PathBuf::from(String::from_utf8(bytes).map_err(|_| bad())?);
+    if rel.as_os_str().is_empty() || rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+        return Err(bad());
+    }
+    Ok(rel)
+}
+
+/// The nodes under `only` (that path and everything inside it), or all of them.
+fn select<'a>(nodes: &'a [Node], only: Option<&str>) -> Result<Vec<&'a Node>> {
+    let Some(only) = only.map(|p| p.trim_matches('/')) else {
+        return Ok(nodes.iter().collect());
+    };
+    let picked: Vec<&Node> = nodes
+        .iter()
+        .filter(|n| n.path == only || n.path.strip_prefix(only).is_some_and(|rest| rest.starts_with('/')))
+        .collect();
+    if picked.is_empty() {
+        return Err(VaultError::NotFound {
+            what: "path in snapshot",
+            name: only.to_string(),
+        });
+    }
+    Ok(picked)
+}
+
+/// Writes a file's content by reading its blobs, merging reads of blobs that sit next
+/// to each other in the same pack.
+pub(crate) fn write_content(
+    repo: &Repository,
+    index: &Index,
+    node: &Node,
+    out: &mut dyn Write,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let mut written = 0u64;
+    let mut i = 0;
+    while i < node.blobs.len() {
+        let first = node.blobs[i];
+        let loc = *index.blobs.get(&first).ok_or_else(|| {
+            VaultError::corrupt(
+                format!("blob {first}"),
+                format!("needed by {:?} but in no index", node.path),
+            )
+        })?;
+        // Extend the run while the next blob follows directly in the same pack.
+        let mut j = i + 1;
+        let mut end = loc.offset + u64::from(loc.length);
+        while j < node.blobs.len() && end - loc.offset < 32 * 1024 * 1024 {
+            match index.blobs.get(&node.blobs[j]) {
+                Some(next) if next.pack == loc.pack && next.offset == end => {
+                    end += u64::from(next.length);
+                    j += 1;
+                }
+                _ => break,
+            }
+        }
+        let pack_path = FileType::Pack.path(&loc.pack);
+        let run = repo.backend().read_range(&pack_path, loc.offset, end - loc.offset)?;
+        if run.len() as u64 != end - loc.offset {
+            return Err(VaultError::corrupt(
+                &pack_path,
+                "shorter than the index says (truncated)",
+            ));
+        }
+        for id in &node.blobs[i..j] {
+            let b = index.blobs[id];
+            let start = (b.offset - loc.offset) as usize;
+            let plain = repo.open_blob(
+                id,
+                b.compressed,
+                b.raw_length,
+                &run[start..start + b.length as usize],
+                &pack_path,
+            )?;
+            out.write_all(&plain)
+                .map_err(|e| VaultError::io("write", &node.path, e))?;
+            written += plain.len() as u64;
+            progress.advance(plain.len() as u64);
+        }
+        i = j;
+    }
+    Ok(written)
+}
+
+/// Writes one file or stream of a snapshot to `out`.
+pub fn restore_to_writer(
+    repo: &Repository,
+    index: &Index,
+    snapshot: &Snapshot,
+    path: &str,
+    out: &mut dyn Write,
+) -> Result<u64> {
+    let nodes = repo.read_tree(index, snapshot)?;
+    let path = path.trim_matches('/');
+    let node = nodes
+        .iter()
+        .find(|n| n.path == path && matches!(n.kind, NodeKind::File | NodeKind::Stream))
+        .ok_or_else(|| VaultError::NotFound {
+            what: "file or stream in snapshot",
+            name: path.to_string(),
+        })?;
+    write_content(repo, index, node, out, &crate::progress::NoProgress)
+}
+
+/// Restores a snapshot (or the part of it under `only`) into `target`.
+pub fn restore(
+    repo: &Repository,
+    index: &Index,
+    snapshot: &Snapshot,
+    target: &Path,
+    only: Option<&str>,
+    progress: &dyn Progress,
+) -> Result<RestoreStats> {
+    let nodes = repo.read_tree(index, snapshot)?;
+    let picked = select(&nodes, only)?;
+    let total: u64 = picked.iter().map(|n| n.size).sum();
+    progress.phase("restore", Some(total));
+    std::fs::create_dir_all(target).map_err(|e| VaultError::io("create", target, e))?;
+
+    let mut stats = RestoreStats::default();
+    let mut files = Vec::new();
+    let mut dirs = Vec::new();
+    for node in picked {
+        let dest = target.join(safe_relative(node)?);
+        match node.kind {
+            NodeKind::Dir => {
+                std::fs::create_dir_all(&dest).map_err(|e| VaultError::io("create", &dest, e))?;
+                stats.dirs += 1;
+                dirs.push((node, dest));
+            }
+            NodeKind::File | NodeKind::Stream => files.push((node, dest)),
+            NodeKind::Symlink => restore_symlink(node, &dest)?,
+        }
+    }
+
+    // Files in parallel, largest first so the threads finish together.
+    files.sort_by_key(|f| std::cmp::Reverse(f.0.size));
+    let next = AtomicUsize::new(0);
+    let failure: Mutex<Option<VaultError>> = Mutex::new(None);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((node, dest)) = files.get(i) else { break };
+                    if failure.lock().map(|f| f.is_some()).unwrap_or(true) {
+                        break;
+                    }
+                    if let Err(e) = restore_file(repo, index, node, dest, progress) {
+                        if let Ok(mut f) = failure.lock() {
+                            f.get_or_insert(e);
+                        }
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    for (node, _) in &files {
+        stats.files += 1;
+        stats.bytes += node.size;
+    }
+    // Folder times last: writing files into them changed their times.
+    for (node, dest) in dirs.iter().rev() {
+        set_meta_dir(node, dest);
+    }
+    Ok(stats)
+}
+
+fn restore_file(repo: &Repository, index: &Index, node: &Node, dest: &Path, progress: &dyn Progress) -> Result<()> {
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| VaultError::io("create", parent, e))?;
+    }
+    let mut partial = dest.as_os_str().to_owned();
+    partial.push(".rv-partial");
+    let partial = PathBuf::from(partial);
+    let file = std::fs::File::create(&partial).map_err(|e| VaultError::io("create", &partial, e))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let result = write_content(repo, index, node, &mut out, progress).and_then(|n| {
+        let file = out
+            .into_inner()
+            .map_err(|e| VaultError::io("write", &partial, e.into_error()))?;
+        if n != node.size {
+            return Err(VaultError::corrupt(
+                format!("tree entry {:?}", node.path),
+                "content length differs from the recorded size",
+            ));
+        }
+        if node.mtime_ns != 0 {
+            let t = UNIX_EPOCH + Duration::from_nanos(node.mtime_ns.max(0) as u64);
+            let _ = file.set_modified(t);
+        }
+        set_mode(&file, node.mode);
+        Ok(())
+    });
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e);
+    }
+    std::fs::rename(&partial, dest).map_err(|e| VaultError::io("rename into place", dest, e))?;
+    progress.event(&ProgressEvent::FileDone {
+        path: node.path.clone(),
+    });
+    Ok(())
+}
+
+#[cfg(unix)]
+fn set_mode(file: &std::fs::File, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    if mode != 0 {
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(mode));
+    }
+}
+
+#[cfg(not(unix))]
+fn set_mode(_file: &std::fs::File, _mode: u32) {}
+
+fn set_meta_dir(node: &Node, dest: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if node.mode != 0 {
+            let _ = std::fs::set_permissions(dest, std::fs::Permissions::from_mode(node.mode));
+        }
+    }
+    if node.mtime_ns != 0
+        && let Ok(dir) = std::fs::File::open(dest)
+    {
+        let _ = dir.set_modified(UNIX_EPOCH + Duration::from_nanos(node.mtime_ns.max(0) as u64));
+    }
+}
+
+#[cfg(unix)]
+fn restore_symlink(node: &Node, dest: &Path) -> Result<()> {
+    let target = node
+        .target
+        .as_deref()
+        .ok_or_else(|| VaultError::corrupt(format!("tree entry {:?}", node.path), "symlink without a target"))?;
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| VaultError::io("create", parent, e))?;
+    }
+    let _ = std::fs::remove_file(dest);
+    std::os::unix::fs::symlink(target, dest).map_err(|e| VaultError::io("create symlink", dest, e))
+}
+
+#[cfg(not(unix))]
+fn restore_symlink(_node: &Node, _dest: &Path) -> Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::NodeKind;
+
+    fn node(path: &str) -> Node {
+        Node {
+            path: path.into(),
+            path_hex: None,
+            kind: NodeKind::File,
+            mode: 0,
+            mtime_ns: 0,
+            size: 0,
+            inode: 0,
+            ctime_ns: 0,
+            blobs: vec![],
+            target: None,
+        }
+    }
+
+    #[test]
+    fn hostile_paths_are_refused() {
+        for p in ["../etc/passwd", "/etc/passwd", "a/../../b", "", "./a"] {
+            assert!(safe_relative(&node(p)).is_err(), "{p:?} accepted");
+        }
+        assert_eq!(
+            safe_relative(&node("attachments/a b/ü.jpg")).unwrap(),
+            PathBuf::from("attachments/a b/ü.jpg")
+        );
+    }
+
+    #[test]
+    fn select_takes_a_subtree_not_a_prefix() {
+        let nodes = vec![node("a"), node("a/x"), node("ab"), node("ab/y")];
+        let picked: Vec<_> = select(&nodes, Some("a"))
+            .unwrap()
+            .iter()
+            .map(|n| n.path.clone())
+            .collect();
+        assert_eq!(picked, vec!["a", "a/x"]);
+        assert!(select(&nodes, Some("zz")).is_err());
+    }
+}

@@ -1,0 +1,313 @@
+//! Damage and bad input through the CLI: a flipped byte or a truncated object anywhere
+//! is caught and named; wrong keys and malformed input are clear errors, never panics.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+fn key_args(key: &Path, repo: &Path) -> Vec<String> {
+    vec![
+        "--repo".into(),
+        repo.display().to_string(),
+        "--key-file".into(),
+        key.display().to_string(),
+    ]
+}
+
+fn cli_ok(args: &[String]) -> String {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out, err) = run_cli(&refs, &[]);
+    assert_eq!(code, 0, "{args:?} failed: {err}");
+    out
+}
+
+/// A repository with two snapshots made through the CLI.
+fn fixture(work: &Path) -> (std::path::PathBuf, std::path::PathBuf, Vec<String>) {
+    let src = work.join("shop");
+    make_tree(&src, 11, 2);
+    let repo = work.join("repo");
+    let key = work.join("key");
+    let base = key_args(&key, &repo);
+    cli_ok(&[base.clone(), vec!["init".into(), "--pack-size-mib".into(), "1".into()]].concat());
+    cli_ok(
+        &[
+            base.clone(),
+            vec![
+                "backup".into(),
+                src.display().to_string(),
+                "--tag".into(),
+                "kind=manual".into(),
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(src.join("later.txt"), b"a later ticket").unwrap();
+    cli_ok(&[base.clone(), vec!["backup".into(), src.display().to_string()]].concat());
+    (src, repo, base)
+}
+
+fn stored_objects(repo: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if rel.starts_with(".tmp") {
+                continue;
+            }
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+    walk(repo, repo, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn every_flipped_byte_or_truncation_is_caught_and_named() {
+    let work = tempfile::tempdir().unwrap();
+    let (_src, repo, base) = fixture(work.path());
+    let check = [base.clone(), vec!["check".into(), "--read-data".into()]].concat();
+    cli_ok(&check);
+    let objects = stored_objects(&repo);
+    for kind in ["config", "keys/", "index/", "snapshots/", "data/"] {
+        assert!(
+            objects.iter().any(|o| o.starts_with(kind)),
+            "fixture lacks {kind}: {objects:?}"
+        );
+    }
+    let seed = std::env::var("VAULT_DAMAGE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261130u64);
+    println!("damage seed {seed} (set VAULT_DAMAGE_SEED to replay)");
+    let mut rng = Rng::new(seed);
+    for object in &objects {
+        let path = repo.join(object);
+        let original = std::fs::read(&path).unwrap();
+        let at = rng.below(original.len() as u64) as usize;
+        let mut flipped = original.clone();
+        flipped[at] ^= 1 << rng.below(8);
+        let truncated = original[..original.len() / 2].to_vec();
+        for (what, bytes) in [
+            (format!("flip at byte {at}"), flipped),
+            ("truncation".to_string(), truncated),
+        ] {
+            std::fs::write(&path, &bytes).unwrap();
+            let refs: Vec<&str> = check.iter().map(String::as_str).collect();
+            let (code, out, err) = run_cli(&refs, &[]);
+            assert_ne!(code, 0, "{what} of {object} went unnoticed: {out}");
+            // Objects are named by path; packs may be named by their id alone.
+            let id = object.rsplit('/').next().unwrap();
+            assert!(
+                out.contains(object.as_str()) || err.contains(object.as_str()) || out.contains(id) || err.contains(id),
+                "{what} of {object} was caught but not named:\nstdout: {out}\nstderr: {err}"
+            );
+            std::fs::write(&path, &original).unwrap();
+        }
+    }
+    cli_ok(&check);
+}
+
+#[test]
+fn wrong_keys_and_passphrases_are_clear_errors() {
+    let work = tempfile::tempdir().unwrap();
+    let (_src, repo, _base) = fixture(work.path());
+    let other = work.path().join("other-key");
+    let repo_s = repo.display().to_string();
+    // init makes a new key file; it does not open this repository.
+    run_cli(
+        &[
+            "--repo",
+            &work.path().join("r2").display().to_string(),
+            "--key-file",
+            &other.display().to_string(),
+            "init",
+        ],
+        &[],
+    );
+    let (code, _, err) = run_cli(
+        &[
+            "--repo",
+            &repo_s,
+            "--key-file",
+            &other.display().to_string(),
+            "snapshots",
+        ],
+        &[],
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("wrong key or passphrase"), "{err}");
+
+    let prepo = work.path().join("prepo").display().to_string();
+    let env = [
+        ("SHOP_PASS", "s3cret counter".to_string()),
+        ("BAD_PASS", "nope".to_string()),
+    ];
+    let (code, _, err) = run_cli(&["--repo", &prepo, "--password-env", "SHOP_PASS", "init"], &env);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run_cli(&["--repo", &prepo, "--password-env", "BAD_PASS", "snapshots"], &env);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("wrong key or passphrase"), "{err}");
+    let (code, _, err) = run_cli(
+        &["--repo", &prepo, "--password-env", "UNSET_VAR_XYZ", "snapshots"],
+        &env,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("UNSET_VAR_XYZ"), "{err}");
+
+    let garbage = work.path().join("garbage-key");
+    std::fs::write(&garbage, b"\x00\xffnot a key").unwrap();
+    let (code, _, err) = run_cli(
+        &[
+            "--repo",
+            &repo_s,
+            "--key-file",
+            &garbage.display().to_string(),
+            "snapshots",
+        ],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a repairops-vault key file"), "{err}");
+}
+
+#[test]
+fn malformed_input_gets_readable_errors_and_changes_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let (_src, repo, base) = fixture(work.path());
+    let before = stored_objects(&repo);
+    let cases: Vec<(Vec<String>, i32, &str)> = vec![
+        (vec![], 2, "Usage"),
+        (vec!["snapshots".into()], 2, "--repo"),
+        (
+            [
+                base.clone(),
+                vec!["restore".into(), "zz!".into(), "--target".into(), "/tmp/x".into()],
+            ]
+            .concat(),
+            2,
+            "not a snapshot id",
+        ),
+        (
+            [
+                base.clone(),
+                vec!["restore".into(), "ffffffff".into(), "--target".into(), "/tmp/x".into()],
+            ]
+            .concat(),
+            4,
+            "not found",
+        ),
+        (
+            [
+                base.clone(),
+                vec!["restore".into(), "latest".into(), "--target".into(), "-".into()],
+            ]
+            .concat(),
+            2,
+            "--path",
+        ),
+        (
+            [
+                base.clone(),
+                vec![
+                    "restore".into(),
+                    "latest".into(),
+                    "--target".into(),
+                    work.path().join("o").display().to_string(),
+                    "--path".into(),
+                    "nope/x".into(),
+                ],
+            ]
+            .concat(),
+            4,
+            "not found",
+        ),
+        (
+            [base.clone(), vec!["backup".into(), "/definitely/not/here".into()]].concat(),
+            1,
+            "/definitely/not/here",
+        ),
+        (
+            [
+                base.clone(),
+                vec!["backup".into(), "/tmp".into(), "--tag".into(), "novalue".into()],
+            ]
+            .concat(),
+            2,
+            "KEY=VALUE",
+        ),
+        (
+            [
+                base.clone(),
+                vec!["backup".into(), "/tmp".into(), "--summary".into(), "{not json".into()],
+            ]
+            .concat(),
+            2,
+            "not JSON",
+        ),
+        ([base.clone(), vec!["forget".into()]].concat(), 2, "keep-within-days"),
+        ([base.clone(), vec!["init".into()]].concat(), 2, "already exists"),
+        (
+            vec![
+                "--repo".into(),
+                "ftp://host/x".into(),
+                "--key-file".into(),
+                "k".into(),
+                "snapshots".into(),
+            ],
+            2,
+            "unsupported repository URL",
+        ),
+        (
+            vec![
+                "--repo".into(),
+                "s3://UPPER/x".into(),
+                "--key-file".into(),
+                "k".into(),
+                "snapshots".into(),
+            ],
+            2,
+            "bucket",
+        ),
+        (
+            vec![
+                "--repo".into(),
+                work.path().join("empty").display().to_string(),
+                "--key-file".into(),
+                work.path().join("key").display().to_string(),
+                "snapshots".into(),
+            ],
+            4,
+            "no repository",
+        ),
+    ];
+    for (args, want, needle) in cases {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _out, err) = run_cli(&refs, &[]);
+        assert_eq!(code, want, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: expected {needle:?} in: {err}");
+    }
+    assert_eq!(stored_objects(&repo), before, "a failed command changed the repository");
+}
+
+#[test]
+fn json_output_is_machine_readable() {
+    let work = tempfile::tempdir().unwrap();
+    let (_src, _repo, base) = fixture(work.path());
+    let out = cli_ok(&[base.clone(), vec!["snapshots".into(), "--json".into()]].concat());
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let list = v.as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["tags"]["kind"], "manual");
+    assert!(list[1]["stats"]["total_bytes"].as_u64().unwrap() > 1_000_000);
+    let out = cli_ok(&[base, vec!["check".into(), "--json".into()]].concat());
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["problems"].as_array().unwrap().len(), 0);
+}

@@ -1,0 +1,360 @@
+//! One suite, run against every backend: a local folder and a real S3 server
+//! (moto_server) on loopback.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use common::*;
+use repairops_vault::{
+    Backend, BackupOptions, ForgetPolicy, Id, InitOptions, MasterKey, NoProgress, Passphrase, Repository, Source,
+    VaultError, backup, check, copy, forget, prune, restore, restore_to_writer,
+};
+
+/// Opens a backend at a named place inside the test's storage.
+type MakeBackend = Box<dyn Fn(&str) -> Arc<dyn Backend>>;
+
+/// Runs a scenario against a local folder and against S3.
+macro_rules! on_every_backend {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn local() {
+                let dir = tempfile::tempdir().unwrap();
+                let make: MakeBackend = Box::new(move |name: &str| local_backend(&dir.path().join(name)));
+                ($body)(make);
+            }
+
+            #[test]
+            fn s3() {
+                let server = S3Server::start();
+                server.create_bucket("vault-test");
+                let make: MakeBackend = Box::new(move |name: &str| server.backend("vault-test", name));
+                ($body)(make);
+            }
+        }
+    };
+}
+
+fn small_packs() -> InitOptions {
+    InitOptions {
+        pack_size: 1024 * 1024,
+        ..Default::default()
+    }
+}
+
+fn tags(kind: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([("kind".to_string(), kind.to_string())])
+}
+
+on_every_backend!(backend_contract, |make: MakeBackend| {
+    let b = make("contract");
+    assert_eq!(b.size("nothing").unwrap(), None);
+    let err = b.read("nothing").unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    b.write("data/ab/obj", b"0123456789".to_vec()).unwrap();
+    b.write("index/x", b"abc".to_vec()).unwrap();
+    assert_eq!(b.read("data/ab/obj").unwrap(), b"0123456789");
+    assert_eq!(b.read_range("data/ab/obj", 3, 4).unwrap(), b"3456");
+    assert_eq!(b.size("data/ab/obj").unwrap(), Some(10));
+    let listed = b.list("data/").unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].path, "data/ab/obj");
+    assert_eq!(listed[0].size, 10);
+    b.write("data/ab/obj", b"new".to_vec()).unwrap();
+    assert_eq!(b.read("data/ab/obj").unwrap(), b"new");
+    b.delete("data/ab/obj").unwrap();
+    b.delete("data/ab/obj").unwrap();
+    assert!(b.list("data/").unwrap().is_empty());
+    assert!(b.list("snapshots/").unwrap().is_empty());
+});
+
+on_every_backend!(restores_are_byte_identical, |make: MakeBackend| {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("shop");
+    make_tree(&src, 7, 3);
+    let key = MasterKey::generate();
+    let repo = Repository::init(make("repo"), &key, small_packs()).unwrap();
+    let first = backup(
+        &repo,
+        vec![
+            Source::path(&src),
+            Source::stream("settings.json", &b"{\"timezone\":\"America/Chicago\"}"[..]),
+        ],
+        BackupOptions {
+            tags: tags("manual"),
+            summary: serde_json::json!({"tickets": 12}),
+            ..Default::default()
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    assert!(first.snapshot.stats.added_bytes > 0);
+    assert_eq!(first.snapshot.summary["tickets"], 12);
+
+    // Open afresh, as another process would, and restore everything.
+    let repo = Repository::open(make("repo"), &key).unwrap();
+    let index = repo.load_index().unwrap();
+    let out = work.path().join("out");
+    restore(&repo, &index, &first.snapshot, &out, None, &NoProgress).unwrap();
+    assert_eq!(hash_tree(&out.join("shop")), hash_tree(&src));
+    assert_eq!(
+        std::fs::read(out.join("settings.json")).unwrap(),
+        b"{\"timezone\":\"America/Chicago\"}"
+    );
+
+    // One file, and one stream to a writer.
+    let one = work.path().join("one");
+    restore(
+        &repo,
+        &index,
+        &first.snapshot,
+        &one,
+        Some("shop/db/live.db"),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read(one.join("shop/db/live.db")).unwrap(),
+        std::fs::read(src.join("db/live.db")).unwrap()
+    );
+    assert_eq!(
+        hash_tree(&one).len(),
+        3,
+        "only the file and its folders: {:?}",
+        hash_tree(&one)
+    );
+    let mut buf = Vec::new();
+    restore_to_writer(&repo, &index, &first.snapshot, "settings.json", &mut buf).unwrap();
+    assert_eq!(buf, b"{\"timezone\":\"America/Chicago\"}");
+    assert!(matches!(
+        restore_to_writer(&repo, &index, &first.snapshot, "nope", &mut buf),
+        Err(VaultError::NotFound { .. })
+    ));
+
+    // A second backup after a small change reads only the changed file and adds little.
+    std::fs::write(src.join("attachments/new-photo.jpg"), Rng::new(99).bytes(50_000)).unwrap();
+    let second = backup(&repo, vec![Source::path(&src)], BackupOptions::default(), &NoProgress).unwrap();
+    let st = &second.snapshot.stats;
+    assert!(st.read_bytes < 100_000, "unchanged files were read again: {st:?}");
+    assert!(st.added_bytes < 200_000, "second backup added too much: {st:?}");
+    let index = repo.load_index().unwrap();
+    let out2 = work.path().join("out2");
+    restore(&repo, &index, &second.snapshot, &out2, None, &NoProgress).unwrap();
+    assert_eq!(hash_tree(&out2.join("shop")), hash_tree(&src));
+
+    let report = check(&repo, true, &NoProgress).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+});
+
+on_every_backend!(forget_and_prune_keep_what_they_must, |make: MakeBackend| {
+    let work = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate();
+    let repo = Repository::init(make("repo"), &key, small_packs()).unwrap();
+    let now = Utc::now();
+    let mut snaps = Vec::new();
+    // Day -40 scheduled, day -35 manual, day -3 scheduled, today scheduled; each different data.
+    for (i, (days_ago, kind)) in [(40, "scheduled"), (35, "manual"), (3, "scheduled"), (0, "scheduled")]
+        .into_iter()
+        .enumerate()
+    {
+        let src = work.path().join(format!("day{i}"));
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("data.bin"), Rng::new(i as u64).bytes(600_000)).unwrap();
+        std::fs::write(src.join("shared.txt"), shop_text(&mut Rng::new(1000), 300_000)).unwrap();
+        let out = backup(
+            &repo,
+            vec![Source::named_path(&src, "shop")],
+            BackupOptions {
+                tags: tags(kind),
+                time: now - Duration::days(days_ago),
+                ..Default::default()
+            },
+            &NoProgress,
+        )
+        .unwrap();
+        snaps.push((out.snapshot_id, src));
+    }
+    let policy = ForgetPolicy {
+        keep_within_days: 30,
+        keep_tags: vec![("kind".into(), "manual".into())],
+        now,
+    };
+    let removed = forget(&repo, &policy, &NoProgress).unwrap();
+    assert_eq!(removed, vec![snaps[0].0], "only the old scheduled backup goes");
+    let before: u64 = repo.backend().list("data/").unwrap().iter().map(|o| o.size).sum();
+    let stats = prune(&repo, &NoProgress).unwrap();
+    let after: u64 = repo.backend().list("data/").unwrap().iter().map(|o| o.size).sum();
+    assert!(after < before, "prune freed nothing: {stats:?}");
+    assert!(after + 500_000 < before, "prune freed too little: {before} -> {after}");
+    let report = check(&repo, true, &NoProgress).unwrap();
+    assert!(report.is_ok() && report.warnings.is_empty(), "{report:?}");
+    let index = repo.load_index().unwrap();
+    for (id, src) in &snaps[1..] {
+        let snap = repo.read_snapshot(id).unwrap();
+        let out = work.path().join(format!("r-{}", id.short()));
+        restore(&repo, &index, &snap, &out, None, &NoProgress).unwrap();
+        assert_eq!(hash_tree(&out.join("shop")), hash_tree(src));
+    }
+    // Forgetting everything old still leaves the newest snapshot.
+    let all_old = ForgetPolicy {
+        keep_within_days: 0,
+        keep_tags: vec![],
+        now: now + Duration::days(1000),
+    };
+    forget(&repo, &all_old, &NoProgress).unwrap();
+    assert_eq!(repo.snapshots().unwrap().len(), 1);
+});
+
+on_every_backend!(
+    copy_replicates_into_a_repository_with_another_key,
+    |make: MakeBackend| {
+        let work = tempfile::tempdir().unwrap();
+        let src_dir = work.path().join("shop");
+        make_tree(&src_dir, 3, 0);
+        let primary = Repository::init(
+            local_backend(&work.path().join("primary")),
+            &MasterKey::generate(),
+            small_packs(),
+        )
+        .unwrap();
+        let other_key = MasterKey::generate();
+        let secondary = Repository::init(make("secondary"), &other_key, InitOptions::default()).unwrap();
+        let first = backup(
+            &primary,
+            vec![Source::path(&src_dir)],
+            BackupOptions::default(),
+            &NoProgress,
+        )
+        .unwrap();
+        let outcome = copy(&primary, &secondary, None, &NoProgress).unwrap();
+        assert_eq!(outcome.copied.len(), 1);
+        std::fs::write(src_dir.join("db/extra.txt"), b"one more ticket").unwrap();
+        backup(
+            &primary,
+            vec![Source::path(&src_dir)],
+            BackupOptions::default(),
+            &NoProgress,
+        )
+        .unwrap();
+        let again = copy(&primary, &secondary, None, &NoProgress).unwrap();
+        assert_eq!(again.copied.len(), 1);
+        assert_eq!(again.already_present, 1);
+        assert!(again.bytes_added < 10_000, "incremental copy re-sent data: {again:?}");
+
+        let secondary = Repository::open(make("secondary"), &other_key).unwrap();
+        let index = secondary.load_index().unwrap();
+        let snaps = secondary.snapshots().unwrap();
+        assert_eq!(snaps.len(), 2);
+        assert_eq!(snaps[0].1.original, Some(first.snapshot_id));
+        let out = work.path().join("out");
+        restore(&secondary, &index, &snaps[1].1, &out, None, &NoProgress).unwrap();
+        assert_eq!(hash_tree(&out.join("shop")), hash_tree(&src_dir));
+        let report = check(&secondary, true, &NoProgress).unwrap();
+        assert!(report.is_ok() && report.warnings.is_empty(), "{report:?}");
+    }
+);
+
+on_every_backend!(keys_open_only_their_repository_and_rotate, |make: MakeBackend| {
+    let mut pass = Passphrase::new("counter-top 4 screws");
+    pass.m_kib = 1024;
+    pass.t = 1;
+    let mut repo = Repository::init(make("repo"), &pass, InitOptions::default()).unwrap();
+    assert!(matches!(
+        Repository::init(make("repo"), &pass, InitOptions::default()),
+        Err(VaultError::AlreadyInitialized { .. })
+    ));
+    let err = Repository::open(make("repo"), &Passphrase::new("wrong")).err().unwrap();
+    assert!(matches!(err, VaultError::WrongKey { keys: 1 }), "{err}");
+    assert!(err.to_string().contains("wrong key or passphrase"));
+    assert!(matches!(
+        Repository::open(make("repo"), &MasterKey::generate()),
+        Err(VaultError::WrongKey { .. })
+    ));
+    assert!(matches!(
+        Repository::open(make("elsewhere"), &pass),
+        Err(VaultError::NotARepository { .. })
+    ));
+
+    let before: Vec<String> = repo
+        .backend()
+        .list("")
+        .unwrap()
+        .into_iter()
+        .filter(|o| !o.path.starts_with("keys/"))
+        .map(|o| o.path)
+        .collect();
+    let new_key = MasterKey::generate();
+    repo.rotate_key(&new_key).unwrap();
+    let after: Vec<String> = repo
+        .backend()
+        .list("")
+        .unwrap()
+        .into_iter()
+        .filter(|o| !o.path.starts_with("keys/"))
+        .map(|o| o.path)
+        .collect();
+    assert_eq!(before, after, "rotation touched data objects");
+    assert!(matches!(
+        Repository::open(make("repo"), &pass),
+        Err(VaultError::WrongKey { .. })
+    ));
+    assert_eq!(
+        Repository::open(make("repo"), &new_key).unwrap().config().id,
+        repo.config().id
+    );
+});
+
+on_every_backend!(prune_waits_for_running_backups, |make: MakeBackend| {
+    let key = MasterKey::generate();
+    let repo = Repository::init(make("repo"), &key, InitOptions::default()).unwrap();
+    let shared = repo.lock(false, "backup").unwrap();
+    let err = prune(&repo, &NoProgress).unwrap_err();
+    assert!(matches!(err, VaultError::Locked { .. }), "{err}");
+    drop(shared);
+    prune(&repo, &NoProgress).unwrap();
+});
+
+#[test]
+fn snapshot_ids_resolve_by_prefix_and_latest() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("s");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a"), b"a").unwrap();
+    let repo = Repository::init(
+        local_backend(&dir.path().join("r")),
+        &MasterKey::generate(),
+        InitOptions::default(),
+    )
+    .unwrap();
+    let a = backup(&repo, vec![Source::path(&src)], BackupOptions::default(), &NoProgress).unwrap();
+    assert_eq!(repo.find_snapshot("latest").unwrap().0, a.snapshot_id);
+    assert_eq!(
+        repo.find_snapshot(&a.snapshot_id.to_hex()[..8]).unwrap().0,
+        a.snapshot_id
+    );
+    assert!(matches!(
+        repo.find_snapshot("ffff").err().unwrap(),
+        VaultError::NotFound { .. } | VaultError::InvalidInput(_)
+    ));
+    assert!(matches!(
+        repo.find_snapshot("../../etc").err().unwrap(),
+        VaultError::InvalidInput(_)
+    ));
+    assert!(matches!(
+        repo.find_snapshot(&Id::random().to_hex()).err().unwrap(),
+        VaultError::NotFound { .. }
+    ));
+    let dup = backup(
+        &repo,
+        vec![Source::path(&src), Source::named_path(&src, "s")],
+        BackupOptions::default(),
+        &NoProgress,
+    );
+    assert!(matches!(dup, Err(VaultError::InvalidInput(_))));
+}
