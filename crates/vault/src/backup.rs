@@ -15,6 +15,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -25,7 +26,7 @@ use fastcdc::v2020::{Normalization, StreamCDC};
 use crate::error::{Result, VaultError};
 use crate::format::{FORMAT_VERSION, IndexedPack, Node, NodeKind, Snapshot, SnapshotStats};
 use crate::id::Id;
-use crate::pack::{FinishedPack, PackWriter, SealedBlob, seal_blob};
+use crate::pack::{Compressor, FinishedPack, PackWriter, SealedBlob};
 use crate::progress::{Progress, ProgressEvent};
 use crate::repository::{Index, Repository};
 
@@ -238,13 +239,14 @@ impl<'scope> Pipeline<'scope> {
             let rx = chunk_rx.clone();
             let tx = sealed_tx.clone();
             handles.push(scope.spawn(move || {
+                let mut compressor = Compressor::new(level);
                 loop {
                     let next = rx
                         .lock()
                         .map_err(|_| VaultError::InvalidInput("worker poisoned".into()))?
                         .recv();
                     let Ok((id, data)) = next else { return Ok(()) };
-                    if tx.send(seal_blob(repo.keys(), level, id, &data)).is_err() {
+                    if tx.send(compressor.seal(repo.keys(), id, &data)).is_err() {
                         return Ok(());
                     }
                 }
@@ -328,17 +330,20 @@ fn uploader(
     Ok((stored, bytes))
 }
 
-/// Chunks a reader, queueing chunks the repository lacks; returns the blob ids in order
-/// and the number of bytes read.
+/// Chunks readers, queueing chunks the repository lacks. Shared by the reader threads.
 struct Chunking<'a> {
     repo: &'a Repository,
-    known: HashSet<Id>,
-    added_blobs: u64,
+    known: Mutex<HashSet<Id>>,
+    added_blobs: AtomicU64,
+    lock: &'a crate::repository::Lock,
     progress: &'a dyn Progress,
 }
 
 impl Chunking<'_> {
-    fn chunk(&mut self, reader: impl Read, pipeline: &Pipeline<'_>, what: &str) -> Result<(Vec<Id>, u64)> {
+    /// Returns the blob ids of `reader`'s content in order, and the bytes read.
+    fn chunk(&self, reader: impl Read, pipeline: &Pipeline<'_>, what: &str) -> Result<(Vec<Id>, u64)> {
+        // Reading a large file that stores nothing new must still keep the lock fresh.
+        self.repo.refresh_lock(self.lock)?;
         let c = self.repo.config().chunker;
         let cdc = StreamCDC::with_level_and_seed(
             reader,
@@ -356,8 +361,9 @@ impl Chunking<'_> {
             total += chunk.data.len() as u64;
             self.progress.advance(chunk.data.len() as u64);
             ids.push(id);
-            if self.known.insert(id) {
-                self.added_blobs += 1;
+            let new = self.known.lock().map(|mut k| k.insert(id)).unwrap_or(false);
+            if new {
+                self.added_blobs.fetch_add(1, Ordering::Relaxed);
                 if !pipeline.send(id, chunk.data) {
                     // The pipeline stopped on an error; `finish` reports it.
                     break;
@@ -366,6 +372,70 @@ impl Chunking<'_> {
         }
         Ok((ids, total))
     }
+}
+
+/// What reading one file gave.
+enum FileRead {
+    Chunked { blobs: Vec<Id>, size: u64 },
+    Vanished,
+}
+
+/// Reads and chunks the files that changed, on several threads: one thread cannot cut
+/// and hash as fast as the others compress and seal, and photos need little sealing.
+fn read_files(
+    chunking: &Chunking<'_>,
+    pipeline: &Pipeline<'_>,
+    files: &[(usize, PathBuf)],
+) -> Result<HashMap<usize, FileRead>> {
+    let next = AtomicUsize::new(0);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let readers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..readers)
+            .map(|_| {
+                scope.spawn(|| -> Result<Vec<(usize, FileRead)>> {
+                    let mut done = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        let Some((slot, path)) = files.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                            break;
+                        };
+                        let read = match std::fs::File::open(path) {
+                            Ok(file) => chunking
+                                .chunk(file, pipeline, &path.to_string_lossy())
+                                .map(|(blobs, size)| FileRead::Chunked { blobs, size }),
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FileRead::Vanished),
+                            Err(e) => Err(VaultError::io("read", path, e)),
+                        };
+                        match read {
+                            Ok(r) => done.push((*slot, r)),
+                            Err(e) => {
+                                stop.store(true, Ordering::Relaxed);
+                                return Err(e);
+                            }
+                        }
+                    }
+                    Ok(done)
+                })
+            })
+            .collect();
+        let mut out = HashMap::with_capacity(files.len());
+        let mut first_err = None;
+        for h in handles {
+            match h.join() {
+                Ok(Ok(done)) => out.extend(done),
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_err.get_or_insert(VaultError::InvalidInput("a backup reader crashed".into()));
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    })
 }
 
 /// The previous snapshot's nodes by path, for skipping unchanged files.
@@ -467,10 +537,11 @@ pub fn backup(
     progress.phase("backup", Some(total));
 
     let mut stats = SnapshotStats::default();
-    let mut chunking = Chunking {
+    let chunking = Chunking {
         repo,
-        known: index.blobs.keys().copied().collect(),
-        added_blobs: 0,
+        known: Mutex::new(index.blobs.keys().copied().collect()),
+        added_blobs: AtomicU64::new(0),
+        lock: &lock,
         progress,
     };
     let mut nodes: Vec<Node> = Vec::with_capacity(entries.len() + streams.len());
@@ -478,32 +549,39 @@ pub fn backup(
     let (tree, (packs, added_bytes)) = std::thread::scope(|scope| -> Result<_> {
         let pipeline = Pipeline::start(scope, repo, progress, &lock);
         let body = (|| -> Result<Vec<Id>> {
-            for Entry { mut node, fs_path } in entries {
+            // Unchanged files take their blobs from the parent; the rest are read.
+            let mut to_read = Vec::new();
+            for (i, entry) in entries.iter_mut().enumerate() {
+                let Some(fs_path) = &entry.fs_path else { continue };
+                let old = parent_nodes.get(&entry.node.path_bytes());
+                if let Some(old) = old.filter(|old| unchanged(old, &entry.node, &index)) {
+                    entry.node.blobs = old.blobs.clone();
+                    progress.advance(entry.node.size);
+                } else {
+                    to_read.push((i, fs_path.clone()));
+                }
+            }
+            let mut read = read_files(&chunking, &pipeline, &to_read)?;
+            for (i, Entry { mut node, fs_path }) in entries.into_iter().enumerate() {
+                match read.remove(&i) {
+                    Some(FileRead::Chunked { blobs, size }) => {
+                        node.blobs = blobs;
+                        node.size = size;
+                        stats.read_bytes += size;
+                    }
+                    Some(FileRead::Vanished) => {
+                        let shown = fs_path.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
+                        warnings.push(format!("{shown} vanished during the backup"));
+                        continue;
+                    }
+                    None => {}
+                }
                 match node.kind {
                     NodeKind::Dir => stats.dirs += 1,
                     NodeKind::File => stats.files += 1,
                     _ => {}
                 }
-                if let Some(fs_path) = fs_path {
-                    let old = parent_nodes.get(&node.path_bytes());
-                    if let Some(old) = old.filter(|old| unchanged(old, &node, &index)) {
-                        node.blobs = old.blobs.clone();
-                        progress.advance(node.size);
-                    } else {
-                        match std::fs::File::open(&fs_path) {
-                            Ok(file) => {
-                                let (ids, read) = chunking.chunk(file, &pipeline, &fs_path.to_string_lossy())?;
-                                node.blobs = ids;
-                                node.size = read;
-                                stats.read_bytes += read;
-                            }
-                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                                warnings.push(format!("{} vanished during the backup", fs_path.display()));
-                                continue;
-                            }
-                            Err(e) => return Err(VaultError::io("read", fs_path, e)),
-                        }
-                    }
+                if fs_path.is_some() {
                     progress.event(&ProgressEvent::FileDone {
                         path: node.path.clone(),
                     });
@@ -550,7 +628,7 @@ pub fn backup(
             index: index_id.to_hex(),
         });
     }
-    stats.added_blobs = chunking.added_blobs;
+    stats.added_blobs = chunking.added_blobs.load(Ordering::Relaxed);
     stats.added_bytes = added_bytes;
     stats.duration_ms = started.elapsed().as_millis() as u64;
     let snapshot = Snapshot {

@@ -1,8 +1,9 @@
 //! Encryption and keyed hashing.
 //!
 //! Every stored object is sealed with AES-256-GCM (aws-lc-rs): a fresh random 96-bit
-//! nonce per object, the object's id as associated data, laid out as
-//! `nonce (12) || ciphertext || tag (16)`. Binding the id means a valid ciphertext
+//! nonce per object, the object's name as associated data (a blob's 32 id bytes; a
+//! file's path such as `snapshots/<hex>`; `pack/<hex>` for a pack header), laid out as
+//! `nonce (12) || ciphertext || tag (16)`. Binding the name means a valid ciphertext
 //! moved to another name fails to open.
 //!
 //! Keys are enveloped: the repository's [`DataKeys`] (an encryption key and a blob-id

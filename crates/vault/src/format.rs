@@ -97,7 +97,6 @@ impl ChunkerParams {
 
 /// `config`: sealed JSON, aad `config`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Config {
     pub version: u32,
     pub id: Id,
@@ -312,7 +311,7 @@ pub(crate) fn open_json<T: for<'de> Deserialize<'de>>(keys: &DataKeys, path: &st
 }
 
 /// The pack header: what the blobs in a pack are, in order. Stored sealed at the end of
-/// the pack (aad `data/<pack id>` hex-less: the ASCII `pack/` + pack id hex), followed
+/// the pack (aad: the ASCII text `pack/` followed by the pack id in hex), followed
 /// by its sealed length as a little-endian `u32`.
 pub mod pack_header {
     use super::*;

@@ -48,6 +48,9 @@ enum Command {
         /// Close packs at this size (MiB).
         #[arg(long, default_value_t = 16)]
         pack_size_mib: u32,
+        /// zstd level for compressible data (1 fastest, 19 smallest).
+        #[arg(long, default_value_t = repairops_vault::InitOptions::default().compression_level)]
+        compression_level: i32,
     },
     /// Back up folders and files into a new snapshot.
     Backup {
@@ -349,7 +352,10 @@ fn run(cli: Cli) -> Result<(), VaultError> {
     let progress = CliProgress::new(cli.json);
     let json = cli.json;
     match cli.command {
-        Command::Init { pack_size_mib } => {
+        Command::Init {
+            pack_size_mib,
+            compression_level,
+        } => {
             let backend = open_backend(&url)?;
             let key = load_provider(
                 cli.key.key_file.as_deref(),
@@ -359,6 +365,7 @@ fn run(cli: Cli) -> Result<(), VaultError> {
             )?;
             let options = repairops_vault::InitOptions {
                 pack_size: pack_size_mib.saturating_mul(1024 * 1024),
+                compression_level,
                 ..Default::default()
             };
             let repo = Repository::init(backend, key.as_ref(), options)?;

@@ -8,7 +8,7 @@ use fastcdc::v2020::{FastCDC, Normalization};
 use crate::error::{Result, VaultError};
 use crate::format::{FORMAT_VERSION, FileType, IndexedPack, Node, Snapshot};
 use crate::id::Id;
-use crate::pack::{PackWriter, seal_blob};
+use crate::pack::{Compressor, PackWriter};
 use crate::progress::{Progress, ProgressEvent};
 use crate::repository::{Index, Repository};
 
@@ -88,7 +88,7 @@ fn used_blobs(repo: &Repository, index: &Index) -> Result<HashSet<Id>> {
 /// packs. A crash in phase two leaves either the old or the new index in force, each
 /// listing only packs that exist.
 pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneStats> {
-    let _lock = repo.lock(true, "prune")?;
+    let lock = repo.lock(true, "prune")?;
     let index = repo.load_index()?;
     let used = used_blobs(repo, &index)?;
     if let Some(missing) = used.iter().find(|b| !index.contains(b)) {
@@ -99,9 +99,13 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneStats> {
     }
 
     // Phase one: plan.
-    let mut packs_by_id: HashMap<Id, Vec<(Id, crate::repository::BlobLocation)>> = HashMap::new();
-    for (blob, loc) in &index.blobs {
-        packs_by_id.entry(loc.pack).or_default().push((*blob, *loc));
+    // Each pack as its index object lists it, duplicates included (a blob stored twice
+    // by concurrent backups stays listed in every pack that is kept).
+    let mut packs_by_id: HashMap<Id, IndexedPack> = HashMap::new();
+    for file in &index.files {
+        for pack in repo.read_index_file(file)?.packs {
+            packs_by_id.insert(pack.id, pack);
+        }
     }
     let stored: HashMap<Id, u64> = repo
         .backend()
@@ -114,8 +118,8 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneStats> {
     let mut repack: Vec<Id> = Vec::new();
     let mut delete: Vec<Id> = Vec::new();
     for (pack, (size, _)) in &index.packs {
-        let blobs = packs_by_id.get(pack).map(Vec::as_slice).unwrap_or(&[]);
-        let used_here = blobs.iter().filter(|(b, _)| used.contains(b)).count();
+        let blobs = packs_by_id.get(pack).map(|p| p.blobs.as_slice()).unwrap_or(&[]);
+        let used_here = blobs.iter().filter(|b| used.contains(&b.id)).count();
         if used_here == 0 {
             delete.push(*pack);
             stats.bytes_freed += size;
@@ -135,6 +139,7 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneStats> {
     // Phase two: new packs, new index, drop old index objects, delete packs.
     let mut new_packs: Vec<IndexedPack> = Vec::new();
     let mut writer = PackWriter::new(repo.config().pack_size);
+    let mut compressor = Compressor::new(repo.config().compression_level);
     let mut written = HashSet::new();
     for pack in &repack {
         let (bytes, entries) = repo.read_pack(pack)?;
@@ -148,10 +153,7 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneStats> {
                     &bytes[start..start + e.length as usize],
                     "",
                 )?;
-                if let Some(p) = writer.add(
-                    repo.keys(),
-                    seal_blob(repo.keys(), repo.config().compression_level, e.id, &plain),
-                ) {
+                if let Some(p) = writer.add(repo.keys(), compressor.seal(repo.keys(), e.id, &plain)) {
                     new_packs.push(repo.store_pack(p)?);
                 }
             } else if !used.contains(&e.id) {
@@ -160,6 +162,7 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneStats> {
         }
         stats.bytes_freed += index.packs[pack].0;
         progress.advance(index.packs[pack].0);
+        repo.refresh_lock(&lock)?;
     }
     if let Some(p) = writer.finish(repo.keys()) {
         new_packs.push(repo.store_pack(p)?);
@@ -175,22 +178,9 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneStats> {
     // The new index lists every pack that stays, with its blobs.
     let mut kept_packs: Vec<IndexedPack> = Vec::new();
     for pack in &keep {
-        let mut blobs: Vec<crate::format::IndexedBlob> = packs_by_id[pack]
-            .iter()
-            .map(|(id, loc)| crate::format::IndexedBlob {
-                id: *id,
-                offset: loc.offset,
-                length: loc.length,
-                raw_length: loc.raw_length,
-                compressed: loc.compressed,
-            })
-            .collect();
-        blobs.sort_by_key(|b| b.offset);
-        kept_packs.push(IndexedPack {
-            id: *pack,
-            size: index.packs[pack].0,
-            blobs,
-        });
+        if let Some(listed) = packs_by_id.get(pack) {
+            kept_packs.push(listed.clone());
+        }
     }
     kept_packs.extend(new_packs);
     let new_index = repo.write_index(kept_packs)?;
@@ -208,7 +198,7 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneStats> {
         progress.event(&ProgressEvent::Deleted { object: path });
     }
     for pack in &delete {
-        stats.blobs_removed += packs_by_id.get(pack).map_or(0, |b| b.len() as u64);
+        stats.blobs_removed += packs_by_id.get(pack).map_or(0, |p| p.blobs.len() as u64);
     }
     stats.unindexed_packs_deleted = unindexed.len() as u64;
     stats.bytes_freed += unindexed.iter().map(|p| stored[p]).sum::<u64>();
@@ -240,7 +230,7 @@ impl CheckReport {
 
 /// Checks the repository's structure and, with `read_data`, every byte of every pack.
 pub fn check(repo: &Repository, read_data: bool, progress: &dyn Progress) -> Result<CheckReport> {
-    let _lock = repo.lock(false, "check")?;
+    let lock = repo.lock(false, "check")?;
     let mut report = CheckReport::default();
 
     for info in repo.backend().list(FileType::Key.dir())? {
@@ -356,6 +346,7 @@ pub fn check(repo: &Repository, read_data: bool, progress: &dyn Progress) -> Res
                 Err(e) => report.problems.push(e.to_string()),
             }
             progress.advance(*size);
+            repo.refresh_lock(&lock)?;
         }
     }
     Ok(report)
@@ -378,7 +369,7 @@ pub struct CopyOutcome {
 /// Each snapshot is written packs, index, snapshot, so an interrupted copy keeps what it
 /// finished.
 pub fn copy(src: &Repository, dst: &Repository, only: Option<&[Id]>, progress: &dyn Progress) -> Result<CopyOutcome> {
-    let _lock = dst.lock(false, "copy")?;
+    let lock = dst.lock(false, "copy")?;
     let src_index = src.load_index()?;
     let mut dst_index = dst.load_index()?;
     let dst_snaps = dst.snapshots()?;
@@ -422,6 +413,7 @@ pub fn copy(src: &Repository, dst: &Repository, only: Option<&[Id]>, progress: &
         progress.phase("copy", Some(nodes.iter().map(|n| n.size).sum()));
         let mut sink = CopySink {
             writer: PackWriter::new(dst.config().pack_size),
+            compressor: Compressor::new(dst.config().compression_level),
             packs: Vec::new(),
             added: HashSet::new(),
         };
@@ -446,6 +438,7 @@ pub fn copy(src: &Repository, dst: &Repository, only: Option<&[Id]>, progress: &
                 ids.push(dst_id);
             }
             progress.advance(node.size);
+            dst.refresh_lock(&lock)?;
             node.blobs = ids;
             new_nodes.push(node);
         }
@@ -498,6 +491,7 @@ pub fn copy(src: &Repository, dst: &Repository, only: Option<&[Id]>, progress: &
 /// Where `copy` puts blobs new to the destination.
 struct CopySink {
     writer: PackWriter,
+    compressor: Compressor,
     packs: Vec<IndexedPack>,
     added: HashSet<Id>,
 }
@@ -514,7 +508,7 @@ impl CopySink {
         if dst_index.contains(&id) || !self.added.insert(id) {
             return Ok(());
         }
-        let sealed = seal_blob(dst.keys(), dst.config().compression_level, id, plain);
+        let sealed = self.compressor.seal(dst.keys(), id, plain);
         outcome.blobs_added += 1;
         outcome.bytes_added += sealed.bytes.len() as u64;
         if let Some(p) = self.writer.add(dst.keys(), sealed) {

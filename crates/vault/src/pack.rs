@@ -18,40 +18,57 @@ pub(crate) struct SealedBlob {
     pub bytes: Vec<u8>,
 }
 
-/// Compresses (when it pays) and seals a blob.
+/// Compresses (when it pays) and seals blobs, reusing its zstd contexts.
 ///
 /// Photos and PDFs do not compress; trying costs time. A 64 KiB sample is compressed
 /// at the fastest level first and the blob is stored raw when the sample shrinks by
 /// less than 10%; otherwise the whole blob is compressed and kept compressed only when
 /// that saves at least 3%.
-pub(crate) fn seal_blob(keys: &DataKeys, level: i32, id: Id, plaintext: &[u8]) -> SealedBlob {
-    let raw_length = plaintext.len() as u32;
-    let compressed = if plaintext.len() >= 128 {
-        let sample = &plaintext[..plaintext.len().min(64 * 1024)];
-        let worth_it = zstd::bulk::compress(sample, 1).is_ok_and(|c| c.len() * 10 < sample.len() * 9);
-        if worth_it {
-            zstd::bulk::compress(plaintext, level)
-                .ok()
-                .filter(|c| c.len() * 100 <= plaintext.len() * 97)
-        } else {
-            None
+pub(crate) struct Compressor {
+    probe: Option<zstd::bulk::Compressor<'static>>,
+    main: Option<zstd::bulk::Compressor<'static>>,
+}
+
+impl Compressor {
+    pub fn new(level: i32) -> Compressor {
+        Compressor {
+            probe: zstd::bulk::Compressor::new(1).ok(),
+            main: zstd::bulk::Compressor::new(level).ok(),
         }
-    } else {
-        None
-    };
-    match compressed {
-        Some(c) => SealedBlob {
-            id,
-            compressed: true,
-            raw_length,
-            bytes: keys.seal(id.as_bytes(), &c),
-        },
-        None => SealedBlob {
-            id,
-            compressed: false,
-            raw_length,
-            bytes: keys.seal(id.as_bytes(), plaintext),
-        },
+    }
+
+    fn compress(&mut self, plaintext: &[u8]) -> Option<Vec<u8>> {
+        if plaintext.len() < 128 {
+            return None;
+        }
+        let sample = &plaintext[..plaintext.len().min(64 * 1024)];
+        let probe = self.probe.as_mut()?.compress(sample).ok()?;
+        if probe.len() * 10 >= sample.len() * 9 {
+            return None;
+        }
+        self.main
+            .as_mut()?
+            .compress(plaintext)
+            .ok()
+            .filter(|c| c.len() * 100 <= plaintext.len() * 97)
+    }
+
+    pub fn seal(&mut self, keys: &DataKeys, id: Id, plaintext: &[u8]) -> SealedBlob {
+        let raw_length = plaintext.len() as u32;
+        match self.compress(plaintext) {
+            Some(c) => SealedBlob {
+                id,
+                compressed: true,
+                raw_length,
+                bytes: keys.seal(id.as_bytes(), &c),
+            },
+            None => SealedBlob {
+                id,
+                compressed: false,
+                raw_length,
+                bytes: keys.seal(id.as_bytes(), plaintext),
+            },
+        }
     }
 }
 
@@ -146,10 +163,10 @@ mod tests {
         let mut noise = vec![0u8; 200_000];
         crate::crypto::fill_random(&mut noise);
         let id = keys.blob_id(&noise);
-        assert!(!seal_blob(&keys, 3, id, &noise).compressed);
+        assert!(!Compressor::new(3).seal(&keys, id, &noise).compressed);
         let text = "ticket,Samsung Galaxy S21,cracked screen\n".repeat(5000);
         let id = keys.blob_id(text.as_bytes());
-        let sealed = seal_blob(&keys, 3, id, text.as_bytes());
+        let sealed = Compressor::new(3).seal(&keys, id, text.as_bytes());
         assert!(sealed.compressed);
         assert!(sealed.bytes.len() < text.len() / 5);
     }
@@ -163,7 +180,7 @@ mod tests {
             let mut data = vec![0u8; 300];
             crate::crypto::fill_random(&mut data);
             let id = keys.blob_id(&data);
-            if let Some(p) = w.add(&keys, seal_blob(&keys, 3, id, &data)) {
+            if let Some(p) = w.add(&keys, Compressor::new(3).seal(&keys, id, &data)) {
                 finished.push(p);
             }
         }

@@ -97,6 +97,11 @@ impl Repository {
                 "pack size must be between 1 MiB and 256 MiB".into(),
             ));
         }
+        // Key objects without a config are left by an interrupted init; they guard
+        // nothing, and one wrapping other data keys would shadow the new one.
+        for leftover in backend.list(FileType::Key.dir())? {
+            backend.delete(&leftover.path)?;
+        }
         let keys = DataKeys::generate();
         let config = Config {
             version: FORMAT_VERSION,
@@ -141,7 +146,16 @@ impl Repository {
                     continue;
                 }
             };
-            let Some(master) = provider.master_key(&obj.kdf)? else {
+            // A key object this provider cannot use (or whose cost is unreasonable) must
+            // not stop another key object from opening the repository.
+            let master = match provider.master_key(&obj.kdf) {
+                Ok(m) => m,
+                Err(e) => {
+                    damaged.get_or_insert(e);
+                    continue;
+                }
+            };
+            let Some(master) = master else {
                 continue;
             };
             if let Some(keys) = master.unwrap_keys(&obj.wrapped, info.path.as_bytes()) {
@@ -438,8 +452,8 @@ impl Repository {
         Ok(out)
     }
 
-    /// Takes a lock; it is released when dropped. Shared locks (backup, forget, copy)
-    /// coexist; an exclusive one (prune) excludes every other.
+    /// Takes a lock; it is released when dropped. Shared locks (backup, forget, copy,
+    /// check) coexist; an exclusive one (prune) excludes every other.
     pub fn lock(&self, exclusive: bool, operation: &str) -> Result<Lock> {
         let id = Id::random();
         let path = FileType::Lock.path(&id);

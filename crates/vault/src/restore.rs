@@ -141,7 +141,14 @@ pub fn restore_to_writer(
             what: "file or stream in snapshot",
             name: path.to_string(),
         })?;
-    write_content(repo, index, node, out, &crate::progress::NoProgress)
+    let written = write_content(repo, index, node, out, &crate::progress::NoProgress)?;
+    if written != node.size {
+        return Err(VaultError::corrupt(
+            format!("tree entry {:?}", node.path),
+            "content length differs from the recorded size",
+        ));
+    }
+    Ok(written)
 }
 
 /// Restores a snapshot (or the part of it under `only`) into `target`.
@@ -162,8 +169,10 @@ pub fn restore(
     let mut stats = RestoreStats::default();
     let mut files = Vec::new();
     let mut dirs = Vec::new();
+    let mut links = Vec::new();
     for node in picked {
         let dest = target.join(safe_relative(node)?);
+        refuse_links_inside(target, &dest)?;
         match node.kind {
             NodeKind::Dir => {
                 std::fs::create_dir_all(&dest).map_err(|e| VaultError::io("create", &dest, e))?;
@@ -171,7 +180,8 @@ pub fn restore(
                 dirs.push((node, dest));
             }
             NodeKind::File | NodeKind::Stream => files.push((node, dest)),
-            NodeKind::Symlink => restore_symlink(node, &dest)?,
+            // Links last, so nothing is ever written through one the snapshot made.
+            NodeKind::Symlink => links.push((node, dest)),
         }
     }
 
@@ -206,11 +216,40 @@ pub fn restore(
         stats.files += 1;
         stats.bytes += node.size;
     }
+    for (node, dest) in &links {
+        restore_symlink(node, dest)?;
+    }
     // Folder times last: writing files into them changed their times.
     for (node, dest) in dirs.iter().rev() {
         set_meta_dir(node, dest);
     }
     Ok(stats)
+}
+
+/// Fails when a folder between `target` and `dest` is a symlink: writing there could
+/// land outside the restore folder.
+fn refuse_links_inside(target: &Path, dest: &Path) -> Result<()> {
+    let Ok(rel) = dest.strip_prefix(target) else {
+        return Err(VaultError::InvalidInput(format!(
+            "{} is outside the restore folder",
+            dest.display()
+        )));
+    };
+    let mut at = target.to_path_buf();
+    let mut parts = rel.components().peekable();
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            break;
+        }
+        at.push(part);
+        if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(VaultError::InvalidInput(format!(
+                "{} is a symbolic link; refusing to restore through it (restore into an empty folder)",
+                at.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn restore_file(repo: &Repository, index: &Index, node: &Node, dest: &Path, progress: &dyn Progress) -> Result<()> {

@@ -358,3 +358,51 @@ fn snapshot_ids_resolve_by_prefix_and_latest() {
     );
     assert!(matches!(dup, Err(VaultError::InvalidInput(_))));
 }
+
+#[cfg(unix)]
+#[test]
+fn restore_never_writes_through_a_symlink_in_the_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("shop");
+    std::fs::create_dir_all(src.join("db")).unwrap();
+    std::fs::write(src.join("db/live.db"), b"tickets").unwrap();
+    let repo = Repository::init(
+        local_backend(&dir.path().join("r")),
+        &MasterKey::generate(),
+        InitOptions::default(),
+    )
+    .unwrap();
+    let done = backup(&repo, vec![Source::path(&src)], BackupOptions::default(), &NoProgress).unwrap();
+    let target = dir.path().join("target");
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&target).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, target.join("shop")).unwrap();
+    let index = repo.load_index().unwrap();
+    let err = restore(&repo, &index, &done.snapshot, &target, None, &NoProgress).unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).unwrap().count(),
+        0,
+        "something was written through the link"
+    );
+}
+
+#[test]
+fn an_interrupted_init_does_not_leave_a_shadowing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate();
+    let backend = local_backend(&dir.path().join("r"));
+    let first = Repository::init(backend.clone(), &key, InitOptions::default()).unwrap();
+    // As if the first init died after its key object but before its config.
+    backend.delete("config").unwrap();
+    let second = Repository::init(backend.clone(), &key, InitOptions::default()).unwrap();
+    assert_ne!(first.config().id, second.config().id);
+    assert_eq!(backend.list("keys/").unwrap().len(), 1);
+    for _ in 0..5 {
+        assert_eq!(
+            Repository::open(backend.clone(), &key).unwrap().config().id,
+            second.config().id
+        );
+    }
+}
