@@ -64,17 +64,30 @@ pub struct ChunkerParams {
     pub max_size: u32,
 }
 
+/// 256 KiB on average: small enough that a day of scattered database page changes
+/// re-stores little (measured in `docs/benchmarks.md`), large enough that the index of a
+/// shop's repository stays a few thousand entries per GiB.
 impl Default for ChunkerParams {
     fn default() -> Self {
         ChunkerParams {
-            min_size: 128 * 1024,
-            avg_size: 512 * 1024,
-            max_size: 2 * 1024 * 1024,
+            min_size: 64 * 1024,
+            avg_size: 256 * 1024,
+            max_size: 1024 * 1024,
         }
     }
 }
 
 impl ChunkerParams {
+    /// Chunks averaging `avg` bytes, from a quarter to four times that.
+    pub fn around(avg: u32) -> ChunkerParams {
+        let avg = avg & !1;
+        ChunkerParams {
+            min_size: (avg / 4) & !1,
+            avg_size: avg,
+            max_size: avg.saturating_mul(4) & !1,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         let ok = (64..=1_048_576).contains(&self.min_size)
             && (256..=4_194_304).contains(&self.avg_size)

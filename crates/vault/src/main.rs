@@ -51,6 +51,9 @@ enum Command {
         /// zstd level for compressible data (1 fastest, 19 smallest).
         #[arg(long, default_value_t = repairops_vault::InitOptions::default().compression_level)]
         compression_level: i32,
+        /// Average chunk size in KiB (chunks range from a quarter to four times this).
+        #[arg(long, default_value_t = repairops_vault::InitOptions::default().chunker.avg_size / 1024)]
+        chunk_size_kib: u32,
     },
     /// Back up folders and files into a new snapshot.
     Backup {
@@ -355,6 +358,7 @@ fn run(cli: Cli) -> Result<(), VaultError> {
         Command::Init {
             pack_size_mib,
             compression_level,
+            chunk_size_kib,
         } => {
             let backend = open_backend(&url)?;
             let key = load_provider(
@@ -366,7 +370,7 @@ fn run(cli: Cli) -> Result<(), VaultError> {
             let options = repairops_vault::InitOptions {
                 pack_size: pack_size_mib.saturating_mul(1024 * 1024),
                 compression_level,
-                ..Default::default()
+                chunker: repairops_vault::format::ChunkerParams::around(chunk_size_kib.saturating_mul(1024)),
             };
             let repo = Repository::init(backend, key.as_ref(), options)?;
             if json {
