@@ -20,7 +20,7 @@ pub(crate) struct SealedBlob {
 
 /// Compresses (when it pays) and seals blobs, reusing its zstd contexts.
 ///
-/// Photos and PDFs do not compress; trying costs time. A 64 KiB sample is compressed
+/// Photos and PDFs do not compress; trying costs time. A 16 KiB sample is compressed
 /// at the fastest level first and the blob is stored raw when the sample shrinks by
 /// less than 10%; otherwise the whole blob is compressed and kept compressed only when
 /// that saves at least 3%.
@@ -41,7 +41,7 @@ impl Compressor {
         if plaintext.len() < 128 {
             return None;
         }
-        let sample = &plaintext[..plaintext.len().min(64 * 1024)];
+        let sample = &plaintext[..plaintext.len().min(16 * 1024)];
         let probe = self.probe.as_mut()?.compress(sample).ok()?;
         if probe.len() * 10 >= sample.len() * 9 {
             return None;
