@@ -341,36 +341,88 @@ struct Chunking<'a> {
 
 impl Chunking<'_> {
     /// Returns the blob ids of `reader`'s content in order, and the bytes read.
-    fn chunk(&self, reader: impl Read, pipeline: &Pipeline<'_>, what: &str) -> Result<(Vec<Id>, u64)> {
+    ///
+    /// `layout` picks the cutting: content-defined (FastCDC, seeded from the key) for
+    /// anything, or fixed blocks of the average chunk size for SQLite databases, which
+    /// change pages in place and never shift: their blocks line up with pages, and no
+    /// time goes into searching for cut points.
+    fn chunk(&self, reader: impl Read, pipeline: &Pipeline<'_>, what: &str, layout: Layout) -> Result<(Vec<Id>, u64)> {
         // Reading a large file that stores nothing new must still keep the lock fresh.
         self.repo.refresh_lock(self.lock)?;
         let c = self.repo.config().chunker;
-        let cdc = StreamCDC::with_level_and_seed(
-            reader,
-            c.min_size as usize,
-            c.avg_size as usize,
-            c.max_size as usize,
-            Normalization::Level1,
-            self.repo.keys().chunker_seed(),
-        );
         let mut ids = Vec::new();
         let mut total = 0u64;
-        for chunk in cdc {
-            let chunk = chunk.map_err(|e| VaultError::io("read", what, std::io::Error::from(e)))?;
-            let id = self.repo.keys().blob_id(&chunk.data);
-            total += chunk.data.len() as u64;
-            self.progress.advance(chunk.data.len() as u64);
+        let mut emit = |data: Vec<u8>| -> bool {
+            let id = self.repo.keys().blob_id(&data);
+            total += data.len() as u64;
+            self.progress.advance(data.len() as u64);
             ids.push(id);
             let new = self.known.lock().map(|mut k| k.insert(id)).unwrap_or(false);
             if new {
                 self.added_blobs.fetch_add(1, Ordering::Relaxed);
-                if !pipeline.send(id, chunk.data) {
-                    // The pipeline stopped on an error; `finish` reports it.
-                    break;
+                // A stopped pipeline means an error that `finish` reports.
+                return pipeline.send(id, data);
+            }
+            true
+        };
+        let read_err = |e: std::io::Error| VaultError::io("read", what, e);
+        match layout {
+            Layout::ContentDefined => {
+                let cdc = StreamCDC::with_level_and_seed(
+                    reader,
+                    c.min_size as usize,
+                    c.avg_size as usize,
+                    c.max_size as usize,
+                    Normalization::Level1,
+                    self.repo.keys().chunker_seed(),
+                );
+                for chunk in cdc {
+                    let chunk = chunk.map_err(|e| read_err(std::io::Error::from(e)))?;
+                    if !emit(chunk.data) {
+                        break;
+                    }
+                }
+            }
+            Layout::FixedBlocks => {
+                let mut reader = reader;
+                loop {
+                    let mut block = Vec::with_capacity(c.avg_size as usize);
+                    (&mut reader)
+                        .take(u64::from(c.avg_size))
+                        .read_to_end(&mut block)
+                        .map_err(read_err)?;
+                    if block.is_empty() || !emit(block) {
+                        break;
+                    }
                 }
             }
         }
         Ok((ids, total))
+    }
+}
+
+/// How a file is cut into chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    ContentDefined,
+    FixedBlocks,
+}
+
+/// SQLite databases are cut in fixed blocks (see [`Chunking::chunk`]).
+fn layout_of(path: &Path, size: u64) -> Layout {
+    const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+    if size < 1024 * 1024 {
+        return Layout::ContentDefined;
+    }
+    let mut head = [0u8; 16];
+    let is_sqlite = std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && &head == SQLITE_MAGIC;
+    if is_sqlite {
+        Layout::FixedBlocks
+    } else {
+        Layout::ContentDefined
     }
 }
 
@@ -380,34 +432,60 @@ enum FileRead {
     Vanished,
 }
 
+/// Files are cut into segments of this size that are chunked independently (a chunk
+/// boundary is forced at every segment start), so one large file, such as a shop's
+/// database, is read and hashed by all the reader threads at once. In-place changes
+/// (what databases do) are unaffected; an insertion shifts at most one extra chunk per
+/// segment.
+const SEGMENT: u64 = 16 * 1024 * 1024;
+
+/// One segment of a file to read: (entry slot, path, segment number, is last).
+struct Work<'a> {
+    slot: usize,
+    path: &'a Path,
+    layout: Layout,
+    segment: u64,
+    last: bool,
+}
+
 /// Reads and chunks the files that changed, on several threads: one thread cannot cut
 /// and hash as fast as the others compress and seal, and photos need little sealing.
 fn read_files(
     chunking: &Chunking<'_>,
     pipeline: &Pipeline<'_>,
-    files: &[(usize, PathBuf)],
+    files: &[(usize, PathBuf, u64)],
 ) -> Result<HashMap<usize, FileRead>> {
+    let mut work = Vec::new();
+    for (slot, path, size) in files {
+        let segments = size.div_ceil(SEGMENT).max(1);
+        let layout = layout_of(path, *size);
+        for segment in 0..segments {
+            work.push(Work {
+                slot: *slot,
+                path,
+                layout,
+                segment,
+                last: segment + 1 == segments,
+            });
+        }
+    }
     let next = AtomicUsize::new(0);
     let stop = std::sync::atomic::AtomicBool::new(false);
     let readers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 4);
-    std::thread::scope(|scope| {
+    // (slot, segment) -> blobs and bytes, or None when the file vanished.
+    type Done = Vec<((usize, u64), Option<(Vec<Id>, u64)>)>;
+    let results = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..readers)
             .map(|_| {
-                scope.spawn(|| -> Result<Vec<(usize, FileRead)>> {
+                scope.spawn(|| -> Result<Done> {
                     let mut done = Vec::new();
                     while !stop.load(Ordering::Relaxed) {
-                        let Some((slot, path)) = files.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                        let Some(w) = work.get(next.fetch_add(1, Ordering::Relaxed)) else {
                             break;
                         };
-                        let read = match std::fs::File::open(path) {
-                            Ok(file) => chunking
-                                .chunk(file, pipeline, &path.to_string_lossy())
-                                .map(|(blobs, size)| FileRead::Chunked { blobs, size }),
-                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FileRead::Vanished),
-                            Err(e) => Err(VaultError::io("read", path, e)),
-                        };
+                        let read = read_segment(chunking, pipeline, w);
                         match read {
-                            Ok(r) => done.push((*slot, r)),
+                            Ok(r) => done.push(((w.slot, w.segment), r)),
                             Err(e) => {
                                 stop.store(true, Ordering::Relaxed);
                                 return Err(e);
@@ -418,7 +496,7 @@ fn read_files(
                 })
             })
             .collect();
-        let mut out = HashMap::with_capacity(files.len());
+        let mut out = HashMap::with_capacity(work.len());
         let mut first_err = None;
         for h in handles {
             match h.join() {
@@ -435,7 +513,55 @@ fn read_files(
             Some(e) => Err(e),
             None => Ok(out),
         }
-    })
+    })?;
+    // Put each file's segments back in order.
+    let mut out = HashMap::with_capacity(files.len());
+    for (slot, _, size) in files {
+        let segments = size.div_ceil(SEGMENT).max(1);
+        let mut blobs = Vec::new();
+        let mut total = 0;
+        let mut vanished = false;
+        for segment in 0..segments {
+            match results.get(&(*slot, segment)) {
+                Some(Some((ids, n))) => {
+                    blobs.extend_from_slice(ids);
+                    total += n;
+                }
+                _ => vanished = true,
+            }
+        }
+        out.insert(
+            *slot,
+            if vanished {
+                FileRead::Vanished
+            } else {
+                FileRead::Chunked { blobs, size: total }
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Reads one segment; `None` when the file is gone.
+fn read_segment(chunking: &Chunking<'_>, pipeline: &Pipeline<'_>, w: &Work<'_>) -> Result<Option<(Vec<Id>, u64)>> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = match std::fs::File::open(w.path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(VaultError::io("read", w.path, e)),
+    };
+    let what = w.path.to_string_lossy();
+    if w.segment > 0 {
+        file.seek(SeekFrom::Start(w.segment * SEGMENT))
+            .map_err(|e| VaultError::io("read", w.path, e))?;
+    }
+    // The last segment reads to the end, so a file that grew since the walk is whole.
+    let result = if w.last {
+        chunking.chunk(file, pipeline, &what, w.layout)
+    } else {
+        chunking.chunk(file.take(SEGMENT), pipeline, &what, w.layout)
+    };
+    result.map(Some)
 }
 
 /// The previous snapshot's nodes by path, for skipping unchanged files.
@@ -558,7 +684,7 @@ pub fn backup(
                     entry.node.blobs = old.blobs.clone();
                     progress.advance(entry.node.size);
                 } else {
-                    to_read.push((i, fs_path.clone()));
+                    to_read.push((i, fs_path.clone(), entry.node.size));
                 }
             }
             let mut read = read_files(&chunking, &pipeline, &to_read)?;
@@ -590,7 +716,8 @@ pub fn backup(
                 nodes.push(node);
             }
             for (name, reader) in streams {
-                let (ids, read) = chunking.chunk(reader, &pipeline, &format!("stream {name}"))?;
+                let (ids, read) =
+                    chunking.chunk(reader, &pipeline, &format!("stream {name}"), Layout::ContentDefined)?;
                 stats.files += 1;
                 stats.total_bytes += read;
                 stats.read_bytes += read;
@@ -613,7 +740,12 @@ pub fn backup(
                 serde_json::to_writer(&mut tree_bytes, node).expect("nodes serialize");
                 tree_bytes.push(b'\n');
             }
-            let (tree, _) = chunking.chunk(tree_bytes.as_slice(), &pipeline, "snapshot tree")?;
+            let (tree, _) = chunking.chunk(
+                tree_bytes.as_slice(),
+                &pipeline,
+                "snapshot tree",
+                Layout::ContentDefined,
+            )?;
             Ok(tree)
         })();
         let packs = pipeline.finish();

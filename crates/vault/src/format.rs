@@ -64,15 +64,15 @@ pub struct ChunkerParams {
     pub max_size: u32,
 }
 
-/// 256 KiB on average: small enough that a day of scattered database page changes
-/// re-stores little (measured in `docs/benchmarks.md`), large enough that the index of a
-/// shop's repository stays a few thousand entries per GiB.
+/// 64 KiB on average: a day of changes to a shop database touches pages all over the
+/// file, and small chunks re-store (and compress) far less of it (measured in
+/// `docs/benchmarks.md`); the index stays at about 16,000 entries per GiB.
 impl Default for ChunkerParams {
     fn default() -> Self {
         ChunkerParams {
-            min_size: 64 * 1024,
-            avg_size: 256 * 1024,
-            max_size: 1024 * 1024,
+            min_size: 16 * 1024,
+            avg_size: 64 * 1024,
+            max_size: 256 * 1024,
         }
     }
 }

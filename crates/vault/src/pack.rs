@@ -103,7 +103,10 @@ impl PackWriter {
     /// Adds a blob; returns a finished pack when this one is full.
     pub fn add(&mut self, keys: &DataKeys, blob: SealedBlob) -> Option<FinishedPack> {
         if self.buf.capacity() == 0 {
-            self.buf.reserve(self.target + blob.bytes.len());
+            // Room for the blob that crosses the target and the header, so a pack is
+            // never copied while it grows.
+            self.buf
+                .reserve(self.target + 2 * blob.bytes.len().max(1 << 20) + 64 * 1024);
         }
         self.blobs.push(IndexedBlob {
             id: blob.id,
