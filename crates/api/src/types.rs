@@ -1,0 +1,319 @@
+//! Wire types of HTTP API v1. Field names are the contract with the desktop app and
+//! operators' scripts: change them only with a note.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `{"error": {"code", "message"}}`, the body of every error response.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong, for a program (`code`) and for a person (`message`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `read_only`, `forbidden`, `not_found`.
+    pub code: String,
+    /// A sentence a shop manager can act on.
+    pub message: String,
+}
+
+/// One page of a list: `next` is the cursor for the following page, or null at the end.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// What a signed-in person may do.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Owner,
+    Manager,
+    Technician,
+    FrontDesk,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Manager => "manager",
+            Role::Technician => "technician",
+            Role::FrontDesk => "front_desk",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Some(match s {
+            "owner" => Role::Owner,
+            "manager" => Role::Manager,
+            "technician" => Role::Technician,
+            "front_desk" => Role::FrontDesk,
+            _ => return None,
+        })
+    }
+}
+
+/// The plan decides backup retention: Starter 30 days, Pro 60, Enterprise 730.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Plan {
+    Starter,
+    Pro,
+    Enterprise,
+}
+
+impl Plan {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plan::Starter => "starter",
+            Plan::Pro => "pro",
+            Plan::Enterprise => "enterprise",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Plan> {
+        Some(match s {
+            "starter" => Plan::Starter,
+            "pro" => Plan::Pro,
+            "enterprise" => Plan::Enterprise,
+            _ => return None,
+        })
+    }
+
+    /// Days scheduled backups are kept.
+    pub fn retention_days(self) -> u32 {
+        match self {
+            Plan::Starter => 30,
+            Plan::Pro => 60,
+            Plan::Enterprise => 730,
+        }
+    }
+}
+
+/// Whether an account takes writes.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountMode {
+    Normal,
+    /// A restore is running: reads work, writes get HTTP 423.
+    Restoring,
+}
+
+/// A business using RepairOps: one or more shops.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct Account {
+    pub slug: String,
+    pub name: String,
+    pub plan: Plan,
+    /// IANA time zone, e.g. `America/Chicago`; backups run at 02:00 there.
+    pub timezone: String,
+    pub admin_email: String,
+    pub mode: AccountMode,
+}
+
+/// `PATCH /api/v1/account` (owner only).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPatch {
+    pub name: Option<String>,
+    pub timezone: Option<String>,
+    pub admin_email: Option<String>,
+}
+
+/// The signed-in person.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct SignedInUser {
+    /// The team member's id in the shop data (`users` table).
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+}
+
+/// `POST /api/v1/auth/login`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+/// A bearer token and who it belongs to.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LoginResponse {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    pub user: SignedInUser,
+    pub account: Account,
+}
+
+/// `POST /api/v1/portal/repairs`: a customer asks for a repair, without signing in.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PortalRepairRequest {
+    /// The shop's account slug (from the portal's address).
+    pub account: String,
+    pub name: String,
+    pub email: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// e.g. "iPhone 13".
+    pub device: String,
+    pub problem: String,
+}
+
+/// The portal's answer: the ticket number to quote.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PortalRepairResponse {
+    pub ticket_id: i64,
+    pub status: String,
+}
+
+/// Declares a shop-data resource: the record as stored and returned, the body that
+/// creates one (required fields plus optional ones), and the body that updates one.
+macro_rules! resource {
+    (
+        $(#[$doc:meta])*
+        $record:ident, $input:ident, $patch:ident {
+            required { $($req:ident : $req_ty:ty),* $(,)? }
+            optional { $($opt:ident : $opt_ty:ty),* $(,)? }
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+        pub struct $record {
+            pub id: i64,
+            $(pub $req: $req_ty,)*
+            $(pub $opt: Option<$opt_ty>,)*
+            pub created_at: DateTime<Utc>,
+            pub updated_at: DateTime<Utc>,
+        }
+
+        #[doc = concat!("Creates a `", stringify!($record), "`.")]
+        #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+        #[serde(deny_unknown_fields)]
+        pub struct $input {
+            $(pub $req: $req_ty,)*
+            $(#[serde(default, skip_serializing_if = "Option::is_none")] pub $opt: Option<$opt_ty>,)*
+        }
+
+        #[doc = concat!("Changes the given fields of a `", stringify!($record), "`.")]
+        #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
+        #[serde(deny_unknown_fields)]
+        pub struct $patch {
+            $(#[serde(default, skip_serializing_if = "Option::is_none")] pub $req: Option<$req_ty>,)*
+            $(#[serde(default, skip_serializing_if = "Option::is_none")] pub $opt: Option<$opt_ty>,)*
+        }
+    };
+}
+
+resource! {
+    /// A shop location.
+    Shop, ShopInput, ShopPatch {
+        required { name: String }
+        optional { address: String, phone: String, email: String }
+    }
+}
+
+resource! {
+    /// A customer. Amounts elsewhere are in cents.
+    Customer, CustomerInput, CustomerPatch {
+        required { shop_id: i64, first_name: String, last_name: String }
+        optional { email: String, phone: String, address: String, city: String, postal_code: String, notes: String }
+    }
+}
+
+resource! {
+    /// A repair ticket. `status` moves New → In Diagnosis → Pending Approval → In Repair →
+    /// Waiting for Parts → Ready for Pickup → Completed (or Cancelled).
+    Ticket, TicketInput, TicketPatch {
+        required { shop_id: i64, customer_id: i64, device_make: String, device_model: String, problem: String }
+        optional {
+            device_type: String,
+            serial_number: String,
+            status: String,
+            estimate_cents: i64,
+            technician_id: i64,
+            completed_at: DateTime<Utc>,
+        }
+    }
+}
+
+resource! {
+    /// An invoice for a ticket.
+    Invoice, InvoiceInput, InvoicePatch {
+        required { shop_id: i64, customer_id: i64, number: String }
+        optional {
+            ticket_id: i64,
+            status: String,
+            subtotal_cents: i64,
+            tax_cents: i64,
+            total_cents: i64,
+            issued_at: DateTime<Utc>,
+        }
+    }
+}
+
+resource! {
+    /// A stocked part or product.
+    InventoryItem, InventoryItemInput, InventoryItemPatch {
+        required { shop_id: i64, sku: String, name: String }
+        optional { stock: i64, reorder_level: i64, cost_cents: i64, price_cents: i64 }
+    }
+}
+
+resource! {
+    /// A point-of-sale transaction (a sale or a refund). Card payments keep only the
+    /// brand and the last four digits.
+    Transaction, TransactionInput, TransactionPatch {
+        required { shop_id: i64, kind: String, total_cents: i64, payment_method: String }
+        optional { customer_id: i64, invoice_id: i64, card_brand: String, card_last4: String }
+    }
+}
+
+/// Metadata of a stored photo or document; its bytes are at `/attachments/{id}/content`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Attachment {
+    pub id: i64,
+    pub ticket_id: i64,
+    pub file_name: String,
+    pub content_type: String,
+    pub size: i64,
+    /// SHA-256 of the content, hex.
+    pub sha256: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Changes an attachment's name.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentPatch {
+    pub file_name: Option<String>,
+}
+
+/// Ticket statuses in their usual order.
+pub const TICKET_STATUSES: &[&str] = &[
+    "New",
+    "In Diagnosis",
+    "Pending Approval",
+    "In Repair",
+    "Waiting for Parts",
+    "Ready for Pickup",
+    "Completed",
+    "Cancelled",
+];
+
+/// Invoice statuses.
+pub const INVOICE_STATUSES: &[&str] = &["draft", "issued", "paid", "void"];
+
+/// Transaction kinds.
+pub const TRANSACTION_KINDS: &[&str] = &["sale", "refund"];
+
+/// Payment methods.
+pub const PAYMENT_METHODS: &[&str] = &["card", "cash", "bank_transfer", "store_credit", "other"];

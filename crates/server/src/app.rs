@@ -1,0 +1,114 @@
+//! The server's shared state: configuration, the control plane, each account's live
+//! database, the audit key, and the clock (passed in, so tests control time).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+
+use crate::audit::{AuditEntry, AuditKey};
+use crate::auth::{LoginThrottle, RateLimit};
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::ApiError;
+
+/// Where time comes from.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The real clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// Shared by every request.
+pub type AppState = Arc<App>;
+
+pub struct App {
+    pub config: Config,
+    pub control: Db,
+    pub audit_key: AuditKey,
+    pub clock: Arc<dyn Clock>,
+    pub login_throttle: LoginThrottle,
+    pub portal_limit: RateLimit,
+    live: RwLock<HashMap<String, Db>>,
+}
+
+/// One account's shop data: its database and its attachment files.
+#[derive(Clone)]
+pub struct ShopData {
+    pub db: Db,
+    pub attachments: PathBuf,
+}
+
+impl App {
+    /// Opens the control plane under the configured data folder.
+    pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<App, String> {
+        std::fs::create_dir_all(&config.data)
+            .map_err(|e| format!("cannot create data folder {}: {e}", config.data.display()))?;
+        let control = Db::open(&config.data.join("server.db"), |c| {
+            crate::db::migrate(c, crate::control::MIGRATIONS)
+        })
+        .map_err(|e| format!("cannot open {}: {e}", config.data.join("server.db").display()))?;
+        let audit_key =
+            AuditKey::load_or_create(&config.data).map_err(|e| format!("cannot load the audit key: {e}"))?;
+        let portal_limit = RateLimit::new(config.portal_per_minute);
+        Ok(App {
+            config,
+            control,
+            audit_key,
+            clock,
+            login_throttle: LoginThrottle::default(),
+            portal_limit,
+            live: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// The live data of an account, opened (and migrated) on first use.
+    pub fn shop_data(&self, slug: &str) -> Result<ShopData, ApiError> {
+        let dir = self.config.account_dir(slug);
+        let attachments = dir.join("attachments");
+        if let Some(db) = self.live.read().ok().and_then(|m| m.get(slug).cloned()) {
+            return Ok(ShopData { db, attachments });
+        }
+        let mut map = self
+            .live
+            .write()
+            .map_err(|_| ApiError::internal("open the shop's data", "registry poisoned"))?;
+        if let Some(db) = map.get(slug) {
+            return Ok(ShopData {
+                db: db.clone(),
+                attachments,
+            });
+        }
+        std::fs::create_dir_all(&attachments).map_err(|e| ApiError::internal("create the shop's data folder", e))?;
+        let db = open_live(&dir.join("live.db")).map_err(|e| ApiError::internal("open the shop's data", e))?;
+        map.insert(slug.to_string(), db.clone());
+        Ok(ShopData { db, attachments })
+    }
+
+    /// Appends to the audit log; a failure to audit is logged, never hidden.
+    pub async fn audit(&self, entry: AuditEntry) {
+        let key = self.audit_key.clone();
+        let result = self
+            .control
+            .write(move |c| {
+                crate::audit::append(c, &key, &entry).map_err(|e| ApiError::internal("write the audit log", e))
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(message = %e.message, "audit entry lost");
+        }
+    }
+}
+
+/// Opens a live database and brings its schema up to date.
+pub fn open_live(path: &std::path::Path) -> rusqlite::Result<Db> {
+    Db::open(path, |c| crate::db::migrate(c, crate::live::MIGRATIONS))
+}

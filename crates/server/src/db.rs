@@ -1,0 +1,126 @@
+//! SQLite connections for async handlers.
+//!
+//! One writer connection (SQLite allows one writer at a time anyway) and a small pool of
+//! readers; WAL mode lets readers run while the writer writes. Work runs on tokio's
+//! blocking threads so a slow query never stalls the reactor.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::error::ApiError;
+
+/// A database file with one writer and pooled readers.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<DbInner>,
+}
+
+struct DbInner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// Opens a connection with the settings every connection of ours uses.
+pub fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA secure_delete = ON;",
+    )?;
+    Ok(conn)
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to
+    /// date with `migrate`.
+    pub fn open(path: &Path, migrate: impl FnOnce(&mut Connection) -> rusqlite::Result<()>) -> rusqlite::Result<Db> {
+        let mut writer = open_connection(path)?;
+        migrate(&mut writer)?;
+        Ok(Db {
+            inner: Arc::new(DbInner {
+                path: path.to_path_buf(),
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` on a reader connection.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, ApiError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let conn = match inner.readers.lock().ok().and_then(|mut r| r.pop()) {
+                Some(c) => c,
+                None => open_connection(&inner.path)?,
+            };
+            let out = f(&conn);
+            if let Ok(mut r) = inner.readers.lock()
+                && r.len() < 8
+            {
+                r.push(conn);
+            }
+            out
+        })
+        .await
+    }
+
+    /// Runs `f` on the writer connection.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, ApiError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run_blocking(move || {
+            let mut conn = inner
+                .writer
+                .lock()
+                .map_err(|_| ApiError::internal("use the database", "writer connection poisoned"))?;
+            f(&mut conn)
+        })
+        .await
+    }
+
+    /// The writer connection, for start-up and command-line work outside async code.
+    pub fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
+        let mut conn = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn)
+    }
+}
+
+async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal("finish a database task", e))?
+}
+
+/// Applies numbered migrations: `PRAGMA user_version` records how many have run.
+pub fn migrate(conn: &mut Connection, steps: &[&str]) -> rusqlite::Result<()> {
+    let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
+    for (i, sql) in steps.iter().enumerate().skip(done) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

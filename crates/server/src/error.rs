@@ -1,0 +1,170 @@
+//! HTTP errors.
+//!
+//! Policy: a handler returns [`ApiError`]; it becomes `{"error": {"code", "message"}}`
+//! with a fitting status. Named constructors (`ApiError::not_found(..)`) keep codes
+//! consistent. Unexpected failures (database, disk) are logged once with their cause and
+//! answered as a plain 500 whose message says what to do, never with internals. The
+//! [`Json`] extractor wraps axum's so malformed bodies get our error shape too.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use repairops_api::{ErrorBody, ErrorDetail};
+use serde::de::DeserializeOwned;
+
+/// An error answered to an HTTP client.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+    }
+
+    pub fn not_found(what: &str) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    pub fn too_many(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_requests", message)
+    }
+
+    /// The account is being restored: reads work, writes wait.
+    pub fn read_only() -> ApiError {
+        ApiError::new(
+            StatusCode::LOCKED,
+            "read_only",
+            "A restore is in progress: the shop's data can be viewed but not changed until it finishes.",
+        )
+    }
+
+    /// Something failed that the caller cannot fix; the cause is logged, not sent.
+    pub fn internal(context: &str, cause: impl std::fmt::Display) -> ApiError {
+        tracing::error!(%cause, "{context}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!(
+                "The server could not {context}. Try again; if it keeps failing, tell your administrator (the server log has details)."
+            ),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+            },
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> ApiError {
+        if let rusqlite::Error::SqliteFailure(f, msg) = &e {
+            let msg = msg.as_deref().unwrap_or("");
+            if f.code == rusqlite::ErrorCode::ConstraintViolation {
+                if msg.contains("FOREIGN KEY") {
+                    return ApiError::invalid("a referenced record does not exist (check the ids you gave)");
+                }
+                if msg.contains("UNIQUE") {
+                    return ApiError::conflict(format!("a record with that value already exists ({msg})"));
+                }
+                return ApiError::invalid(format!("the record breaks a rule of the shop's data ({msg})"));
+            }
+            if f.code == rusqlite::ErrorCode::DatabaseBusy || f.code == rusqlite::ErrorCode::DatabaseLocked {
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "The shop's data is busy; try again in a moment.",
+                );
+            }
+        }
+        ApiError::internal("read or write the shop's data", e)
+    }
+}
+
+/// `axum::Json`, but a malformed body is answered in our error shape with a message that
+/// says what is wrong (unknown field, wrong type, bad JSON, too large).
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::JsonDataError(e) => {
+            ApiError::invalid(format!("the request body does not fit: {}", e.body_text()))
+        }
+        JsonRejection::JsonSyntaxError(e) => {
+            ApiError::bad_request(format!("the request body is not valid JSON: {}", e.body_text()))
+        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with the header Content-Type: application/json",
+        ),
+        JsonRejection::BytesRejection(e) => {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    "the request body is too large",
+                )
+            } else {
+                ApiError::bad_request(format!("the request body could not be read: {}", e.body_text()))
+            }
+        }
+        other => ApiError::bad_request(other.body_text()),
+    }
+}
+
+/// Answers a request that matched no route.
+pub async fn no_route() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_route",
+        "there is no such API route; see /api/v1/openapi.json",
+    )
+}

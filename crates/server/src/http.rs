@@ -1,0 +1,637 @@
+//! HTTP API v1: routes, handlers and the audit middleware. Handlers stay thin: parse,
+//! authorize, call a function of `shopdata`, `control` or `attachments`, map the error.
+//! Routes are registered through utoipa so `/api/v1/openapi.json` is generated from the
+//! handlers and the wire types.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use repairops_api::*;
+use serde_json::{Map, Value as JsonValue};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+use crate::audit::AuditEntry;
+use crate::auth::{Auth, Permission};
+use crate::control;
+use crate::error::{ApiError, Json};
+use crate::shopdata::{self, Spec, WriteRule};
+
+/// Marks a response whose handler wrote its own audit entry.
+#[derive(Clone, Copy)]
+pub struct Audited;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "RepairOps Backup API", version = "1", description = "Shop data, backups, restores, exports and compliance for RepairOps."),
+    modifiers(&BearerAuth),
+    components(schemas(ErrorBody, ErrorDetail))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The whole API and its OpenAPI document.
+pub fn router(app: AppState) -> axum::Router {
+    let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(get_account, patch_account))
+        .routes(routes!(shops::list, shops::create))
+        .routes(routes!(shops::get_one, shops::update, shops::delete))
+        .routes(routes!(customers::list, customers::create))
+        .routes(routes!(customers::get_one, customers::update, customers::delete))
+        .routes(routes!(tickets::list, tickets::create))
+        .routes(routes!(tickets::get_one, tickets::update, tickets::delete))
+        .routes(routes!(invoices::list, invoices::create))
+        .routes(routes!(invoices::get_one, invoices::update, invoices::delete))
+        .routes(routes!(inventory::list, inventory::create))
+        .routes(routes!(inventory::get_one, inventory::update, inventory::delete))
+        .routes(routes!(transactions::list, transactions::create))
+        .routes(routes!(
+            transactions::get_one,
+            transactions::update,
+            transactions::delete
+        ))
+        .routes(routes!(crate::attachments::list, crate::attachments::upload))
+        .routes(routes!(
+            crate::attachments::get_one,
+            crate::attachments::rename,
+            crate::attachments::delete
+        ))
+        .routes(routes!(crate::attachments::content))
+        .routes(routes!(portal_repair))
+        .split_for_parts();
+    let doc_json = doc.to_pretty_json().unwrap_or_else(|_| "{}".into());
+    let max_body = app.config.max_body_bytes;
+    axum::Router::new()
+        .merge(api)
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], doc_json.clone()) }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), audit_layer))
+        .fallback(crate::error::no_route)
+        // JSON bodies are small; the upload handler reads its body with its own limit.
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(app)
+}
+
+/// The client's address (the socket peer).
+pub fn client_ip(req_ext: &axum::http::Extensions) -> IpAddr {
+    req_ext
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+fn event_type(method: &Method, path: &str) -> &'static str {
+    if path.starts_with("/api/v1/auth/logout") {
+        return "logout";
+    }
+    match *method {
+        Method::DELETE => "deletion",
+        _ => "data_change",
+    }
+}
+
+/// Records every request that changes anything (handlers that know more, such as
+/// login and the portal, record their own and mark the response [`Audited`]).
+async fn audit_layer(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    if method == Method::GET || method == Method::HEAD || method == Method::OPTIONS {
+        return next.run(req).await;
+    }
+    let path = req.uri().path().to_string();
+    let matched = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
+    let ip = client_ip(req.extensions());
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, t)| t.trim().to_string());
+    let response = next.run(req).await;
+    if response.extensions().get::<Audited>().is_some() {
+        return response;
+    }
+    let now = app.clock.now();
+    let who = match token {
+        Some(t) => app
+            .control
+            .read(move |c| {
+                let id = control::identity_by_token(c, &t, now).map_err(control::db_err)?;
+                let Some(id) = id else { return Ok(None) };
+                let acct = control::account_by_id(c, id.account_id).map_err(control::db_err)?;
+                Ok(acct.map(|a| (a.account.slug, id.email)))
+            })
+            .await
+            .ok()
+            .flatten(),
+        None => None,
+    };
+    let (account, user) = who.unwrap_or_else(|| ("-".into(), "anonymous".into()));
+    let status = response.status();
+    app.audit(AuditEntry {
+        at: crate::control::now_text(),
+        account,
+        user,
+        event_type: event_type(&method, &path).into(),
+        action: format!("{method} {}", matched.unwrap_or_else(|| path.clone())),
+        resource: path,
+        ip: ip.to_string(),
+        result: if status.is_success() { "success" } else { "failure" }.into(),
+        detail: status.as_u16().to_string(),
+    })
+    .await;
+    response
+}
+
+/// Marks a response as already audited.
+pub fn audited(mut resp: Response) -> Response {
+    resp.extensions_mut().insert(Audited);
+    resp
+}
+
+// ---------------------------------------------------------------- sign-in
+
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn login(
+    State(app): State<AppState>,
+    req_parts: axum::http::Extensions,
+    Json(req): Json<LoginRequest>,
+) -> Response {
+    let ip = client_ip(&req_parts);
+    let email = req.email.trim().to_string();
+    let entry = |result: &str, detail: &str, account: &str| AuditEntry {
+        at: control::now_text(),
+        account: account.into(),
+        user: email.chars().take(254).collect(),
+        event_type: "login".into(),
+        action: "login".into(),
+        resource: "/api/v1/auth/login".into(),
+        ip: ip.to_string(),
+        result: result.into(),
+        detail: detail.into(),
+    };
+    if let Err(wait) = app.login_throttle.check(&email, ip) {
+        app.audit(entry("failure", "throttled", "-")).await;
+        let mut resp = ApiError::too_many(format!(
+            "Too many failed sign-ins; try again in {} seconds.",
+            wait.as_secs().max(1)
+        ))
+        .into_response();
+        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return audited(resp);
+    }
+    let e2 = email.clone();
+    let found = app
+        .control
+        .read(move |c| {
+            let Some(identity) = control::identity_by_email(c, &e2).map_err(control::db_err)? else {
+                return Ok(None);
+            };
+            let account = control::account_by_id(c, identity.account_id).map_err(control::db_err)?;
+            Ok(account.map(|a| (identity, a)))
+        })
+        .await;
+    let found = match found {
+        Ok(f) => f,
+        Err(e) => return audited(e.into_response()),
+    };
+    let password = req.password;
+    let verified = match found {
+        Some((identity, account)) => {
+            let hash = identity.password_hash.clone();
+            let ok = tokio::task::spawn_blocking(move || control::verify_password(&password, &hash))
+                .await
+                .unwrap_or(false);
+            ok.then_some((identity, account))
+        }
+        None => {
+            // Spend the same time as a real check, so timing does not reveal accounts.
+            let _ = tokio::task::spawn_blocking(move || control::verify_password(&password, DUMMY_HASH)).await;
+            None
+        }
+    };
+    let Some((identity, account)) = verified else {
+        app.login_throttle.failed(&email, ip);
+        app.audit(entry("failure", "wrong email or password", "-")).await;
+        return audited(ApiError::unauthorized("The email or password is wrong.").into_response());
+    };
+    app.login_throttle.succeeded(&email);
+    let now = app.clock.now();
+    let id = identity.id;
+    let token = match app
+        .control
+        .write(move |c| control::issue_token(c, id, now).map_err(control::db_err))
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => return audited(e.into_response()),
+    };
+    app.audit(entry("success", "signed in", &account.account.slug)).await;
+    let body = LoginResponse {
+        token,
+        user: SignedInUser {
+            id: identity.user_id,
+            name: identity.name,
+            email: identity.email,
+            role: identity.role,
+        },
+        account: account.account,
+    };
+    audited(axum::Json(body).into_response())
+}
+
+/// A valid Argon2id hash of a random password, checked when the email is unknown.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0R2ZrUQ3kTEHJN1xt1vYyo1sNqU/F6kZ1GnXrHqp0qs";
+
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+async fn logout(State(app): State<AppState>, auth: Auth) -> Result<StatusCode, ApiError> {
+    let token = auth.token.clone();
+    app.control
+        .write(move |c| control::revoke_token(c, &token).map_err(control::db_err))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------- account
+
+#[utoipa::path(get, path = "/api/v1/account", tag = "account", security(("bearer" = [])),
+    responses((status = 200, body = Account), (status = 401, body = ErrorBody)))]
+async fn get_account(auth: Auth) -> axum::Json<Account> {
+    axum::Json(auth.account.account)
+}
+
+#[utoipa::path(patch, path = "/api/v1/account", tag = "account", security(("bearer" = [])), request_body = AccountPatch,
+    responses((status = 200, body = Account), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn patch_account(
+    State(app): State<AppState>,
+    auth: Auth,
+    Json(patch): Json<AccountPatch>,
+) -> Result<axum::Json<Account>, ApiError> {
+    auth.require(Permission::AccountSettings)?;
+    if let Some(tz) = &patch.timezone
+        && tz.parse::<chrono_tz::Tz>().is_err()
+    {
+        return Err(ApiError::invalid(format!(
+            "{tz:?} is not an IANA time zone such as America/Chicago"
+        )));
+    }
+    if let Some(email) = &patch.admin_email
+        && !plausible_email(email)
+    {
+        return Err(ApiError::invalid(format!("{email:?} is not an email address")));
+    }
+    if let Some(name) = &patch.name
+        && (name.trim().is_empty() || name.len() > 200)
+    {
+        return Err(ApiError::invalid("the account name must be 1 to 200 characters"));
+    }
+    let id = auth.account.id;
+    let account = app
+        .control
+        .write(move |c| {
+            c.execute(
+                "UPDATE accounts SET name = COALESCE(?1, name), timezone = COALESCE(?2, timezone), admin_email = COALESCE(?3, admin_email) WHERE id = ?4",
+                rusqlite::params![patch.name, patch.timezone, patch.admin_email, id],
+            )
+            .map_err(control::db_err)?;
+            control::account_by_id(c, id).map_err(control::db_err)?.ok_or_else(|| ApiError::not_found("account"))
+        })
+        .await?;
+    Ok(axum::Json(account.account))
+}
+
+/// A light check: one `@`, something on both sides, a dot in the domain, no spaces.
+pub fn plausible_email(s: &str) -> bool {
+    let s = s.trim();
+    s.len() <= 254
+        && !s.contains(char::is_whitespace)
+        && s.split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'))
+}
+
+// ---------------------------------------------------------------- shop data
+
+/// Lists a resource.
+async fn list_impl(
+    app: &AppState,
+    auth: &Auth,
+    spec: &'static Spec,
+    query: HashMap<String, String>,
+) -> Result<axum::Json<JsonValue>, ApiError> {
+    let data = app.shop_data(&auth.account.account.slug)?;
+    let (items, next) = data.db.read(move |c| shopdata::list(c, spec, &query)).await?;
+    Ok(axum::Json(serde_json::json!({ "items": items, "next": next })))
+}
+
+async fn get_impl(
+    app: &AppState,
+    auth: &Auth,
+    spec: &'static Spec,
+    id: i64,
+) -> Result<axum::Json<Map<String, JsonValue>>, ApiError> {
+    let data = app.shop_data(&auth.account.account.slug)?;
+    Ok(axum::Json(data.db.read(move |c| shopdata::get(c, spec, id)).await?))
+}
+
+fn require_write(auth: &Auth, spec: &Spec) -> Result<(), ApiError> {
+    auth.require(match spec.write {
+        WriteRule::Everyone => Permission::WriteShopData,
+        WriteRule::StockKeepers => Permission::WriteInventory,
+        WriteRule::Managers => Permission::WriteShops,
+    })?;
+    auth.require_writable()
+}
+
+async fn create_impl(
+    app: &AppState,
+    auth: &Auth,
+    spec: &'static Spec,
+    body: Map<String, JsonValue>,
+) -> Result<Response, ApiError> {
+    require_write(auth, spec)?;
+    let data = app.shop_data(&auth.account.account.slug)?;
+    let now = app.clock.now();
+    let created = data.db.write(move |c| shopdata::create(c, spec, &body, now)).await?;
+    Ok((StatusCode::CREATED, axum::Json(created)).into_response())
+}
+
+async fn update_impl(
+    app: &AppState,
+    auth: &Auth,
+    spec: &'static Spec,
+    id: i64,
+    body: Map<String, JsonValue>,
+) -> Result<axum::Json<Map<String, JsonValue>>, ApiError> {
+    require_write(auth, spec)?;
+    let data = app.shop_data(&auth.account.account.slug)?;
+    let now = app.clock.now();
+    Ok(axum::Json(
+        data.db
+            .write(move |c| shopdata::update(c, spec, id, &body, now))
+            .await?,
+    ))
+}
+
+async fn delete_impl(app: &AppState, auth: &Auth, spec: &'static Spec, id: i64) -> Result<StatusCode, ApiError> {
+    auth.require(Permission::DeleteRecords)?;
+    auth.require_writable()?;
+    let data = app.shop_data(&auth.account.account.slug)?;
+    data.db.write(move |c| shopdata::delete(c, spec, id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Parameters every list accepts.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct ListParams {
+    /// Page size, 1 to 500 (default 50).
+    limit: Option<i64>,
+    /// The `next` value of the previous page.
+    cursor: Option<String>,
+    /// Created on or after this date (YYYY-MM-DD) or time (RFC 3339).
+    from: Option<String>,
+    /// Created on or before this date or time.
+    to: Option<String>,
+}
+
+/// Generates the five handlers of a resource, documented for OpenAPI.
+macro_rules! resource_handlers {
+    ($module:ident, $spec:path, $record:ty, $input:ty, $patch:ty, $list_path:literal, $item_path:literal, $tag:literal) => {
+        pub mod $module {
+            use super::*;
+
+            #[utoipa::path(get, path = $list_path, tag = $tag, security(("bearer" = [])), params(ListParams),
+                responses((status = 200, body = Page<$record>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+            pub async fn list(State(app): State<AppState>, auth: Auth, Query(q): Query<HashMap<String, String>>) -> Result<axum::Json<JsonValue>, ApiError> {
+                list_impl(&app, &auth, &$spec, q).await
+            }
+
+            #[utoipa::path(post, path = $list_path, tag = $tag, security(("bearer" = [])), request_body = $input,
+                responses((status = 201, body = $record), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 423, body = ErrorBody)))]
+            pub async fn create(State(app): State<AppState>, auth: Auth, Json(input): Json<$input>) -> Result<Response, ApiError> {
+                create_impl(&app, &auth, &$spec, shopdata::body_map(&input)?).await
+            }
+
+            #[utoipa::path(get, path = $item_path, tag = $tag, security(("bearer" = [])), params(("id" = i64, Path)),
+                responses((status = 200, body = $record), (status = 404, body = ErrorBody)))]
+            pub async fn get_one(State(app): State<AppState>, auth: Auth, Path(id): Path<i64>) -> Result<axum::Json<Map<String, JsonValue>>, ApiError> {
+                get_impl(&app, &auth, &$spec, id).await
+            }
+
+            #[utoipa::path(patch, path = $item_path, tag = $tag, security(("bearer" = [])), params(("id" = i64, Path)), request_body = $patch,
+                responses((status = 200, body = $record), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 423, body = ErrorBody)))]
+            pub async fn update(State(app): State<AppState>, auth: Auth, Path(id): Path<i64>, Json(patch): Json<$patch>) -> Result<axum::Json<Map<String, JsonValue>>, ApiError> {
+                update_impl(&app, &auth, &$spec, id, shopdata::body_map(&patch)?).await
+            }
+
+            #[utoipa::path(delete, path = $item_path, tag = $tag, security(("bearer" = [])), params(("id" = i64, Path)),
+                responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 423, body = ErrorBody)))]
+            pub async fn delete(State(app): State<AppState>, auth: Auth, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
+                delete_impl(&app, &auth, &$spec, id).await
+            }
+        }
+    };
+}
+
+resource_handlers!(
+    shops,
+    shopdata::SHOPS,
+    Shop,
+    ShopInput,
+    ShopPatch,
+    "/api/v1/shops",
+    "/api/v1/shops/{id}",
+    "shops"
+);
+resource_handlers!(
+    customers,
+    shopdata::CUSTOMERS,
+    Customer,
+    CustomerInput,
+    CustomerPatch,
+    "/api/v1/customers",
+    "/api/v1/customers/{id}",
+    "customers"
+);
+resource_handlers!(
+    tickets,
+    shopdata::TICKETS,
+    Ticket,
+    TicketInput,
+    TicketPatch,
+    "/api/v1/tickets",
+    "/api/v1/tickets/{id}",
+    "tickets"
+);
+resource_handlers!(
+    invoices,
+    shopdata::INVOICES,
+    Invoice,
+    InvoiceInput,
+    InvoicePatch,
+    "/api/v1/invoices",
+    "/api/v1/invoices/{id}",
+    "invoices"
+);
+resource_handlers!(
+    inventory,
+    shopdata::INVENTORY,
+    InventoryItem,
+    InventoryItemInput,
+    InventoryItemPatch,
+    "/api/v1/inventory",
+    "/api/v1/inventory/{id}",
+    "inventory"
+);
+resource_handlers!(
+    transactions,
+    shopdata::TRANSACTIONS,
+    Transaction,
+    TransactionInput,
+    TransactionPatch,
+    "/api/v1/transactions",
+    "/api/v1/transactions/{id}",
+    "transactions"
+);
+
+// ---------------------------------------------------------------- portal
+
+#[utoipa::path(post, path = "/api/v1/portal/repairs", tag = "portal", request_body = PortalRepairRequest,
+    responses((status = 201, body = PortalRepairResponse), (status = 404, body = ErrorBody), (status = 423, body = ErrorBody), (status = 429, body = ErrorBody)))]
+async fn portal_repair(
+    State(app): State<AppState>,
+    ext: axum::http::Extensions,
+    Json(req): Json<PortalRepairRequest>,
+) -> Response {
+    let ip = client_ip(&ext);
+    let slug = req.account.clone();
+    let result = portal_repair_inner(&app, ip, req).await;
+    let (status, detail) = match &result {
+        Ok(_) => (StatusCode::CREATED, "201".to_string()),
+        Err(e) => (e.status, e.status.as_u16().to_string()),
+    };
+    app.audit(AuditEntry {
+        at: control::now_text(),
+        account: if control::valid_slug(&slug) { slug } else { "-".into() },
+        user: "portal".into(),
+        event_type: "data_change".into(),
+        action: "POST /api/v1/portal/repairs".into(),
+        resource: "/api/v1/portal/repairs".into(),
+        ip: ip.to_string(),
+        result: if status.is_success() { "success" } else { "failure" }.into(),
+        detail,
+    })
+    .await;
+    audited(match result {
+        Ok(r) => (StatusCode::CREATED, axum::Json(r)).into_response(),
+        Err(e) => e.into_response(),
+    })
+}
+
+async fn portal_repair_inner(
+    app: &AppState,
+    ip: IpAddr,
+    req: PortalRepairRequest,
+) -> Result<PortalRepairResponse, ApiError> {
+    if !app.portal_limit.allow(ip) {
+        return Err(ApiError::too_many(
+            "Too many repair requests from this address; try again in a minute.",
+        ));
+    }
+    let slug = req.account.trim().to_string();
+    let s2 = slug.clone();
+    let account = app
+        .control
+        .read(move |c| control::account_by_slug(c, &s2).map_err(control::db_err))
+        .await?
+        .ok_or_else(|| ApiError::not_found("shop"))?;
+    if account.account.mode == AccountMode::Restoring {
+        return Err(ApiError::read_only());
+    }
+    let name = req.name.trim().to_string();
+    if name.is_empty() || name.len() > 200 {
+        return Err(ApiError::invalid("give your name (up to 200 characters)"));
+    }
+    if !plausible_email(&req.email) {
+        return Err(ApiError::invalid("give an email address we can reach you at"));
+    }
+    if req.device.trim().is_empty()
+        || req.device.len() > 200
+        || req.problem.trim().is_empty()
+        || req.problem.len() > 5000
+    {
+        return Err(ApiError::invalid(
+            "describe the device (up to 200 characters) and the problem (up to 5000)",
+        ));
+    }
+    if req.phone.as_ref().is_some_and(|p| p.len() > 50) {
+        return Err(ApiError::invalid("the phone number is too long"));
+    }
+    let data = app.shop_data(&slug)?;
+    let now = app.clock.now();
+    data.db
+        .write(move |c| {
+            let tx = c.transaction()?;
+            let shop_id: i64 = tx
+                .query_row("SELECT id FROM shops ORDER BY id LIMIT 1", [], |r| r.get(0))
+                .map_err(|_| ApiError::not_found("shop"))?;
+            let email = req.email.trim().to_lowercase();
+            let existing: Option<i64> = tx
+                .query_row("SELECT id FROM customers WHERE lower(email) = ?1 ORDER BY id LIMIT 1", [&email], |r| r.get(0))
+                .ok();
+            let stamp = shopdata::time_text(now);
+            let customer_id = match existing {
+                Some(id) => id,
+                None => {
+                    let (first, last) = name.split_once(' ').unwrap_or((name.as_str(), ""));
+                    tx.execute(
+                        "INSERT INTO customers (shop_id, first_name, last_name, email, phone, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+                        rusqlite::params![shop_id, first, last, email, req.phone, stamp],
+                    )?;
+                    tx.last_insert_rowid()
+                }
+            };
+            let (make, model) = req.device.trim().split_once(' ').unwrap_or((req.device.trim(), ""));
+            tx.execute(
+                "INSERT INTO tickets (shop_id, customer_id, device_make, device_model, problem, status, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'New', ?6, ?6)",
+                rusqlite::params![shop_id, customer_id, make, model, req.problem.trim(), stamp],
+            )?;
+            let ticket_id = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok(PortalRepairResponse {
+                ticket_id,
+                status: "New".into(),
+            })
+        })
+        .await
+}

@@ -1,0 +1,128 @@
+//! repairops-server: hosts each shop's live data and the control plane beside it, and
+//! serves HTTP API v1 to the desktop app, operators' scripts and the customer portal.
+//!
+//! [`launch`] starts the server on a listener the caller bound, so the binary and the
+//! tests start it the same way. The pieces: [`config`] (TOML plus environment),
+//! [`control`] (accounts, sign-ins, tokens), [`audit`] (the hash-chained log),
+//! [`live`] and [`shopdata`] (each account's shop database and its resources),
+//! [`attachments`], [`auth`] (roles and throttling), [`http`] (routes and OpenAPI),
+//! [`tls`] (our own CA when no certificate is configured) and [`seed`] (demo data).
+
+pub mod app;
+pub mod attachments;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod control;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod live;
+pub mod seed;
+pub mod shopdata;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use app::{App, AppState, Clock, SystemClock};
+pub use config::Config;
+
+/// How clients reach a started server.
+#[derive(Debug, Clone)]
+pub struct Listening {
+    pub url: String,
+    /// SHA-256 of the CA certificate clients should pin (`None` for plain HTTP).
+    pub ca_sha256: Option<String>,
+    /// The CA certificate file to pin.
+    pub ca_pem: Option<std::path::PathBuf>,
+}
+
+/// Prepares TLS and the application for `config`; returns what clients need to know.
+pub fn prepare(
+    config: &Config,
+    listener: &std::net::TcpListener,
+) -> Result<(Option<tls::TlsFiles>, Listening), String> {
+    config.validate()?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    if config.insecure_http {
+        return Ok((
+            None,
+            Listening {
+                url: format!("http://{addr}"),
+                ca_sha256: None,
+                ca_pem: None,
+            },
+        ));
+    }
+    let files = match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) => tls::TlsFiles {
+            cert_chain: cert.clone(),
+            key: key.clone(),
+            ca: config.tls.ca.clone().unwrap_or_else(|| cert.clone()),
+        },
+        _ => tls::ensure_self_signed(&config.keys_dir(), &config.tls.names)?,
+    };
+    let fingerprint = tls::fingerprint(&files.ca)?;
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        display_ip(addr)
+    };
+    Ok((
+        Some(files.clone()),
+        Listening {
+            url: format!("https://{host}:{}", addr.port()),
+            ca_sha256: Some(fingerprint),
+            ca_pem: Some(files.ca),
+        },
+    ))
+}
+
+fn display_ip(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) => a.ip().to_string(),
+        SocketAddr::V6(a) => format!("[{}]", a.ip()),
+    }
+}
+
+/// Serves until `shutdown` completes, then finishes requests in flight (up to 10 s).
+pub async fn launch(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    listener: std::net::TcpListener,
+    tls_files: Option<tls::TlsFiles>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let app: AppState = Arc::new(App::open(config, clock)?);
+    let router = http::router(app).into_make_service_with_connect_info::<SocketAddr>();
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        h.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    let io = |e: std::io::Error| format!("the server stopped: {e}");
+    match tls_files {
+        Some(files) => {
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert_chain, &files.key)
+                .await
+                .map_err(|e| format!("cannot load the TLS certificate {}: {e}", files.cert_chain.display()))?;
+            axum_server::tls_rustls::from_tcp_rustls(listener, rustls)
+                .map_err(io)?
+                .handle(handle)
+                .serve(router)
+                .await
+                .map_err(io)
+        }
+        None => axum_server::from_tcp(listener)
+            .map_err(io)?
+            .handle(handle)
+            .serve(router)
+            .await
+            .map_err(io),
+    }
+}

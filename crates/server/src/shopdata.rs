@@ -1,0 +1,473 @@
+//! Shop data (shops, customers, tickets, invoices, inventory, transactions) as
+//! resources: one description per table drives list, get, create, update and delete, so
+//! every resource validates, filters and pages the same way.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::types::Value;
+use rusqlite::{Connection, params_from_iter};
+use serde_json::{Map, Value as Json};
+
+use crate::error::ApiError;
+
+/// A column's type on the wire and in SQLite.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Int,
+    Time,
+}
+
+/// A writable column of a resource.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// Longest text accepted (bytes).
+    pub max_len: usize,
+    /// Allowed values, for enumerations.
+    pub allowed: Option<&'static [&'static str]>,
+    /// Whether `?name=value` filters lists.
+    pub filter: bool,
+}
+
+const fn text(name: &'static str, max_len: usize) -> Column {
+    Column {
+        name,
+        kind: Kind::Text,
+        max_len,
+        allowed: None,
+        filter: false,
+    }
+}
+
+const fn int(name: &'static str) -> Column {
+    Column {
+        name,
+        kind: Kind::Int,
+        max_len: 0,
+        allowed: None,
+        filter: false,
+    }
+}
+
+const fn time(name: &'static str) -> Column {
+    Column {
+        name,
+        kind: Kind::Time,
+        max_len: 0,
+        allowed: None,
+        filter: false,
+    }
+}
+
+const fn filtered(mut c: Column) -> Column {
+    c.filter = true;
+    c
+}
+
+const fn one_of(mut c: Column, allowed: &'static [&'static str]) -> Column {
+    c.allowed = Some(allowed);
+    c
+}
+
+/// Who may write a resource (reading is open to every role).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteRule {
+    /// Every role.
+    Everyone,
+    /// Owners, managers and technicians (inventory).
+    StockKeepers,
+    /// Owners and managers (shops).
+    Managers,
+}
+
+/// A table exposed as a resource.
+#[derive(Debug)]
+pub struct Spec {
+    /// URL segment, e.g. `tickets`.
+    pub path: &'static str,
+    pub table: &'static str,
+    /// Singular name for messages, e.g. `ticket`.
+    pub what: &'static str,
+    pub columns: &'static [Column],
+    pub write: WriteRule,
+    /// Defaults applied on create when a column is not given.
+    pub defaults: &'static [(&'static str, &'static str)],
+}
+
+pub static SHOPS: Spec = Spec {
+    path: "shops",
+    table: "shops",
+    what: "shop",
+    columns: &[
+        text("name", 200),
+        text("address", 500),
+        text("phone", 50),
+        text("email", 254),
+    ],
+    write: WriteRule::Managers,
+    defaults: &[],
+};
+
+pub static CUSTOMERS: Spec = Spec {
+    path: "customers",
+    table: "customers",
+    what: "customer",
+    columns: &[
+        filtered(int("shop_id")),
+        text("first_name", 200),
+        text("last_name", 200),
+        filtered(text("email", 254)),
+        filtered(text("phone", 50)),
+        text("address", 500),
+        text("city", 200),
+        text("postal_code", 20),
+        text("notes", 10_000),
+    ],
+    write: WriteRule::Everyone,
+    defaults: &[],
+};
+
+pub static TICKETS: Spec = Spec {
+    path: "tickets",
+    table: "tickets",
+    what: "ticket",
+    columns: &[
+        filtered(int("shop_id")),
+        filtered(int("customer_id")),
+        text("device_type", 100),
+        text("device_make", 100),
+        text("device_model", 200),
+        text("serial_number", 100),
+        text("problem", 10_000),
+        filtered(one_of(text("status", 40), repairops_api::TICKET_STATUSES)),
+        int("estimate_cents"),
+        filtered(int("technician_id")),
+        time("completed_at"),
+    ],
+    write: WriteRule::Everyone,
+    defaults: &[("status", "New")],
+};
+
+pub static INVOICES: Spec = Spec {
+    path: "invoices",
+    table: "invoices",
+    what: "invoice",
+    columns: &[
+        filtered(int("shop_id")),
+        filtered(int("customer_id")),
+        filtered(int("ticket_id")),
+        text("number", 50),
+        filtered(one_of(text("status", 20), repairops_api::INVOICE_STATUSES)),
+        int("subtotal_cents"),
+        int("tax_cents"),
+        int("total_cents"),
+        time("issued_at"),
+    ],
+    write: WriteRule::Everyone,
+    defaults: &[("status", "draft")],
+};
+
+pub static INVENTORY: Spec = Spec {
+    path: "inventory",
+    table: "inventory",
+    what: "inventory item",
+    columns: &[
+        filtered(int("shop_id")),
+        filtered(text("sku", 64)),
+        text("name", 200),
+        int("stock"),
+        int("reorder_level"),
+        int("cost_cents"),
+        int("price_cents"),
+    ],
+    write: WriteRule::StockKeepers,
+    defaults: &[],
+};
+
+pub static TRANSACTIONS: Spec = Spec {
+    path: "transactions",
+    table: "transactions",
+    what: "transaction",
+    columns: &[
+        filtered(int("shop_id")),
+        filtered(one_of(text("kind", 20), repairops_api::TRANSACTION_KINDS)),
+        int("total_cents"),
+        filtered(one_of(text("payment_method", 20), repairops_api::PAYMENT_METHODS)),
+        filtered(int("customer_id")),
+        filtered(int("invoice_id")),
+        text("card_brand", 30),
+        text("card_last4", 4),
+    ],
+    write: WriteRule::Everyone,
+    defaults: &[],
+};
+
+/// Every resource, for routing and tests.
+pub static ALL: [&Spec; 6] = [&SHOPS, &CUSTOMERS, &TICKETS, &INVOICES, &INVENTORY, &TRANSACTIONS];
+
+/// Parses a timestamp given as RFC 3339 or as a date (midnight UTC).
+pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc())
+        })
+}
+
+/// Stored form of a time.
+pub fn time_text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Checks and converts one JSON field to its stored value.
+fn to_value(spec: &Spec, col: &Column, v: &Json) -> Result<Value, ApiError> {
+    let bad = |expect: &str| ApiError::invalid(format!("{}.{} must be {expect}", spec.what, col.name));
+    match (col.kind, v) {
+        (_, Json::Null) => Ok(Value::Null),
+        (Kind::Int, Json::Number(n)) => n.as_i64().map(Value::Integer).ok_or_else(|| bad("a whole number")),
+        (Kind::Text, Json::String(s)) => {
+            if s.len() > col.max_len {
+                return Err(bad(&format!("at most {} characters", col.max_len)));
+            }
+            if s.chars().any(|c| c == '\0') {
+                return Err(bad("text without NUL characters"));
+            }
+            if let Some(allowed) = col.allowed
+                && !allowed.contains(&s.as_str())
+            {
+                return Err(bad(&format!("one of: {}", allowed.join(", "))));
+            }
+            Ok(Value::Text(s.clone()))
+        }
+        (Kind::Time, Json::String(s)) => parse_time(s)
+            .map(|t| Value::Text(time_text(t)))
+            .ok_or_else(|| bad("a time such as 2026-11-30T09:00:00Z")),
+        (Kind::Int, _) => Err(bad("a whole number")),
+        (Kind::Text, _) => Err(bad("text")),
+        (Kind::Time, _) => Err(bad("a time such as 2026-11-30T09:00:00Z")),
+    }
+}
+
+fn json_of(v: Value) -> Json {
+    match v {
+        Value::Null => Json::Null,
+        Value::Integer(i) => Json::from(i),
+        Value::Real(f) => Json::from(f),
+        Value::Text(s) => Json::String(s),
+        Value::Blob(b) => Json::String(hex::encode(b)),
+    }
+}
+
+fn select_list(spec: &Spec) -> String {
+    let mut cols = vec!["id"];
+    cols.extend(spec.columns.iter().map(|c| c.name));
+    cols.push("created_at");
+    cols.push("updated_at");
+    cols.join(", ")
+}
+
+fn row_to_json(spec: &Spec, row: &rusqlite::Row<'_>) -> rusqlite::Result<Map<String, Json>> {
+    let mut m = Map::new();
+    m.insert("id".into(), json_of(row.get(0)?));
+    for (i, c) in spec.columns.iter().enumerate() {
+        m.insert(c.name.into(), json_of(row.get(i + 1)?));
+    }
+    let n = spec.columns.len();
+    m.insert("created_at".into(), json_of(row.get(n + 1)?));
+    m.insert("updated_at".into(), json_of(row.get(n + 2)?));
+    Ok(m)
+}
+
+/// Largest page.
+pub const MAX_LIMIT: i64 = 500;
+
+/// A list query: filters, date range on `created_at`, paging.
+pub fn list(
+    conn: &Connection,
+    spec: &Spec,
+    query: &HashMap<String, String>,
+) -> Result<(Vec<Map<String, Json>>, Option<String>), ApiError> {
+    let mut sql = format!("SELECT {} FROM {} WHERE 1 = 1", select_list(spec), spec.table);
+    let mut args: Vec<Value> = Vec::new();
+    let mut limit = 50i64;
+    for (key, raw) in query {
+        match key.as_str() {
+            "limit" => {
+                limit = raw
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=MAX_LIMIT).contains(l))
+                    .ok_or_else(|| ApiError::bad_request(format!("limit must be a number from 1 to {MAX_LIMIT}")))?;
+            }
+            "cursor" => {
+                let after: i64 = raw
+                    .parse()
+                    .map_err(|_| ApiError::bad_request("cursor must be the `next` value of a previous page"))?;
+                sql.push_str(" AND id > ?");
+                args.push(Value::Integer(after));
+            }
+            "from" | "to" => {
+                let t = parse_time(raw).ok_or_else(|| {
+                    ApiError::bad_request(format!("{key} must be a date (2026-11-30) or a time (RFC 3339)"))
+                })?;
+                if key == "from" {
+                    sql.push_str(" AND created_at >= ?");
+                    args.push(Value::Text(time_text(t)));
+                } else {
+                    // A date means the whole day.
+                    let end = if raw.len() == 10 {
+                        t + chrono::Duration::days(1)
+                    } else {
+                        t
+                    };
+                    sql.push_str(if raw.len() == 10 {
+                        " AND created_at < ?"
+                    } else {
+                        " AND created_at <= ?"
+                    });
+                    args.push(Value::Text(time_text(end)));
+                }
+            }
+            other => {
+                let col = spec
+                    .columns
+                    .iter()
+                    .find(|c| c.name == other && c.filter)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = spec.columns.iter().filter(|c| c.filter).map(|c| c.name).collect();
+                        ApiError::bad_request(format!(
+                            "{other:?} is not a filter of {}; use limit, cursor, from, to{}{}",
+                            spec.path,
+                            if names.is_empty() { "" } else { ", " },
+                            names.join(", ")
+                        ))
+                    })?;
+                let v = match col.kind {
+                    Kind::Int => Json::from(
+                        raw.parse::<i64>()
+                            .map_err(|_| ApiError::bad_request(format!("{other} must be a whole number")))?,
+                    ),
+                    _ => Json::String(raw.clone()),
+                };
+                sql.push_str(&format!(" AND {} = ?", col.name));
+                args.push(to_value(spec, col, &v)?);
+            }
+        }
+    }
+    sql.push_str(" ORDER BY id LIMIT ?");
+    args.push(Value::Integer(limit + 1));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut items: Vec<Map<String, Json>> = stmt
+        .query_map(params_from_iter(args.iter()), |r| row_to_json(spec, r))?
+        .collect::<rusqlite::Result<_>>()?;
+    let next = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().and_then(|m| m.get("id")).map(|id| id.to_string())
+    } else {
+        None
+    };
+    Ok((items, next))
+}
+
+pub fn get(conn: &Connection, spec: &Spec, id: i64) -> Result<Map<String, Json>, ApiError> {
+    let sql = format!("SELECT {} FROM {} WHERE id = ?1", select_list(spec), spec.table);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query([id])?;
+    match rows.next()? {
+        Some(r) => Ok(row_to_json(spec, r)?),
+        None => Err(ApiError::not_found(&format!("{} {id}", spec.what))),
+    }
+}
+
+/// Inserts a record from a validated body (the typed input already refused unknown
+/// fields and wrong shapes); returns it as stored.
+pub fn create(
+    conn: &Connection,
+    spec: &Spec,
+    body: &Map<String, Json>,
+    now: DateTime<Utc>,
+) -> Result<Map<String, Json>, ApiError> {
+    let mut names = Vec::new();
+    let mut args = Vec::new();
+    for col in spec.columns {
+        let v = match body.get(col.name) {
+            Some(v) => to_value(spec, col, v)?,
+            None => match spec.defaults.iter().find(|(n, _)| *n == col.name) {
+                Some((_, d)) => Value::Text((*d).to_string()),
+                None => continue,
+            },
+        };
+        names.push(col.name);
+        args.push(v);
+    }
+    let stamp = time_text(now);
+    names.push("created_at");
+    names.push("updated_at");
+    args.push(Value::Text(stamp.clone()));
+    args.push(Value::Text(stamp));
+    let sql = format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        spec.table,
+        names.join(", "),
+        vec!["?"; names.len()].join(", ")
+    );
+    conn.prepare_cached(&sql)?.execute(params_from_iter(args.iter()))?;
+    get(conn, spec, conn.last_insert_rowid())
+}
+
+/// Changes the given fields.
+pub fn update(
+    conn: &Connection,
+    spec: &Spec,
+    id: i64,
+    body: &Map<String, Json>,
+    now: DateTime<Utc>,
+) -> Result<Map<String, Json>, ApiError> {
+    let mut sets = Vec::new();
+    let mut args = Vec::new();
+    for col in spec.columns {
+        if let Some(v) = body.get(col.name) {
+            sets.push(format!("{} = ?", col.name));
+            args.push(to_value(spec, col, v)?);
+        }
+    }
+    sets.push("updated_at = ?".into());
+    args.push(Value::Text(time_text(now)));
+    args.push(Value::Integer(id));
+    let sql = format!("UPDATE {} SET {} WHERE id = ?", spec.table, sets.join(", "));
+    let changed = conn.prepare_cached(&sql)?.execute(params_from_iter(args.iter()))?;
+    if changed == 0 {
+        return Err(ApiError::not_found(&format!("{} {id}", spec.what)));
+    }
+    get(conn, spec, id)
+}
+
+pub fn delete(conn: &Connection, spec: &Spec, id: i64) -> Result<(), ApiError> {
+    let sql = format!("DELETE FROM {} WHERE id = ?1", spec.table);
+    match conn.execute(&sql, [id]) {
+        Ok(0) => Err(ApiError::not_found(&format!("{} {id}", spec.what))),
+        Ok(_) => Ok(()),
+        Err(rusqlite::Error::SqliteFailure(f, _)) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+            Err(ApiError::conflict(format!(
+                "{} {id} is still used by other records (for example tickets or invoices); delete or reassign those first",
+                spec.what
+            )))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The JSON object of a typed body.
+pub fn body_map(body: &impl serde::Serialize) -> Result<Map<String, Json>, ApiError> {
+    match serde_json::to_value(body) {
+        Ok(Json::Object(m)) => Ok(m),
+        _ => Err(ApiError::bad_request("the request body must be a JSON object")),
+    }
+}
