@@ -84,6 +84,16 @@ pub struct Client {
     token: Option<String>,
 }
 
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the token.
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("signed_in", &self.token.is_some())
+            .finish()
+    }
+}
+
 impl Client {
     /// `base` is the server's address, e.g. `https://127.0.0.1:8443`.
     pub fn new(base: &str, trust: Trust) -> Result<Client, ClientError> {

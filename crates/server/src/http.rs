@@ -296,6 +296,7 @@ async fn patch_account(
     Json(patch): Json<AccountPatch>,
 ) -> Result<axum::Json<Account>, ApiError> {
     auth.require(Permission::AccountSettings)?;
+    auth.require_writable()?;
     if let Some(tz) = &patch.timezone
         && tz.parse::<chrono_tz::Tz>().is_err()
     {

@@ -1,0 +1,596 @@
+//! End-to-end tests of the real `repairops-server` binary over HTTPS.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use repairops_api::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+async fn raw(client: &Client, method: Method, path: &str, body: Option<(&str, &str)>) -> (StatusCode, Value) {
+    let (status, bytes) = client
+        .raw(method, path, body.map(|(b, ct)| (b.as_bytes().to_vec(), ct)))
+        .await
+        .unwrap();
+    let v = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    (status, v)
+}
+
+/// Every error body is our shape with a readable message.
+fn assert_error(v: &Value) {
+    let msg = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        !v["error"]["code"].as_str().unwrap_or_default().is_empty() && msg.len() > 10,
+        "not an error body: {v}"
+    );
+    assert!(
+        !msg.contains("panicked") && !msg.contains("rusqlite"),
+        "internals leaked: {msg}"
+    );
+}
+
+#[tokio::test]
+async fn sign_in_read_write_and_sign_out() {
+    let server = TestServer::start();
+    let (owner, session) = server
+        .client()
+        .login("owner@demo.repairops.test", "demo-owner")
+        .await
+        .unwrap();
+    assert_eq!(session.user.role, Role::Owner);
+    assert_eq!(session.account.slug, "demo");
+    assert_eq!(owner.account().await.unwrap().timezone, "America/Chicago");
+
+    let page = owner.list::<Ticket>(&[("limit", "10")]).await.unwrap();
+    assert_eq!(page.items.len(), 10);
+    let next = page.next.clone().unwrap();
+    let page2 = owner
+        .list::<Ticket>(&[("limit", "10"), ("cursor", &next)])
+        .await
+        .unwrap();
+    assert!(page2.items[0].id > page.items[9].id);
+    let waiting = owner
+        .list::<Ticket>(&[("status", "Waiting for Parts"), ("limit", "500")])
+        .await
+        .unwrap();
+    assert!(
+        waiting
+            .items
+            .iter()
+            .all(|t| t.status.as_deref() == Some("Waiting for Parts"))
+    );
+
+    let customer = owner
+        .create::<Customer>(&CustomerInput {
+            shop_id: 1,
+            first_name: "Ayşe".into(),
+            last_name: "Yılmaz, \"Jr\"".into(),
+            email: Some("ayse@example.com".into()),
+            phone: None,
+            address: None,
+            city: None,
+            postal_code: None,
+            notes: Some("שלום 😀".into()),
+        })
+        .await
+        .unwrap();
+    let ticket = owner
+        .create::<Ticket>(&TicketInput {
+            shop_id: 1,
+            customer_id: customer.id,
+            device_make: "Apple".into(),
+            device_model: "iPhone 13".into(),
+            problem: "Cracked screen".into(),
+            device_type: Some("phone".into()),
+            serial_number: None,
+            status: None,
+            estimate_cents: Some(12900),
+            technician_id: None,
+            completed_at: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(ticket.status.as_deref(), Some("New"));
+    let moved = owner
+        .update::<Ticket>(
+            ticket.id,
+            &TicketPatch {
+                status: Some("In Repair".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved.status.as_deref(), Some("In Repair"));
+    assert_eq!(
+        owner.get::<Customer>(customer.id).await.unwrap().notes.as_deref(),
+        Some("שלום 😀")
+    );
+
+    let photo = b"\xFF\xD8\xFF\xE0 not really a photo".to_vec();
+    let att = owner
+        .upload_attachment(ticket.id, "front crack.jpg", "image/jpeg", photo.clone())
+        .await
+        .unwrap();
+    assert_eq!(att.size, photo.len() as i64);
+    assert_eq!(owner.download_attachment(att.id).await.unwrap(), photo);
+
+    owner.logout().await.unwrap();
+    let err = owner.account().await.unwrap_err();
+    assert_eq!(err.status(), Some(401), "{err}");
+}
+
+#[tokio::test]
+async fn wrong_passwords_are_refused_and_slowed_down() {
+    let server = TestServer::start();
+    let c = server.client();
+    let err = c.login("owner@demo.repairops.test", "nope").await.unwrap_err();
+    assert_eq!(err.status(), Some(401));
+    assert!(err.to_string().contains("email or password is wrong"), "{err}");
+    let err = c.login("nobody@demo.repairops.test", "nope").await.unwrap_err();
+    assert_eq!(err.status(), Some(401));
+    for _ in 0..4 {
+        let _ = c.login("owner@demo.repairops.test", "nope").await;
+    }
+    let err = c.login("owner@demo.repairops.test", "demo-owner").await.unwrap_err();
+    assert_eq!(
+        err.status(),
+        Some(429),
+        "sign-in not slowed down after repeated failures: {err}"
+    );
+    assert!(err.to_string().contains("try again in"), "{err}");
+}
+
+#[tokio::test]
+async fn tls_is_pinned_to_the_servers_own_ca() {
+    let server = TestServer::start();
+    // The system's roots do not know our CA: no connection.
+    let plain = Client::new(&server.url, Trust::System).unwrap();
+    let err = plain
+        .login("owner@demo.repairops.test", "demo-owner")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Transport(_)), "{err}");
+    assert_eq!(server.ca_sha256.split(':').count(), 32);
+    // Plain HTTP only on loopback.
+    let out = std::process::Command::new(BIN)
+        .args([
+            "serve",
+            "--data",
+            &server.data.display().to_string(),
+            "--listen",
+            "0.0.0.0:0",
+            "--insecure-http",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("only on a loopback"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Operations of the OpenAPI document that change something: (method, path template).
+async fn write_operations(client: &Client) -> Vec<(Method, String)> {
+    let (status, doc) = raw(client, Method::GET, "/api/v1/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["post", "put", "patch", "delete"] {
+            if item.get(method).is_some() {
+                ops.push((
+                    Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
+                    path.clone(),
+                ));
+            }
+        }
+    }
+    assert!(
+        ops.len() >= 20,
+        "too few write operations in the OpenAPI document: {ops:?}"
+    );
+    ops
+}
+
+/// A plausible request for an operation: path ids filled in, a body that would pass.
+fn request_for(method: &Method, path: &str, ticket_id: i64) -> (String, Option<(String, &'static str)>) {
+    let url = path.replace("{id}", &ticket_id.to_string());
+    let body = match (method.as_str(), path) {
+        (_, "/api/v1/auth/login") => json!({"email": "owner@demo.repairops.test", "password": "demo-owner"}),
+        (_, "/api/v1/portal/repairs") => {
+            json!({"account": "demo", "name": "Pat Doe", "email": "pat@example.com", "device": "Pixel 7", "problem": "No sound"})
+        }
+        ("POST", "/api/v1/attachments") => {
+            return (
+                format!("{url}?ticket_id={ticket_id}&file_name=x.jpg"),
+                Some(("jpegbytes".into(), "image/jpeg")),
+            );
+        }
+        ("POST", "/api/v1/shops") => json!({"name": "Northside"}),
+        ("POST", "/api/v1/customers") => json!({"shop_id": 1, "first_name": "A", "last_name": "B"}),
+        ("POST", "/api/v1/tickets") => {
+            json!({"shop_id": 1, "customer_id": 1, "device_make": "Apple", "device_model": "iPad", "problem": "x"})
+        }
+        ("POST", "/api/v1/invoices") => json!({"shop_id": 1, "customer_id": 1, "number": format!("T-{ticket_id}")}),
+        ("POST", "/api/v1/inventory") => json!({"shop_id": 1, "sku": format!("T{ticket_id}"), "name": "Part"}),
+        ("POST", "/api/v1/transactions") => {
+            json!({"shop_id": 1, "kind": "sale", "total_cents": 100, "payment_method": "cash"})
+        }
+        ("PATCH", "/api/v1/account") => json!({"name": "Demo Repair"}),
+        ("PATCH", "/api/v1/attachments/{id}") => json!({"file_name": "renamed.jpg"}),
+        ("PATCH", "/api/v1/shops/{id}") => json!({"name": "Renamed"}),
+        ("PATCH", _) => json!({}),
+        ("DELETE", _) | ("POST", "/api/v1/auth/logout") => return (url, None),
+        (m, p) => panic!("no request written for {m} {p}: add one to this test"),
+    };
+    (url, Some((body.to_string(), "application/json")))
+}
+
+#[tokio::test]
+async fn every_write_gets_423_during_a_restore_and_reads_still_work() {
+    let server = TestServer::start();
+    let owner = server.sign_in("owner").await;
+    let ops = write_operations(&owner).await;
+    let before = server.counts("demo");
+    server.set_mode("demo", "restoring");
+    let mut checked = 0;
+    for (method, path) in &ops {
+        if path.starts_with("/api/v1/auth/") {
+            continue; // signing in and out stays possible
+        }
+        let (url, body) = request_for(method, path, 1);
+        let client = if path.starts_with("/api/v1/portal") {
+            server.client()
+        } else {
+            owner.clone()
+        };
+        let (status, v) = raw(
+            &client,
+            method.clone(),
+            &url,
+            body.as_ref().map(|(b, ct)| (b.as_str(), *ct)),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::LOCKED,
+            "{method} {url} was not refused during a restore: {v}"
+        );
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("restore is in progress"),
+            "{v}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 20);
+    assert_eq!(server.counts("demo"), before, "a refused write changed data");
+    assert_eq!(
+        owner.list::<Ticket>(&[]).await.unwrap().items.len(),
+        50,
+        "reads must keep working"
+    );
+    assert!(owner.get::<Ticket>(1).await.is_ok());
+    server.set_mode("demo", "normal");
+    assert!(
+        owner
+            .update::<Ticket>(
+                1,
+                &TicketPatch {
+                    problem: Some("back to normal".into()),
+                    ..Default::default()
+                }
+            )
+            .await
+            .is_ok()
+    );
+}
+
+/// Who may do each write operation, by role; every write operation of the OpenAPI
+/// document must be listed here, so a new route cannot slip in without a rule.
+fn allowed(method: &Method, path: &str, role: &str) -> bool {
+    let managers = matches!(role, "owner" | "manager");
+    match (method.as_str(), path) {
+        (_, p) if p.starts_with("/api/v1/auth/") || p == "/api/v1/portal/repairs" => true,
+        ("PATCH", "/api/v1/account") => role == "owner",
+        ("DELETE", _) => managers,
+        (_, p) if p.starts_with("/api/v1/shops") => managers,
+        (_, p) if p.starts_with("/api/v1/inventory") => role != "desk",
+        ("POST" | "PATCH", p)
+            if [
+                "/api/v1/customers",
+                "/api/v1/tickets",
+                "/api/v1/invoices",
+                "/api/v1/transactions",
+                "/api/v1/attachments",
+            ]
+            .iter()
+            .any(|r| p.starts_with(r)) =>
+        {
+            true
+        }
+        (m, p) => panic!("{m} {p} has no rule in this test's role matrix: add one"),
+    }
+}
+
+#[tokio::test]
+async fn roles_are_enforced_on_every_write() {
+    let server = TestServer::start();
+    let owner = server.sign_in("owner").await;
+    let ops = write_operations(&owner).await;
+    for role in ["tech", "desk", "manager"] {
+        let client = server.sign_in(role).await;
+        for (method, path) in &ops {
+            if path.starts_with("/api/v1/auth/") || path.starts_with("/api/v1/portal") {
+                continue;
+            }
+            // A fresh record per attempt, so allowed deletes have something to delete.
+            let (_, t) = raw(
+                &owner,
+                Method::POST,
+                "/api/v1/shops",
+                Some((&json!({"name": "Scratch"}).to_string(), "application/json")),
+            )
+            .await;
+            let scratch_shop = t["id"].as_i64().unwrap();
+            let id = if path.starts_with("/api/v1/shops") {
+                scratch_shop
+            } else {
+                1
+            };
+            let (url, body) = request_for(method, path, id);
+            let (status, v) = raw(
+                &client,
+                method.clone(),
+                &url,
+                body.as_ref().map(|(b, ct)| (b.as_str(), *ct)),
+            )
+            .await;
+            if allowed(method, path, role) {
+                assert_ne!(status, StatusCode::FORBIDDEN, "{role} was refused {method} {url}: {v}");
+            } else {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{role} was allowed {method} {url}: {v}");
+                assert!(v["error"]["message"].as_str().unwrap().contains("ask"), "{v}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn technicians_cannot_delete_and_accounts_never_see_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let other_sign_ins = seed(&data, "uptown");
+    let server = TestServer::start_in(&data);
+    let tech = server.sign_in("tech").await;
+    let err = tech.delete::<Ticket>(1).await.unwrap_err();
+    assert_eq!(err.status(), Some(403));
+    assert!(err.to_string().contains("technician"), "{err}");
+
+    let owner = server.sign_in("owner").await;
+    let marker = owner
+        .create::<Customer>(&CustomerInput {
+            shop_id: 1,
+            first_name: "Only".into(),
+            last_name: "InDemo".into(),
+            email: Some("only-in-demo@example.com".into()),
+            phone: None,
+            address: None,
+            city: None,
+            postal_code: None,
+            notes: None,
+        })
+        .await
+        .unwrap();
+    let (_, other_owner_email, other_password) = other_sign_ins.iter().find(|(r, _, _)| r == "owner").unwrap().clone();
+    let (other, session) = server
+        .client()
+        .login(&other_owner_email, &other_password)
+        .await
+        .unwrap();
+    assert_eq!(session.account.slug, "uptown");
+    let found = other
+        .list::<Customer>(&[("email", "only-in-demo@example.com")])
+        .await
+        .unwrap();
+    assert!(found.items.is_empty(), "another account's customer is visible");
+    match other.get::<Customer>(marker.id).await {
+        Err(e) => assert_eq!(e.status(), Some(404)),
+        Ok(c) => assert_ne!(
+            c.email.as_deref(),
+            Some("only-in-demo@example.com"),
+            "another account's customer is visible"
+        ),
+    }
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
+    let server = TestServer::start();
+    let owner = server.sign_in("owner").await;
+    let before = server.counts("demo");
+    let big = format!(
+        "{{\"shop_id\":1,\"first_name\":\"{}\",\"last_name\":\"x\"}}",
+        "a".repeat(2 * 1024 * 1024)
+    );
+    let cases: Vec<(Method, String, Option<(String, &str)>, StatusCode)> = vec![
+        (Method::POST, "/api/v1/customers".into(), Some(("{not json".into(), "application/json")), StatusCode::BAD_REQUEST),
+        (Method::POST, "/api/v1/customers".into(), Some((r#"{"shop_id":"one","first_name":"A","last_name":"B"}"#.into(), "application/json")), StatusCode::UNPROCESSABLE_ENTITY),
+        (Method::POST, "/api/v1/customers".into(), Some((r#"{"shop_id":1,"first_name":"A","last_name":"B","is_admin":true}"#.into(), "application/json")), StatusCode::UNPROCESSABLE_ENTITY),
+        (Method::POST, "/api/v1/customers".into(), Some((r#"{"shop_id":1,"first_name":"A"}"#.into(), "application/json")), StatusCode::UNPROCESSABLE_ENTITY),
+        (Method::POST, "/api/v1/customers".into(), Some((big, "application/json")), StatusCode::PAYLOAD_TOO_LARGE),
+        (Method::POST, "/api/v1/customers".into(), Some((r#"{"shop_id":1,"first_name":"A","last_name":"B"}"#.into(), "text/plain")), StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (Method::POST, "/api/v1/customers".into(), Some((r#"[1,2,3]"#.into(), "application/json")), StatusCode::UNPROCESSABLE_ENTITY),
+        (Method::POST, "/api/v1/customers".into(), Some((r#"{"shop_id":999999,"first_name":"A","last_name":"B"}"#.into(), "application/json")), StatusCode::UNPROCESSABLE_ENTITY),
+        (Method::POST, "/api/v1/tickets".into(), Some((r#"{"shop_id":1,"customer_id":1,"device_make":"A","device_model":"B","problem":"C","status":"Done'); DROP TABLE tickets;--"}"#.into(), "application/json")), StatusCode::UNPROCESSABLE_ENTITY),
+        (Method::PATCH, "/api/v1/tickets/1".into(), Some((r#"{"estimate_cents":1.5}"#.into(), "application/json")), StatusCode::UNPROCESSABLE_ENTITY),
+        (Method::PATCH, "/api/v1/tickets/999999".into(), Some((r#"{"problem":"x"}"#.into(), "application/json")), StatusCode::NOT_FOUND),
+        (Method::GET, "/api/v1/tickets/not-a-number".into(), None, StatusCode::BAD_REQUEST),
+        (Method::GET, "/api/v1/tickets?limit=100000".into(), None, StatusCode::BAD_REQUEST),
+        (Method::GET, "/api/v1/tickets?statuss=New".into(), None, StatusCode::BAD_REQUEST),
+        (Method::GET, "/api/v1/tickets?from=yesterday".into(), None, StatusCode::BAD_REQUEST),
+        (Method::GET, "/api/v1/tickets?customer_id=1%20OR%201%3D1".into(), None, StatusCode::BAD_REQUEST),
+        (Method::POST, "/api/v1/attachments?ticket_id=1&file_name=..%2F..%2Fetc%2Fpasswd".into(), Some(("x".into(), "image/jpeg")), StatusCode::BAD_REQUEST),
+        (Method::POST, "/api/v1/attachments?ticket_id=1&file_name=a%5Cb.jpg".into(), Some(("x".into(), "image/jpeg")), StatusCode::BAD_REQUEST),
+        (Method::POST, "/api/v1/attachments?ticket_id=999999&file_name=a.jpg".into(), Some(("x".into(), "image/jpeg")), StatusCode::UNPROCESSABLE_ENTITY),
+        (Method::POST, "/api/v1/attachments?ticket_id=1".into(), Some(("x".into(), "image/jpeg")), StatusCode::BAD_REQUEST),
+        (Method::PATCH, "/api/v1/account".into(), Some((r#"{"timezone":"Mars/Olympus"}"#.into(), "application/json")), StatusCode::UNPROCESSABLE_ENTITY),
+        (Method::GET, "/api/v1/nothing-here".into(), None, StatusCode::NOT_FOUND),
+    ];
+    for (method, path, body, want) in cases {
+        let (status, v) = raw(
+            &owner,
+            method.clone(),
+            &path,
+            body.as_ref().map(|(b, ct)| (b.as_str(), *ct)),
+        )
+        .await;
+        assert_eq!(status, want, "{method} {path}: {v}");
+        if want != StatusCode::BAD_REQUEST || v.is_object() {
+            assert_error(&v);
+        }
+    }
+    // SQL metacharacters in a filter value are just text.
+    let none = owner.list::<Customer>(&[("email", "x' OR '1'='1")]).await.unwrap();
+    assert!(none.items.is_empty());
+    // A name with quotes and semicolons is stored as written.
+    let tricky = owner
+        .create::<Shop>(&ShopInput {
+            name: "Bob's; DROP TABLE shops;--".into(),
+            address: None,
+            phone: None,
+            email: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        owner.get::<Shop>(tricky.id).await.unwrap().name,
+        "Bob's; DROP TABLE shops;--"
+    );
+    owner.delete::<Shop>(tricky.id).await.unwrap();
+    assert_eq!(server.counts("demo"), before, "bad input changed data");
+    // Without a token, a readable 401.
+    let (status, v) = raw(&server.client(), Method::GET, "/api/v1/tickets", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_error(&v);
+}
+
+#[tokio::test]
+async fn portal_takes_repairs_and_is_rate_limited() {
+    let server = TestServer::start();
+    let anon = server.client();
+    let req = PortalRepairRequest {
+        account: "demo".into(),
+        name: "Pat Doe".into(),
+        email: "pat@example.com".into(),
+        phone: Some("(555) 123-4567".into()),
+        device: "Google Pixel 7".into(),
+        problem: "Battery dies by noon".into(),
+    };
+    let r = anon.portal_repair(&req).await.unwrap();
+    let owner = server.sign_in("owner").await;
+    let t = owner.get::<Ticket>(r.ticket_id).await.unwrap();
+    assert_eq!(t.status.as_deref(), Some("New"));
+    assert_eq!(t.device_make, "Google");
+    let err = anon
+        .portal_repair(&PortalRepairRequest {
+            account: "no-such-shop".into(),
+            ..req.clone()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    let mut limited = false;
+    for _ in 0..12 {
+        if let Err(e) = anon.portal_repair(&req).await {
+            assert_eq!(e.status(), Some(429), "{e}");
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "the portal was not rate-limited");
+}
+
+#[tokio::test]
+async fn the_audit_log_records_writes_and_verify_catches_tampering() {
+    let mut server = TestServer::start();
+    let owner = server.sign_in("owner").await;
+    owner
+        .update::<Ticket>(
+            1,
+            &TicketPatch {
+                problem: Some("audited".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let tech = server.sign_in("tech").await;
+    let _ = tech.delete::<Ticket>(2).await;
+    let _ = server.client().login("owner@demo.repairops.test", "wrong").await;
+    server.stop();
+
+    let conn = rusqlite::Connection::open(server.data.join("server.db")).unwrap();
+    let rows: Vec<BTreeMap<&str, String>> = {
+        let mut stmt = conn
+            .prepare("SELECT user, event_type, action, resource, ip, result FROM audit_log ORDER BY seq")
+            .unwrap();
+        stmt.query_map([], |r| {
+            Ok(BTreeMap::from([
+                ("user", r.get(0)?),
+                ("event_type", r.get(1)?),
+                ("action", r.get(2)?),
+                ("resource", r.get(3)?),
+                ("ip", r.get(4)?),
+                ("result", r.get(5)?),
+            ]))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    };
+    let has = |user: &str, action: &str, result: &str| {
+        rows.iter()
+            .any(|r| r["user"] == user && r["action"].contains(action) && r["result"] == result)
+    };
+    assert!(has("owner@demo.repairops.test", "login", "success"));
+    assert!(has(
+        "owner@demo.repairops.test",
+        "PATCH /api/v1/tickets/{id}",
+        "success"
+    ));
+    assert!(has(
+        "tech@demo.repairops.test",
+        "DELETE /api/v1/tickets/{id}",
+        "failure"
+    ));
+    assert!(has("owner@demo.repairops.test", "login", "failure"));
+    assert!(rows.iter().all(|r| r["ip"] == "127.0.0.1"));
+
+    let verify = || {
+        std::process::Command::new(BIN)
+            .args(["audit", "verify", "--data", &server.data.display().to_string()])
+            .output()
+            .unwrap()
+    };
+    let ok = verify();
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    conn.execute_batch(
+        "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET user = 'someone-else@example.com' WHERE seq = 3;",
+    )
+    .unwrap();
+    let bad = verify();
+    assert_eq!(bad.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert!(text.contains("row 3") && text.contains("edited"), "{text}");
+}
