@@ -64,14 +64,14 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
@@ -277,28 +277,33 @@ pub struct SeedReport {
     pub bytes: u64,
 }
 
+/// Statuses by age: old tickets are done, recent ones are anywhere in the workflow.
+const MIDDLE_AGED: &[&str] = &[
+    "Completed",
+    "Completed",
+    "Ready for Pickup",
+    "Waiting for Parts",
+    "Cancelled",
+];
+const RECENT: &[&str] = &[
+    "New",
+    "In Diagnosis",
+    "Pending Approval",
+    "In Repair",
+    "Waiting for Parts",
+    "Ready for Pickup",
+    "Completed",
+];
+
 fn ticket_status(age_days: i64, rng: &mut Rng) -> &'static str {
-    if age_days > 21 {
-        if rng.chance(7) { "Cancelled" } else { "Completed" }
+    let choices = if age_days > 21 {
+        return if rng.chance(7) { "Cancelled" } else { "Completed" };
     } else if age_days > 10 {
-        *rng.pick(&[
-            "Completed",
-            "Completed",
-            "Ready for Pickup",
-            "Waiting for Parts",
-            "Cancelled",
-        ])
+        MIDDLE_AGED
     } else {
-        *rng.pick(&[
-            "New",
-            "In Diagnosis",
-            "Pending Approval",
-            "In Repair",
-            "Waiting for Parts",
-            "Ready for Pickup",
-            "Completed",
-        ])
-    }
+        RECENT
+    };
+    choices[rng.below(choices.len() as u64) as usize]
 }
 
 fn imei(rng: &mut Rng) -> String {
@@ -327,7 +332,7 @@ pub fn photo(rng: &mut Rng, w: u16, h: u16) -> Vec<u8> {
     let mut pixels = Vec::with_capacity(w as usize * h as usize * 3);
     for y in 0..h {
         for x in 0..w {
-            let n = (rng.next() & 0x3f) as u8;
+            let n = (rng.next_u64() & 0x3f) as u8;
             pixels.push(r0.wrapping_add((x as u8) / 2).wrapping_add(n));
             pixels.push(g0.wrapping_add((y as u8) / 2).wrapping_add(n / 2));
             pixels.push(b0.wrapping_add(n));

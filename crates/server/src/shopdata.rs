@@ -285,6 +285,9 @@ fn row_to_json(spec: &Spec, row: &rusqlite::Row<'_>) -> rusqlite::Result<Map<Str
     Ok(m)
 }
 
+/// A record as JSON fields.
+pub type Record = Map<String, Json>;
+
 /// Largest page.
 pub const MAX_LIMIT: i64 = 500;
 
@@ -293,7 +296,7 @@ pub fn list(
     conn: &Connection,
     spec: &Spec,
     query: &HashMap<String, String>,
-) -> Result<(Vec<Map<String, Json>>, Option<String>), ApiError> {
+) -> Result<(Vec<Record>, Option<String>), ApiError> {
     let mut sql = format!("SELECT {} FROM {} WHERE 1 = 1", select_list(spec), spec.table);
     let mut args: Vec<Value> = Vec::new();
     let mut limit = 50i64;

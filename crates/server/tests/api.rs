@@ -414,6 +414,9 @@ async fn technicians_cannot_delete_and_accounts_never_see_each_other() {
     }
 }
 
+/// A request that must fail: method, path, body with content type, expected status.
+type BadCase = (Method, String, Option<(String, &'static str)>, StatusCode);
+
 #[tokio::test]
 async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
     let server = TestServer::start();
@@ -423,7 +426,7 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
         "{{\"shop_id\":1,\"first_name\":\"{}\",\"last_name\":\"x\"}}",
         "a".repeat(2 * 1024 * 1024)
     );
-    let cases: Vec<(Method, String, Option<(String, &str)>, StatusCode)> = vec![
+    let cases: Vec<BadCase> = vec![
         (Method::POST, "/api/v1/customers".into(), Some(("{not json".into(), "application/json")), StatusCode::BAD_REQUEST),
         (Method::POST, "/api/v1/customers".into(), Some((r#"{"shop_id":"one","first_name":"A","last_name":"B"}"#.into(), "application/json")), StatusCode::UNPROCESSABLE_ENTITY),
         (Method::POST, "/api/v1/customers".into(), Some((r#"{"shop_id":1,"first_name":"A","last_name":"B","is_admin":true}"#.into(), "application/json")), StatusCode::UNPROCESSABLE_ENTITY),
