@@ -220,27 +220,65 @@ const DEVICES: &[(&str, &str, &str)] = &[
     ("console", "Nintendo", "Switch OLED"),
     ("console", "Sony", "PlayStation 5"),
 ];
-const PROBLEMS: &[(&str, &str, i64, i64)] = &[
-    ("Cracked screen, touch still works", "Screen assembly", 8900, 6500),
+/// (device kinds it happens to, problem, part, part price, labor), cents.
+const PROBLEMS: &[(&str, &str, &str, i64, i64)] = &[
     (
+        "phone tablet",
+        "Cracked screen, touch still works",
+        "Screen assembly",
+        8900,
+        6500,
+    ),
+    (
+        "phone tablet laptop",
         "Screen shattered after drop, no display",
         "Screen assembly",
         12900,
         6500,
     ),
-    ("Battery drains within hours, swelling visible", "Battery", 4900, 3500),
-    ("Does not charge, port loose", "Charging port", 3900, 4500),
-    ("Water damage, will not power on", "Logic board cleaning", 0, 8500),
-    ("Back glass cracked", "Back glass", 5900, 5500),
-    ("Rear camera blurry", "Rear camera module", 6900, 4000),
-    ("Speaker crackles on calls", "Earpiece speaker", 2900, 3500),
-    ("Keyboard keys sticking after spill", "Keyboard", 9900, 7500),
-    ("Runs hot and shuts down", "Thermal paste and fan", 1900, 6000),
-    ("Hinge broken", "Hinge set", 4500, 5000),
-    ("Joy-Con drift", "Analog stick", 1500, 3000),
-    ("HDMI port damaged", "HDMI port", 2500, 6500),
-    ("Face ID not working", "Diagnosis", 0, 4000),
-    ("Software boot loop", "Software restore", 0, 5000),
+    (
+        "phone tablet laptop",
+        "Battery drains within hours, swelling visible",
+        "Battery",
+        4900,
+        3500,
+    ),
+    (
+        "phone tablet console",
+        "Does not charge, port loose",
+        "Charging port",
+        3900,
+        4500,
+    ),
+    (
+        "phone tablet laptop",
+        "Water damage, will not power on",
+        "Logic board cleaning",
+        0,
+        8500,
+    ),
+    ("phone", "Back glass cracked", "Back glass", 5900, 5500),
+    ("phone tablet", "Rear camera blurry", "Rear camera module", 6900, 4000),
+    ("phone", "Speaker crackles on calls", "Earpiece speaker", 2900, 3500),
+    ("laptop", "Keyboard keys sticking after spill", "Keyboard", 9900, 7500),
+    (
+        "laptop console",
+        "Runs hot and shuts down",
+        "Thermal paste and fan",
+        1900,
+        6000,
+    ),
+    ("laptop", "Hinge broken", "Hinge set", 4500, 5000),
+    ("console", "Joy-Con drift", "Analog stick", 1500, 3000),
+    ("console", "HDMI port damaged", "HDMI port", 2500, 6500),
+    ("phone", "Face ID not working", "Diagnosis", 0, 4000),
+    (
+        "phone tablet laptop console",
+        "Software boot loop",
+        "Software restore",
+        0,
+        5000,
+    ),
 ];
 const NOTES: &[&str] = &[
     "Customer dropped off device, passcode provided.",
@@ -496,7 +534,7 @@ fn fill(
     // Inventory: a part for every problem at every shop.
     let mut parts: Vec<(i64, i64, &str, i64)> = Vec::new();
     for &shop in &shop_ids {
-        for (j, (_, part, price, _)) in PROBLEMS.iter().enumerate() {
+        for (j, (_, _, part, price, _)) in PROBLEMS.iter().enumerate() {
             for (k, (_, make, model)) in DEVICES.iter().enumerate().filter(|(k, _)| (k + j) % 4 == 0) {
                 let cost = price * 45 / 100;
                 tx.execute(
@@ -553,8 +591,8 @@ fn fill(
             id
         };
         let (kind, make, model) = *rng.pick(DEVICES);
-        let problem_idx = rng.below(PROBLEMS.len() as u64) as usize;
-        let (problem, part, price, labor) = PROBLEMS[problem_idx];
+        let fitting: Vec<_> = PROBLEMS.iter().filter(|p| p.0.split(' ').any(|k| k == kind)).collect();
+        let (_, problem, part, price, labor) = **rng.pick(&fitting);
         let age = (end - at).num_days();
         let status = ticket_status(age, rng);
         let tech = technicians[rng.below(technicians.len() as u64) as usize];
