@@ -317,3 +317,151 @@ pub const TRANSACTION_KINDS: &[&str] = &["sale", "refund"];
 
 /// Payment methods.
 pub const PAYMENT_METHODS: &[&str] = &["card", "cash", "bank_transfer", "store_credit", "other"];
+
+/// Why a backup was taken.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupKind {
+    /// The nightly 02:00 backup; kept as long as the plan says.
+    Scheduled,
+    /// Taken on request; kept until deleted.
+    Manual,
+    /// Taken before a restore so the restore can be undone; kept 30 days.
+    Safety,
+}
+
+impl BackupKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackupKind::Scheduled => "scheduled",
+            BackupKind::Manual => "manual",
+            BackupKind::Safety => "safety",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<BackupKind> {
+        Some(match s {
+            "scheduled" => BackupKind::Scheduled,
+            "manual" => BackupKind::Manual,
+            "safety" => BackupKind::Safety,
+            _ => return None,
+        })
+    }
+}
+
+/// What is in a backup: rows per table and attachment files.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct DataSummary {
+    pub rows: std::collections::BTreeMap<String, i64>,
+    pub attachments: i64,
+    pub attachment_bytes: u64,
+    pub database_bytes: u64,
+}
+
+impl DataSummary {
+    /// Bytes of live data (database plus attachments).
+    pub fn size(&self) -> u64 {
+        self.database_bytes + self.attachment_bytes
+    }
+}
+
+/// How one backup location fared.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct BackupLocation {
+    /// `primary` or `secondary`.
+    pub name: String,
+    /// A folder or `s3://bucket/prefix`.
+    pub url: String,
+    pub ok: bool,
+    /// The vault snapshot id there.
+    pub snapshot: Option<String>,
+    pub error: Option<String>,
+}
+
+/// State of a backup or a job.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobState> {
+        Some(match s {
+            "queued" => JobState::Queued,
+            "running" => JobState::Running,
+            "succeeded" => JobState::Succeeded,
+            "failed" => JobState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// One backup of an account.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Backup {
+    pub id: i64,
+    pub kind: BackupKind,
+    pub state: JobState,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub duration_ms: Option<u64>,
+    /// Live data backed up (database plus attachments), bytes.
+    pub size_bytes: Option<u64>,
+    /// Bytes this backup added to the primary repository.
+    pub added_bytes: Option<u64>,
+    pub summary: Option<DataSummary>,
+    pub locations: Vec<BackupLocation>,
+    pub error: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Long work: a backup, restore, export…
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Job {
+    pub id: i64,
+    /// backup, restore, record_restore, sandbox, drill, export, prune, copy, key_rotation.
+    pub kind: String,
+    pub state: JobState,
+    pub phase: Option<String>,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    /// For a backup: `{"backup_id": N}`.
+    pub result: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// The next scheduled backup, in shop time and in UTC.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct NextBackup {
+    /// Shop-local time with its offset, e.g. `2026-12-01T02:00:00-06:00`.
+    pub shop_time: String,
+    pub utc: DateTime<Utc>,
+    pub timezone: String,
+}
+
+/// `GET /api/v1/backups/status`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct BackupStatus {
+    /// The last backup that completed (in at least one location).
+    pub last: Option<Backup>,
+    pub next: NextBackup,
+    /// The last 30 backups, newest first.
+    pub history: Vec<Backup>,
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+}

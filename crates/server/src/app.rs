@@ -37,6 +37,7 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub login_throttle: LoginThrottle,
     pub portal_limit: RateLimit,
+    pub jobs: Arc<crate::jobs::Jobs>,
     live: RwLock<HashMap<String, Db>>,
 }
 
@@ -59,7 +60,12 @@ impl App {
         let audit_key =
             AuditKey::load_or_create(&config.data).map_err(|e| format!("cannot load the audit key: {e}"))?;
         let portal_limit = RateLimit::new(config.portal_per_minute);
+        let jobs = Arc::new(crate::jobs::Jobs::new(
+            control.clone(),
+            Arc::new(crate::jobs::Events::default()),
+        ));
         Ok(App {
+            jobs,
             config,
             control,
             audit_key,

@@ -24,6 +24,43 @@ pub struct Config {
     pub max_attachment_bytes: usize,
     /// Portal submissions accepted per client address per minute.
     pub portal_per_minute: u32,
+    pub backup: BackupConfig,
+    /// Mail server for notices; without it notices go only to the event stream.
+    pub smtp: Option<crate::mail::SmtpConfig>,
+}
+
+/// Where backups go. Each account gets `<location>/<slug>` in each.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// A folder (relative paths are under the data folder) or `s3://bucket/prefix`.
+    pub primary: String,
+    pub secondary: String,
+    /// S3 settings; what is missing comes from the AWS_* environment variables.
+    pub s3: S3Config,
+    /// Run the 02:00 schedule (off only for tests and tools).
+    pub schedule: bool,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            primary: "repos/primary".into(),
+            secondary: "repos/secondary".into(),
+            s3: S3Config::default(),
+            schedule: true,
+        }
+    }
+}
+
+/// S3-compatible storage settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
 }
 
 /// Certificates to serve; without them the server makes its own CA on first start.
@@ -49,6 +86,8 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             max_attachment_bytes: 50 * 1024 * 1024,
             portal_per_minute: 10,
+            backup: BackupConfig::default(),
+            smtp: None,
         }
     }
 }
@@ -81,6 +120,12 @@ impl Config {
         }
         if let Some(v) = env("REPAIROPS_TLS_KEY") {
             config.tls.key = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("REPAIROPS_BACKUP_PRIMARY") {
+            config.backup.primary = v;
+        }
+        if let Some(v) = env("REPAIROPS_BACKUP_SECONDARY") {
+            config.backup.secondary = v;
         }
         Ok(config)
     }

@@ -9,7 +9,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::error::ApiError;
 
 /// Schema migrations of `server.db`, in order; never edit a shipped one, add another.
-pub const MIGRATIONS: &[&str] = &[r#"
+pub const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE accounts (
     id INTEGER PRIMARY KEY,
     slug TEXT NOT NULL UNIQUE,
@@ -62,7 +63,63 @@ CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-"#];
+"#,
+    r#"
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    phase TEXT,
+    bytes_done INTEGER NOT NULL DEFAULT 0,
+    bytes_total INTEGER NOT NULL DEFAULT 0,
+    result TEXT,
+    error TEXT,
+    created_at TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE INDEX jobs_account ON jobs (account_id, state);
+CREATE TABLE backups (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('scheduled', 'manual', 'safety')),
+    state TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed')),
+    scheduled_for TEXT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    duration_ms INTEGER,
+    size_bytes INTEGER,
+    added_bytes INTEGER,
+    summary TEXT,
+    locations TEXT NOT NULL DEFAULT '[]',
+    warnings TEXT NOT NULL DEFAULT '[]',
+    error TEXT,
+    deleted_at TEXT
+);
+CREATE INDEX backups_account ON backups (account_id, started_at);
+CREATE TABLE notification_settings (
+    account_id INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+    on_failure INTEGER NOT NULL DEFAULT 1,
+    on_delay INTEGER NOT NULL DEFAULT 1,
+    on_large INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE notices (
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (account_id, kind, key)
+);
+CREATE TABLE email_log (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER,
+    recipient TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    result TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+"#,
+];
 
 /// An account row with its internal id.
 #[derive(Debug, Clone)]

@@ -79,6 +79,13 @@ pub fn router(app: AppState) -> axum::Router {
         ))
         .routes(routes!(crate::attachments::content))
         .routes(routes!(portal_repair))
+        .routes(routes!(crate::backup_api::list, crate::backup_api::create))
+        .routes(routes!(crate::backup_api::status))
+        .routes(routes!(crate::backup_api::get_one, crate::backup_api::delete))
+        .routes(routes!(crate::backup_api::job))
+        .routes(routes!(crate::backup_api::jobs))
+        .routes(routes!(crate::backup_api::events))
+        .routes(routes!(get_notifications, put_notifications))
         .split_for_parts();
     let doc_json = doc.to_pretty_json().unwrap_or_else(|_| "{}".into());
     let max_body = app.config.max_body_bytes;
@@ -635,4 +642,44 @@ async fn portal_repair_inner(
             })
         })
         .await
+}
+
+// ---------------------------------------------------------------- notification settings
+
+#[utoipa::path(get, path = "/api/v1/settings/notifications", tag = "settings", security(("bearer" = [])),
+    responses((status = 200, body = crate::notify::NotificationSettings), (status = 403, body = ErrorBody)))]
+async fn get_notifications(
+    State(app): State<AppState>,
+    auth: Auth,
+) -> Result<axum::Json<crate::notify::NotificationSettings>, ApiError> {
+    auth.require(Permission::NotificationSettings)?;
+    let id = auth.account.id;
+    Ok(axum::Json(
+        app.control.read(move |c| Ok(crate::notify::settings(c, id))).await?,
+    ))
+}
+
+#[utoipa::path(put, path = "/api/v1/settings/notifications", tag = "settings", security(("bearer" = [])),
+    request_body = crate::notify::NotificationSettings,
+    responses((status = 200, body = crate::notify::NotificationSettings), (status = 403, body = ErrorBody), (status = 423, body = ErrorBody)))]
+async fn put_notifications(
+    State(app): State<AppState>,
+    auth: Auth,
+    Json(s): Json<crate::notify::NotificationSettings>,
+) -> Result<axum::Json<crate::notify::NotificationSettings>, ApiError> {
+    auth.require(Permission::NotificationSettings)?;
+    auth.require_writable()?;
+    let id = auth.account.id;
+    app.control
+        .write(move |c| {
+            c.execute(
+                "INSERT INTO notification_settings (account_id, on_failure, on_delay, on_large) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (account_id) DO UPDATE SET on_failure = excluded.on_failure, on_delay = excluded.on_delay, on_large = excluded.on_large",
+                rusqlite::params![id, s.on_failure, s.on_delay, s.on_large],
+            )
+            .map_err(control::db_err)?;
+            Ok(())
+        })
+        .await?;
+    Ok(axum::Json(s))
 }

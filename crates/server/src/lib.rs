@@ -12,12 +12,18 @@ pub mod app;
 pub mod attachments;
 pub mod audit;
 pub mod auth;
+pub mod backup_api;
+pub mod backups;
 pub mod config;
 pub mod control;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod jobs;
 pub mod live;
+pub mod mail;
+pub mod notify;
+pub mod schedule;
 pub mod seed;
 pub mod shopdata;
 pub mod tls;
@@ -98,6 +104,9 @@ pub async fn launch(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let app: AppState = Arc::new(App::open(config, clock)?);
+    if app.config.backup.schedule {
+        backup_api::spawn_scheduler(app.clone());
+    }
     let router = http::router(app).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     let h = handle.clone();

@@ -187,8 +187,27 @@ fn is_loopback_endpoint(endpoint: &str) -> bool {
 pub struct OpendalBackend {
     op: blocking::Operator,
     location: String,
-    // Keeps the runtime OpenDAL's blocking calls run on alive as long as the operator.
-    _runtime: Arc<tokio::runtime::Runtime>,
+    // The runtime OpenDAL's blocking calls run on; shut down without blocking on drop,
+    // so a backend may be dropped anywhere, async code included.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for OpendalBackend {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Runs a blocking storage call. Called from inside an async runtime (a caller that
+/// forgot `spawn_blocking`), it moves to a thread of its own instead of panicking.
+fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|s| s.spawn(f).join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    } else {
+        f()
+    }
 }
 
 impl OpendalBackend {
@@ -258,7 +277,7 @@ impl OpendalBackend {
         Ok(OpendalBackend {
             op,
             location: display,
-            _runtime: Arc::new(runtime),
+            runtime: Some(runtime),
         })
     }
 
@@ -297,10 +316,7 @@ impl Backend for OpendalBackend {
     }
 
     fn read(&self, path: &str) -> Result<Vec<u8>> {
-        self.op
-            .read(path)
-            .map(|b| b.to_vec())
-            .map_err(|e| self.err("read", path, e))
+        off_runtime(|| self.op.read(path).map(|b| b.to_vec())).map_err(|e| self.err("read", path, e))
     }
 
     fn read_range(&self, path: &str, offset: u64, len: u64) -> Result<Vec<u8>> {
@@ -311,17 +327,11 @@ impl Backend for OpendalBackend {
             range: (offset..offset + len).into(),
             ..Default::default()
         };
-        self.op
-            .read_options(path, opts)
-            .map(|b| b.to_vec())
-            .map_err(|e| self.err("read", path, e))
+        off_runtime(|| self.op.read_options(path, opts).map(|b| b.to_vec())).map_err(|e| self.err("read", path, e))
     }
 
     fn write(&self, path: &str, data: Vec<u8>) -> Result<()> {
-        self.op
-            .write(path, data)
-            .map(|_| ())
-            .map_err(|e| self.err("write", path, e))
+        off_runtime(|| self.op.write(path, data).map(|_| ())).map_err(|e| self.err("write", path, e))
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
@@ -329,7 +339,7 @@ impl Backend for OpendalBackend {
             recursive: true,
             ..Default::default()
         };
-        let entries = match self.op.list_options(prefix, opts) {
+        let entries = match off_runtime(|| self.op.list_options(prefix, opts)) {
             Ok(entries) => entries,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(self.err("list", prefix, e)),
@@ -354,7 +364,7 @@ impl Backend for OpendalBackend {
     }
 
     fn delete(&self, path: &str) -> Result<()> {
-        match self.op.delete(path) {
+        match off_runtime(|| self.op.delete(path)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(self.err("delete", path, e)),
@@ -362,7 +372,7 @@ impl Backend for OpendalBackend {
     }
 
     fn size(&self, path: &str) -> Result<Option<u64>> {
-        match self.op.stat(path) {
+        match off_runtime(|| self.op.stat(path)) {
             Ok(m) => Ok(Some(m.content_length())),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.err("stat", path, e)),

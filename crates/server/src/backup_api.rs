@@ -1,0 +1,682 @@
+//! Backups as the API and the scheduler see them: starting one (a job), the catalog in
+//! `server.db`, status, retention after each scheduled run, and the 02:00 scheduler.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use repairops_api::*;
+use rusqlite::{OptionalExtension, params};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::auth::{Auth, Permission};
+use crate::backups::{self, BackupInput};
+use crate::control::{self, AccountRow};
+use crate::error::ApiError;
+use crate::schedule;
+
+/// Live data larger than this is worth a notice (the product page's 500 MB).
+pub const LARGE_BYTES: u64 = 500_000_000;
+/// A scheduled backup missing this long after its instant is "delayed".
+pub const DELAY: chrono::Duration = chrono::Duration::hours(2);
+
+fn parse_time(s: Option<String>) -> Option<DateTime<Utc>> {
+    s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+const BACKUP_COLUMNS: &str = "id, kind, state, started_at, finished_at, duration_ms, size_bytes, added_bytes, summary, locations, warnings, error";
+
+fn backup_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Backup> {
+    Ok(Backup {
+        id: r.get(0)?,
+        kind: BackupKind::parse(&r.get::<_, String>(1)?).unwrap_or(BackupKind::Manual),
+        state: JobState::parse(&r.get::<_, String>(2)?).unwrap_or(JobState::Failed),
+        started_at: parse_time(r.get(3)?).unwrap_or_default(),
+        finished_at: parse_time(r.get(4)?),
+        duration_ms: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+        size_bytes: r.get::<_, Option<i64>>(6)?.map(|v| v as u64),
+        added_bytes: r.get::<_, Option<i64>>(7)?.map(|v| v as u64),
+        summary: r
+            .get::<_, Option<String>>(8)?
+            .and_then(|s| serde_json::from_str(&s).ok()),
+        locations: serde_json::from_str(&r.get::<_, String>(9)?).unwrap_or_default(),
+        warnings: serde_json::from_str(&r.get::<_, String>(10)?).unwrap_or_default(),
+        error: r.get(11)?,
+    })
+}
+
+fn account_tz(account: &Account) -> Tz {
+    account.timezone.parse().unwrap_or(chrono_tz::UTC)
+}
+
+/// The settings that go into a backup beside the data (not passwords or tokens).
+fn settings_json(account: &Account) -> Vec<u8> {
+    serde_json::to_vec_pretty(&json!({
+        "account": account.slug,
+        "name": account.name,
+        "plan": account.plan,
+        "timezone": account.timezone,
+        "admin_email": account.admin_email,
+    }))
+    .unwrap_or_default()
+}
+
+/// Starts a backup job; the work runs on a blocking thread.
+pub async fn start_backup(
+    app: &AppState,
+    account: &AccountRow,
+    kind: BackupKind,
+    scheduled_for: Option<DateTime<Utc>>,
+) -> Result<Job, ApiError> {
+    let slug = account.account.slug.clone();
+    let handle = app.jobs.start(account.id, &slug, "backup")?;
+    let now = app.clock.now();
+    let account_id = account.id;
+    let backup_id = app
+        .control
+        .write(move |c| {
+            c.execute(
+                "INSERT INTO backups (account_id, kind, state, scheduled_for, started_at) VALUES (?1, ?2, 'running', ?3, ?4)",
+                params![account_id, kind.as_str(), scheduled_for.map(|t| t.to_rfc3339()), now.to_rfc3339()],
+            )
+            .map_err(control::db_err)?;
+            Ok(c.last_insert_rowid())
+        })
+        .await?;
+    let job = handle
+        .snapshot()
+        .ok_or_else(|| ApiError::internal("start the backup", "job vanished"))?;
+    let app2 = app.clone();
+    let account = account.clone();
+    tokio::spawn(async move {
+        let app3 = app2.clone();
+        let acct = account.clone();
+        let outcome =
+            tokio::task::spawn_blocking(move || run_backup_blocking(&app3, &acct, kind, backup_id, now, handle))
+                .await
+                .unwrap_or_else(|e| Err(format!("the backup task crashed: {e}")));
+        if let Err(e) = outcome {
+            tracing::error!(account = %account.account.slug, error = %e, "backup failed");
+        }
+    });
+    Ok(job)
+}
+
+fn run_backup_blocking(
+    app: &AppState,
+    account: &AccountRow,
+    kind: BackupKind,
+    backup_id: i64,
+    now: DateTime<Utc>,
+    handle: crate::jobs::JobHandle,
+) -> Result<(), String> {
+    let slug = &account.account.slug;
+    let result = backups::locations(&app.config, slug).and_then(|locations| {
+        let run = backups::run(
+            &locations,
+            BackupInput {
+                slug,
+                account_dir: app.config.account_dir(slug),
+                kind,
+                settings_json: settings_json(&account.account),
+                time: now,
+            },
+            &handle,
+        )?;
+        if kind == BackupKind::Scheduled && run.succeeded() {
+            retention(app, account, &locations, &handle);
+        }
+        Ok(run)
+    });
+    let finished = app.clock.now();
+    let events = app.jobs.events().clone();
+    match result {
+        Ok(run) => {
+            let ok = run.succeeded();
+            let error = (!ok).then(|| {
+                run.locations
+                    .iter()
+                    .filter_map(|l| l.error.as_ref().map(|e| format!("{}: {e}", l.name)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            });
+            let size = run.summary.size();
+            app.control.with_writer(|c| {
+                c.execute(
+                    "UPDATE backups SET state = ?1, finished_at = ?2, duration_ms = ?3, size_bytes = ?4, added_bytes = ?5,
+                         summary = ?6, locations = ?7, warnings = ?8, error = ?9 WHERE id = ?10",
+                    params![
+                        if ok { "succeeded" } else { "failed" },
+                        finished.to_rfc3339(),
+                        run.duration_ms as i64,
+                        size as i64,
+                        run.added_bytes as i64,
+                        serde_json::to_string(&run.summary).unwrap_or_default(),
+                        serde_json::to_string(&run.locations).unwrap_or_default(),
+                        serde_json::to_string(&run.warnings).unwrap_or_default(),
+                        error,
+                        backup_id
+                    ],
+                )
+            })
+            .map_err(|e| e.to_string())?;
+            for l in run.locations.iter().filter(|l| !l.ok) {
+                events.publish(
+                    account.id,
+                    slug,
+                    "location.down",
+                    json!({"location": l.name, "url": l.url, "error": l.error, "backup_id": backup_id}),
+                );
+            }
+            if ok {
+                if size > LARGE_BYTES {
+                    crate::notify::notify(
+                        app,
+                        account,
+                        "backup.large",
+                        &format!("backup-{backup_id}"),
+                        json!({"backup_id": backup_id, "size_bytes": size}),
+                    );
+                }
+                handle.succeed(json!({"backup_id": backup_id}));
+            } else {
+                let message = error.unwrap_or_else(|| "no location took the backup".into());
+                crate::notify::notify(
+                    app,
+                    account,
+                    "backup.failed",
+                    &format!("backup-{backup_id}"),
+                    json!({"backup_id": backup_id, "error": message}),
+                );
+                handle.fail(format!("The backup failed in every location: {message}"));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            app.control.with_writer(|c| {
+                let _ = c.execute(
+                    "UPDATE backups SET state = 'failed', finished_at = ?1, error = ?2 WHERE id = ?3",
+                    params![finished.to_rfc3339(), e, backup_id],
+                );
+            });
+            crate::notify::notify(
+                app,
+                account,
+                "backup.failed",
+                &format!("backup-{backup_id}"),
+                json!({"backup_id": backup_id, "error": e}),
+            );
+            handle.fail(format!("The backup failed: {e}"));
+            Err(e)
+        }
+    }
+}
+
+/// Retention after a scheduled backup, in both locations; failures are warnings (the
+/// backup itself succeeded) and the next run tries again.
+fn retention(
+    app: &AppState,
+    account: &AccountRow,
+    locations: &backups::Locations,
+    progress: &dyn repairops_vault::Progress,
+) {
+    let tz = account_tz(&account.account);
+    let days = account.account.plan.retention_days();
+    let now = app.clock.now();
+    for location in [&locations.primary, &locations.secondary] {
+        match backups::open_or_init(location, &locations.key) {
+            Ok(repo) => {
+                if let Err(e) = backups::apply_retention(&repo, tz, days, now, progress) {
+                    tracing::warn!(%location, error = %e, "retention failed");
+                }
+            }
+            Err(e) => tracing::warn!(%location, error = %e, "retention skipped: location unreachable"),
+        }
+    }
+    // The catalog follows the same rule.
+    let rows: Vec<(i64, String, String)> = app.control.with_writer(|c| {
+        let mut stmt = match c.prepare("SELECT id, kind, started_at FROM backups WHERE account_id = ?1 AND deleted_at IS NULL AND kind IN ('scheduled', 'safety')") {
+            Ok(s) => s,
+            Err(_) => return Vec::new(),
+        };
+        stmt.query_map([account.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map(|rows| rows.flatten().collect())
+            .unwrap_or_default()
+    });
+    let today = schedule::local_date(tz, now);
+    for (id, kind, started) in rows {
+        let Some(t) = parse_time(Some(started)) else { continue };
+        let keep = if kind == "safety" { 30 } else { i64::from(days) };
+        if (today - schedule::local_date(tz, t)).num_days() > keep {
+            app.control.with_writer(|c| {
+                let _ = c.execute(
+                    "UPDATE backups SET deleted_at = ?1 WHERE id = ?2",
+                    params![now.to_rfc3339(), id],
+                );
+            });
+        }
+    }
+}
+
+/// One pass of the scheduler at `now`: starts every account's due backup, and notices
+/// backups delayed more than two hours. Returns the accounts whose backup it started.
+pub async fn tick(app: &AppState, now: DateTime<Utc>) -> Vec<String> {
+    let accounts = match app
+        .control
+        .read(|c| control::all_accounts(c).map_err(control::db_err))
+        .await
+    {
+        Ok(a) => a,
+        Err(_) => return Vec::new(),
+    };
+    let mut started = Vec::new();
+    for account in accounts {
+        let tz = account_tz(&account.account);
+        let id = account.id;
+        let last: Option<(Option<String>, String, String)> = app
+            .control
+            .read(move |c| {
+                c.query_row(
+                    "SELECT scheduled_for, started_at, state FROM backups WHERE account_id = ?1 AND kind = 'scheduled' ORDER BY id DESC LIMIT 1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+                .map_err(control::db_err)
+            })
+            .await
+            .ok()
+            .flatten();
+        let last_run = last
+            .as_ref()
+            .and_then(|(sched, start, _)| parse_time(sched.clone()).or_else(|| parse_time(Some(start.clone()))));
+        let due_at = schedule::last_due(tz, now);
+        if schedule::is_due(tz, last_run, now)
+            && account.account.mode == AccountMode::Normal
+            && start_backup(app, &account, BackupKind::Scheduled, Some(due_at))
+                .await
+                .is_ok()
+        {
+            started.push(account.account.slug.clone());
+        }
+        // Delayed: two hours after the scheduled instant with no successful run for it.
+        let done_for_due = last
+            .as_ref()
+            .is_some_and(|(_, _, state)| state == "succeeded" && last_run.is_some_and(|t| t >= due_at));
+        // An account that never had a scheduled backup is new, not late.
+        if now - due_at > DELAY && !done_for_due && last.is_some() {
+            crate::notify::notify(
+                app,
+                &account,
+                "backup.delayed",
+                &due_at.to_rfc3339(),
+                json!({"scheduled_for": due_at}),
+            );
+        }
+    }
+    started
+}
+
+/// Runs the scheduler every 30 seconds until the process ends.
+pub fn spawn_scheduler(app: AppState) {
+    tokio::spawn(async move {
+        loop {
+            let now = app.clock.now();
+            tick(&app, now).await;
+            tokio::time::sleep(Duration::from_secs(30)).await;
+        }
+    });
+}
+
+// ---------------------------------------------------------------- HTTP
+
+#[utoipa::path(post, path = "/api/v1/backups", tag = "backups", security(("bearer" = [])),
+    responses((status = 202, body = Job), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 423, body = ErrorBody)))]
+pub async fn create(State(app): State<AppState>, auth: Auth) -> Result<Response, ApiError> {
+    auth.require(Permission::RunBackups)?;
+    auth.require_writable()?;
+    let job = start_backup(&app, &auth.account, BackupKind::Manual, None).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(job)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/backups", tag = "backups", security(("bearer" = [])),
+    params(("kind" = Option<String>, Query), ("from" = Option<String>, Query), ("to" = Option<String>, Query), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<Backup>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(app): State<AppState>,
+    auth: Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<axum::Json<Page<Backup>>, ApiError> {
+    auth.require(Permission::ViewBackups)?;
+    let mut sql = format!("SELECT {BACKUP_COLUMNS} FROM backups WHERE account_id = ? AND deleted_at IS NULL");
+    let mut args: Vec<rusqlite::types::Value> = vec![auth.account.id.into()];
+    let mut limit = 50i64;
+    for (k, v) in &q {
+        match k.as_str() {
+            "kind" => {
+                let kind = BackupKind::parse(v)
+                    .ok_or_else(|| ApiError::bad_request("kind must be scheduled, manual or safety"))?;
+                sql.push_str(" AND kind = ?");
+                args.push(kind.as_str().to_string().into());
+            }
+            "from" | "to" => {
+                let t = crate::shopdata::parse_time(v)
+                    .ok_or_else(|| ApiError::bad_request(format!("{k} must be a date (2026-11-30) or a time")))?;
+                let t = if k == "to" && v.len() == 10 {
+                    t + chrono::Duration::days(1)
+                } else {
+                    t
+                };
+                sql.push_str(if k == "from" {
+                    " AND started_at >= ?"
+                } else {
+                    " AND started_at < ?"
+                });
+                args.push(t.to_rfc3339().into());
+            }
+            "limit" => {
+                limit = v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|l| (1..=500).contains(l))
+                    .ok_or_else(|| ApiError::bad_request("limit must be 1 to 500"))?
+            }
+            "cursor" => {
+                let c: i64 = v
+                    .parse()
+                    .map_err(|_| ApiError::bad_request("cursor must be the `next` of a previous page"))?;
+                sql.push_str(" AND id < ?");
+                args.push(c.into());
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "{other:?} is not a filter of backups; use kind, from, to, limit, cursor"
+                )));
+            }
+        }
+    }
+    sql.push_str(" ORDER BY id DESC LIMIT ?");
+    args.push((limit + 1).into());
+    let mut items = app
+        .control
+        .read(move |c| {
+            let mut stmt = c.prepare(&sql).map_err(control::db_err)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args.iter()), backup_from_row)
+                .map_err(control::db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(control::db_err)
+        })
+        .await?;
+    let next = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|b| b.id.to_string())
+    } else {
+        None
+    };
+    Ok(axum::Json(Page { items, next }))
+}
+
+/// A backup's details with today's numbers beside the backup's, for confirming a restore.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct BackupDetails {
+    #[serde(flatten)]
+    pub backup: Backup,
+    /// Rows per table in the live data now.
+    pub live_rows: std::collections::BTreeMap<String, i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/backups/{id}", tag = "backups", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = BackupDetails), (status = 404, body = ErrorBody)))]
+pub async fn get_one(
+    State(app): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<BackupDetails>, ApiError> {
+    auth.require(Permission::ViewBackups)?;
+    let account_id = auth.account.id;
+    let backup = app
+        .control
+        .read(move |c| {
+            c.query_row(
+                &format!(
+                    "SELECT {BACKUP_COLUMNS} FROM backups WHERE id = ?1 AND account_id = ?2 AND deleted_at IS NULL"
+                ),
+                params![id, account_id],
+                backup_from_row,
+            )
+            .optional()
+            .map_err(control::db_err)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found(&format!("backup {id}")))?;
+    let data = app.shop_data(&auth.account.account.slug)?;
+    let live_rows = data
+        .db
+        .read(|c| {
+            let mut rows = std::collections::BTreeMap::new();
+            for t in crate::live::TABLES {
+                rows.insert(
+                    t.to_string(),
+                    c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))?,
+                );
+            }
+            Ok(rows)
+        })
+        .await?;
+    Ok(axum::Json(BackupDetails { backup, live_rows }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/backups/{id}", tag = "backups", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 423, body = ErrorBody)))]
+pub async fn delete(State(app): State<AppState>, auth: Auth, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
+    auth.require(Permission::RunBackups)?;
+    auth.require_writable()?;
+    let account_id = auth.account.id;
+    let backup = app
+        .control
+        .read(move |c| {
+            c.query_row(
+                &format!(
+                    "SELECT {BACKUP_COLUMNS} FROM backups WHERE id = ?1 AND account_id = ?2 AND deleted_at IS NULL"
+                ),
+                params![id, account_id],
+                backup_from_row,
+            )
+            .optional()
+            .map_err(control::db_err)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found(&format!("backup {id}")))?;
+    if backup.kind == BackupKind::Scheduled {
+        return Err(ApiError::conflict(
+            "Scheduled backups are removed by the retention of your plan; only manual and safety backups can be deleted.",
+        ));
+    }
+    if backup.state == JobState::Running {
+        return Err(ApiError::conflict(
+            "This backup is still running; delete it when it has finished.",
+        ));
+    }
+    let slug = auth.account.account.slug.clone();
+    let config = app.config.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
+        let locations =
+            backups::locations(&config, &slug).map_err(|e| ApiError::internal("find the backup locations", e))?;
+        for (loc, place) in [(&locations.primary, "primary"), (&locations.secondary, "secondary")] {
+            let Some(snapshot) = backup
+                .locations
+                .iter()
+                .find(|l| l.name == place)
+                .and_then(|l| l.snapshot.clone())
+            else {
+                continue;
+            };
+            let repo = backups::open_or_init(loc, &locations.key)
+                .map_err(|e| ApiError::internal(&format!("open the {place} backup location"), e))?;
+            let Ok(sid) = snapshot.parse::<repairops_vault::Id>() else {
+                continue;
+            };
+            repairops_vault::forget_ids(&repo, &[sid], &repairops_vault::NoProgress)
+                .map_err(|e| ApiError::internal("delete the backup", e))?;
+            // Its copy in the secondary carries the primary's id as `original`.
+            if place == "primary"
+                && let Ok(second) = backups::open_or_init(&locations.secondary, &locations.key)
+                && let Ok(snaps) = second.snapshots()
+            {
+                let copies: Vec<_> = snaps
+                    .iter()
+                    .filter(|(_, s)| s.original == Some(sid))
+                    .map(|(i, _)| *i)
+                    .collect();
+                let _ = repairops_vault::forget_ids(&second, &copies, &repairops_vault::NoProgress);
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| ApiError::internal("delete the backup", e))??;
+    let now = app.clock.now();
+    app.control
+        .write(move |c| {
+            c.execute(
+                "UPDATE backups SET deleted_at = ?1 WHERE id = ?2",
+                params![now.to_rfc3339(), id],
+            )
+            .map_err(control::db_err)?;
+            Ok(())
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/backups/status", tag = "backups", security(("bearer" = [])),
+    responses((status = 200, body = BackupStatus), (status = 403, body = ErrorBody)))]
+pub async fn status(State(app): State<AppState>, auth: Auth) -> Result<axum::Json<BackupStatus>, ApiError> {
+    auth.require(Permission::ViewBackups)?;
+    let account_id = auth.account.id;
+    let history = app
+        .control
+        .read(move |c| {
+            let mut stmt = c
+                .prepare(&format!("SELECT {BACKUP_COLUMNS} FROM backups WHERE account_id = ?1 AND deleted_at IS NULL ORDER BY id DESC LIMIT 30"))
+                .map_err(control::db_err)?;
+            let rows = stmt.query_map([account_id], backup_from_row).map_err(control::db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(control::db_err)
+        })
+        .await?;
+    let tz = account_tz(&auth.account.account);
+    let now = app.clock.now();
+    let next_utc = schedule::next_run(tz, now);
+    let last = history.iter().find(|b| b.state == JobState::Succeeded).cloned();
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+    if let Some(latest) = history.iter().find(|b| b.state != JobState::Running) {
+        if latest.state == JobState::Failed {
+            errors.push(format!(
+                "The last backup ({}) failed: {}",
+                latest.started_at.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+                latest.error.clone().unwrap_or_default()
+            ));
+        }
+        for l in latest.locations.iter().filter(|l| !l.ok) {
+            warnings.push(format!(
+                "The last backup did not reach the {} location ({}): {}",
+                l.name,
+                l.url,
+                l.error.clone().unwrap_or_default()
+            ));
+        }
+        for w in &latest.warnings {
+            warnings.push(w.clone());
+        }
+    }
+    let due = schedule::last_due(tz, now);
+    let had_scheduled = history
+        .iter()
+        .any(|b| b.kind == BackupKind::Scheduled && b.state == JobState::Succeeded && b.started_at >= due);
+    if now - due > DELAY && !had_scheduled && !history.is_empty() {
+        warnings.push(format!(
+            "The backup scheduled for {} has not completed.",
+            due.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z")
+        ));
+    }
+    Ok(axum::Json(BackupStatus {
+        last,
+        next: NextBackup {
+            shop_time: next_utc.with_timezone(&tz).to_rfc3339(),
+            utc: next_utc,
+            timezone: auth.account.account.timezone.clone(),
+        },
+        history,
+        errors,
+        warnings,
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = Job), (status = 404, body = ErrorBody)))]
+pub async fn job(State(app): State<AppState>, auth: Auth, Path(id): Path<i64>) -> Result<axum::Json<Job>, ApiError> {
+    let job = app
+        .jobs
+        .get(auth.account.id, id)?
+        .ok_or_else(|| ApiError::not_found(&format!("job {id}")))?;
+    Ok(axum::Json(job))
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs", security(("bearer" = [])), params(("state" = Option<String>, Query)),
+    responses((status = 200, body = Page<Job>), (status = 400, body = ErrorBody)))]
+pub async fn jobs(
+    State(app): State<AppState>,
+    auth: Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<axum::Json<Page<Job>>, ApiError> {
+    match (q.get("state").map(String::as_str), q.len()) {
+        (Some("running"), 1) => Ok(axum::Json(Page {
+            items: app.jobs.running(auth.account.id),
+            next: None,
+        })),
+        _ => Err(ApiError::bad_request("list jobs with ?state=running")),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", security(("bearer" = [])),
+    responses((status = 200, description = "server-sent events: job.progress, job.finished, backup.failed, backup.delayed, backup.large, location.down", content_type = "text/event-stream")))]
+pub async fn events(
+    State(app): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let account_id = auth.account.id;
+    let (missed, rx) = app.jobs.events().subscribe(account_id, last);
+    let to_sse = |e: &crate::jobs::Event| {
+        SseEvent::default()
+            .id(e.id.to_string())
+            .event(e.kind.clone())
+            .data(e.data.to_string())
+    };
+    let backlog = futures_util::stream::iter(missed.iter().map(to_sse).map(Ok).collect::<Vec<_>>());
+    let live = futures_util::stream::unfold(rx, move |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(e) if e.account_id == account_id => return Some((Ok(to_sse(&e)), rx)),
+                Ok(_) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(futures_util::StreamExt::chain(backlog, live))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}

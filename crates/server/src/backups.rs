@@ -1,0 +1,331 @@
+//! Backing an account up: a consistent snapshot of its live database, its attachments
+//! and its settings, into the primary vault repository and then the secondary one.
+//!
+//! The database is copied with SQLite's online backup API in one step (`step(-1)`)
+//! inside the copy's read transaction: in WAL mode writers keep writing while it runs,
+//! and, unlike a stepped backup, it never restarts when they do. The copy is page for
+//! page, so a day's changes stay in the pages they touched and the vault stores little.
+//!
+//! When one location fails (full, unreachable), the backup still completes in the
+//! other and says so; the next backup copies what the lagging location lacks.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use repairops_vault::{Backend, BackupOptions, Location, MasterKey, Progress, Repository, S3Settings, Source};
+use rusqlite::{Connection, OpenFlags};
+
+use crate::config::Config;
+
+pub use repairops_api::{BackupKind, BackupLocation, DataSummary};
+
+/// The two repositories of an account and the key that opens them.
+pub struct Locations {
+    pub primary: Location,
+    pub secondary: Location,
+    pub key: MasterKey,
+}
+
+/// Resolves where an account's repositories live: `<location>/<slug>`.
+pub fn locations(config: &Config, slug: &str) -> Result<Locations, String> {
+    let resolve = |url: &str| -> Result<Location, String> {
+        let s3 = S3Settings {
+            endpoint: config.backup.s3.endpoint.clone(),
+            region: config.backup.s3.region.clone(),
+            access_key_id: config.backup.s3.access_key_id.clone(),
+            secret_access_key: config.backup.s3.secret_access_key.clone(),
+            session_token: None,
+        };
+        let full = if url.starts_with("s3://") {
+            format!("{}/{slug}", url.trim_end_matches('/'))
+        } else {
+            let base = Path::new(url);
+            let base = if base.is_absolute() {
+                base.to_path_buf()
+            } else {
+                config.data.join(base)
+            };
+            base.join(slug).to_string_lossy().into_owned()
+        };
+        Location::parse(&full, Some(s3)).map_err(|e| e.to_string())
+    };
+    Ok(Locations {
+        primary: resolve(&config.backup.primary)?,
+        secondary: resolve(&config.backup.secondary)?,
+        key: vault_key(config)?,
+    })
+}
+
+/// The master key of every repository of this server (`keys/vault.key`), made on first
+/// use. Keep a copy away from the server: it is what a restore elsewhere needs.
+pub fn vault_key(config: &Config) -> Result<MasterKey, String> {
+    let path = config.keys_dir().join("vault.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            MasterKey::from_key_file(&text).ok_or_else(|| format!("{} is not a vault key file", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = MasterKey::generate();
+            crate::tls::write_private(&path, key.to_key_file().as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            Ok(key)
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// Opens a repository, creating it when the location is empty.
+pub fn open_or_init(location: &Location, key: &MasterKey) -> Result<Repository, repairops_vault::VaultError> {
+    let backend: Arc<dyn Backend> = Arc::new(location.open()?);
+    match Repository::open(backend.clone(), key) {
+        Ok(r) => Ok(r),
+        Err(repairops_vault::VaultError::NotARepository { .. }) => Repository::init(backend, key, Default::default()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Copies the live database of `live_db` to `dest` while writers keep writing.
+pub fn snapshot_database(live_db: &Path, dest: &Path) -> rusqlite::Result<()> {
+    let _ = std::fs::remove_file(dest);
+    let src = Connection::open_with_flags(
+        live_db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    src.busy_timeout(std::time::Duration::from_secs(10))?;
+    let mut dst = Connection::open(dest)?;
+    {
+        let backup = rusqlite::backup::Backup::new(&src, &mut dst)?;
+        // One step copies everything under one read transaction; see the module docs.
+        loop {
+            match backup.step(-1)? {
+                rusqlite::backup::StepResult::Done => break,
+                _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+    }
+    dst.execute_batch("PRAGMA journal_mode = DELETE;")?;
+    Ok(())
+}
+
+/// Rows per table of a database file, and its size.
+pub fn summarize(db: &Path, attachments: &Path) -> rusqlite::Result<DataSummary> {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut rows = BTreeMap::new();
+    for table in crate::live::TABLES {
+        let n: i64 = conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
+        rows.insert(table.to_string(), n);
+    }
+    let (files, bytes) = dir_size(attachments);
+    Ok(DataSummary {
+        rows,
+        attachments: files,
+        attachment_bytes: bytes,
+        database_bytes: std::fs::metadata(db).map(|m| m.len()).unwrap_or(0),
+    })
+}
+
+fn dir_size(dir: &Path) -> (i64, u64) {
+    let mut files = 0;
+    let mut bytes = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(e.path());
+            } else if meta.is_file() && !e.file_name().to_string_lossy().starts_with('.') {
+                files += 1;
+                bytes += meta.len();
+            }
+        }
+    }
+    (files, bytes)
+}
+
+/// The result of one backup.
+#[derive(Debug, Clone)]
+pub struct BackupRun {
+    pub summary: DataSummary,
+    pub locations: Vec<BackupLocation>,
+    pub added_bytes: u64,
+    pub duration_ms: u64,
+    /// Files that vanished while reading (deleted attachments), and similar.
+    pub warnings: Vec<String>,
+}
+
+impl BackupRun {
+    pub fn succeeded(&self) -> bool {
+        self.locations.iter().any(|l| l.ok)
+    }
+}
+
+/// What to back up for an account.
+pub struct BackupInput<'a> {
+    pub slug: &'a str,
+    pub account_dir: PathBuf,
+    pub kind: BackupKind,
+    pub settings_json: Vec<u8>,
+    pub time: DateTime<Utc>,
+}
+
+/// Takes one backup: snapshot, primary, then secondary (or only the one that works).
+pub fn run(locations: &Locations, input: BackupInput<'_>, progress: &dyn Progress) -> Result<BackupRun, String> {
+    let started = std::time::Instant::now();
+    let work = input.account_dir.join(".backup");
+    std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+    let snapshot = work.join("live.db");
+    progress.phase("snapshot", None);
+    snapshot_database(&input.account_dir.join("live.db"), &snapshot)
+        .map_err(|e| format!("cannot snapshot the shop's database: {e}"))?;
+    let attachments = input.account_dir.join("attachments");
+    let summary = summarize(&snapshot, &attachments).map_err(|e| format!("cannot read the database snapshot: {e}"))?;
+    let tags = BTreeMap::from([
+        ("kind".to_string(), input.kind.as_str().to_string()),
+        ("account".to_string(), input.slug.to_string()),
+    ]);
+    let options = BackupOptions {
+        tags,
+        summary: serde_json::to_value(&summary).unwrap_or_default(),
+        time: input.time,
+        parent: None,
+    };
+    let sources = || {
+        vec![
+            Source::named_path(&snapshot, "live.db"),
+            Source::named_path(&attachments, "attachments"),
+            Source::stream("settings.json", std::io::Cursor::new(input.settings_json.clone())),
+        ]
+    };
+
+    let mut outcomes = Vec::new();
+    let mut added = 0;
+    let mut warnings = Vec::new();
+    let primary = open_or_init(&locations.primary, &locations.key)
+        .and_then(|repo| repairops_vault::backup(&repo, sources(), options.clone(), progress).map(|o| (repo, o)));
+    match primary {
+        Ok((repo, outcome)) => {
+            added = outcome.snapshot.stats.added_bytes;
+            warnings.extend(outcome.warnings.clone());
+            outcomes.push(BackupLocation {
+                name: "primary".into(),
+                url: locations.primary.to_string(),
+                ok: true,
+                snapshot: Some(outcome.snapshot_id.to_hex()),
+                error: None,
+            });
+            progress.phase("copy", None);
+            outcomes.push(copy_to_secondary(&repo, locations, progress, outcome.snapshot_id));
+        }
+        Err(e) => {
+            outcomes.push(BackupLocation {
+                name: "primary".into(),
+                url: locations.primary.to_string(),
+                ok: false,
+                snapshot: None,
+                error: Some(e.to_string()),
+            });
+            // The primary is down or full: back up straight into the secondary.
+            let secondary = open_or_init(&locations.secondary, &locations.key)
+                .and_then(|repo| repairops_vault::backup(&repo, sources(), options.clone(), progress));
+            outcomes.push(match secondary {
+                Ok(o) => {
+                    added = o.snapshot.stats.added_bytes;
+                    BackupLocation {
+                        name: "secondary".into(),
+                        url: locations.secondary.to_string(),
+                        ok: true,
+                        snapshot: Some(o.snapshot_id.to_hex()),
+                        error: None,
+                    }
+                }
+                Err(e) => BackupLocation {
+                    name: "secondary".into(),
+                    url: locations.secondary.to_string(),
+                    ok: false,
+                    snapshot: None,
+                    error: Some(e.to_string()),
+                },
+            });
+        }
+    }
+    let _ = std::fs::remove_file(&snapshot);
+    Ok(BackupRun {
+        summary,
+        locations: outcomes,
+        added_bytes: added,
+        duration_ms: started.elapsed().as_millis() as u64,
+        warnings,
+    })
+}
+
+/// Copies every snapshot the secondary lacks (so a location that was down catches up),
+/// and reports the secondary's copy of `wanted`.
+fn copy_to_secondary(
+    primary: &Repository,
+    locations: &Locations,
+    progress: &dyn Progress,
+    wanted: repairops_vault::Id,
+) -> BackupLocation {
+    let result = open_or_init(&locations.secondary, &locations.key)
+        .and_then(|dst| repairops_vault::copy(primary, &dst, None, progress).map(|o| (dst, o)));
+    match result {
+        Ok((dst, _)) => {
+            let copy = dst.snapshots().ok().and_then(|s| {
+                s.into_iter()
+                    .find(|(_, snap)| snap.original == Some(wanted))
+                    .map(|(id, _)| id.to_hex())
+            });
+            BackupLocation {
+                name: "secondary".into(),
+                url: locations.secondary.to_string(),
+                ok: copy.is_some(),
+                error: copy.is_none().then(|| "the copy is missing after copying".to_string()),
+                snapshot: copy,
+            }
+        }
+        Err(e) => BackupLocation {
+            name: "secondary".into(),
+            url: locations.secondary.to_string(),
+            ok: false,
+            snapshot: None,
+            error: Some(e.to_string()),
+        },
+    }
+}
+
+/// Removes scheduled snapshots whose shop-local date is more than `days` calendar days
+/// before `now` (manual backups are never removed; safety backups after 30 days), in a
+/// repository, then prunes. Returns the snapshots removed.
+pub fn apply_retention(
+    repo: &Repository,
+    tz: chrono_tz::Tz,
+    days: u32,
+    now: DateTime<Utc>,
+    progress: &dyn Progress,
+) -> Result<Vec<String>, String> {
+    let today = crate::schedule::local_date(tz, now);
+    let snaps = repo.snapshots().map_err(|e| e.to_string())?;
+    let mut doomed = Vec::new();
+    for (id, snap) in &snaps {
+        let age = (today - crate::schedule::local_date(tz, snap.time)).num_days();
+        let keep_days = match snap.tags.get("kind").map(String::as_str) {
+            Some("scheduled") => i64::from(days),
+            Some("safety") => 30,
+            _ => continue,
+        };
+        if age > keep_days {
+            doomed.push(*id);
+        }
+    }
+    if doomed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let _lock = repo.lock(false, "forget").map_err(|e| e.to_string())?;
+    repairops_vault::forget_ids(repo, &doomed, progress).map_err(|e| e.to_string())?;
+    drop(_lock);
+    repairops_vault::prune(repo, progress).map_err(|e| e.to_string())?;
+    Ok(doomed.iter().map(|i| i.to_hex()).collect())
+}

@@ -1,0 +1,315 @@
+//! Long work (backups, later restores and exports) as jobs, and the event stream.
+//!
+//! A job is a row in `server.db` (so `GET /api/v1/jobs?state=running` survives a restart
+//! of the desktop app, and a crash leaves a record) plus live progress in memory. One job
+//! of a kind per account runs at a time. Progress and outcomes are published as events
+//! with increasing ids; the stream keeps the last thousand so a client that reconnects
+//! with `Last-Event-ID` misses nothing.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::Utc;
+use repairops_api::{Job, JobState};
+use rusqlite::{OptionalExtension, params};
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+use crate::db::Db;
+use crate::error::ApiError;
+
+/// One published event.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: u64,
+    /// The account it concerns (the stream shows each account only its own).
+    pub account_id: i64,
+    /// `job.progress`, `job.finished`, `backup.failed`, `backup.delayed`, `backup.large`,
+    /// `drill.failed`, `restore.finished`, `location.down`.
+    pub kind: String,
+    pub data: Value,
+}
+
+/// The event stream: a broadcast channel plus a replay buffer.
+pub struct Events {
+    tx: broadcast::Sender<Event>,
+    recent: Mutex<VecDeque<Event>>,
+    next_id: AtomicU64,
+}
+
+const REPLAY: usize = 1000;
+
+impl Default for Events {
+    fn default() -> Self {
+        Events {
+            tx: broadcast::channel(1024).0,
+            recent: Mutex::new(VecDeque::with_capacity(REPLAY)),
+            next_id: AtomicU64::new(1),
+        }
+    }
+}
+
+impl Events {
+    /// Publishes an event; `data` gets `account`, `at` and the ids the caller put in.
+    pub fn publish(&self, account_id: i64, account_slug: &str, kind: &str, mut data: Value) {
+        if let Some(obj) = data.as_object_mut() {
+            obj.insert("account".into(), json!(account_slug));
+            obj.insert("at".into(), json!(Utc::now().to_rfc3339()));
+        }
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let event = Event {
+            id: self.next_id.fetch_add(1, Ordering::SeqCst),
+            account_id,
+            kind: kind.to_string(),
+            data,
+        };
+        if recent.len() == REPLAY {
+            recent.pop_front();
+        }
+        recent.push_back(event.clone());
+        let _ = self.tx.send(event);
+    }
+
+    /// Events after `last_id` for an account, and a receiver for the ones to come.
+    pub fn subscribe(&self, account_id: i64, last_id: Option<u64>) -> (Vec<Event>, broadcast::Receiver<Event>) {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let rx = self.tx.subscribe();
+        let missed = match last_id {
+            Some(last) => recent
+                .iter()
+                .filter(|e| e.id > last && e.account_id == account_id)
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        (missed, rx)
+    }
+}
+
+/// Live state of a running job.
+struct Live {
+    job: Job,
+    account_id: i64,
+    account_slug: String,
+    last_event: Instant,
+}
+
+/// Running and finished jobs.
+pub struct Jobs {
+    db: Db,
+    events: Arc<Events>,
+    live: Mutex<HashMap<i64, Live>>,
+}
+
+impl Jobs {
+    pub fn new(db: Db, events: Arc<Events>) -> Jobs {
+        // Jobs a previous process left running cannot still be running.
+        db.with_writer(|c| {
+            let _ = c.execute(
+                "UPDATE jobs SET state = 'failed', error = 'the server stopped while this ran', finished_at = ?1 WHERE state IN ('queued', 'running')",
+                [Utc::now().to_rfc3339()],
+            );
+        });
+        Jobs {
+            db,
+            events,
+            live: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn events(&self) -> &Arc<Events> {
+        &self.events
+    }
+
+    /// Starts a job, or answers 409 when one of this kind runs for the account.
+    pub fn start(self: &Arc<Self>, account_id: i64, account_slug: &str, kind: &str) -> Result<JobHandle, ApiError> {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(other) = live.values().find(|l| l.account_id == account_id && l.job.kind == kind) {
+            return Err(ApiError::conflict(format!(
+                "A {kind} is already running for this account (job {}); wait for it to finish.",
+                other.job.id
+            )));
+        }
+        let now = Utc::now();
+        let id = self
+            .db
+            .with_writer(|c| {
+                c.execute(
+                    "INSERT INTO jobs (account_id, kind, state, bytes_done, bytes_total, created_at) VALUES (?1, ?2, 'running', 0, 0, ?3)",
+                    params![account_id, kind, now.to_rfc3339()],
+                )?;
+                Ok::<_, rusqlite::Error>(c.last_insert_rowid())
+            })
+            .map_err(|e| ApiError::internal("start the job", e))?;
+        let job = Job {
+            id,
+            kind: kind.to_string(),
+            state: JobState::Running,
+            phase: None,
+            bytes_done: 0,
+            bytes_total: 0,
+            result: None,
+            error: None,
+            created_at: now,
+            finished_at: None,
+        };
+        live.insert(
+            id,
+            Live {
+                job,
+                account_id,
+                account_slug: account_slug.to_string(),
+                last_event: Instant::now(),
+            },
+        );
+        Ok(JobHandle { jobs: self.clone(), id })
+    }
+
+    /// A job of an account, live or finished.
+    pub fn get(&self, account_id: i64, id: i64) -> Result<Option<Job>, ApiError> {
+        if let Some(l) = self.live.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
+            return Ok((l.account_id == account_id).then(|| l.job.clone()));
+        }
+        self.db
+            .with_writer(|c| {
+                c.query_row(
+                    "SELECT id, kind, state, phase, bytes_done, bytes_total, result, error, created_at, finished_at FROM jobs WHERE id = ?1 AND account_id = ?2",
+                    params![id, account_id],
+                    job_from_row,
+                )
+                .optional()
+            })
+            .map_err(|e| ApiError::internal("read the job", e))
+    }
+
+    /// Running jobs of an account.
+    pub fn running(&self, account_id: i64) -> Vec<Job> {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let mut jobs: Vec<Job> = live
+            .values()
+            .filter(|l| l.account_id == account_id)
+            .map(|l| l.job.clone())
+            .collect();
+        jobs.sort_by_key(|j| j.id);
+        jobs
+    }
+
+    fn update(&self, id: i64, f: impl FnOnce(&mut Job), publish: bool) {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(l) = live.get_mut(&id) else { return };
+        f(&mut l.job);
+        // Progress events at most five a second; phase changes always.
+        if publish || l.last_event.elapsed().as_millis() >= 200 {
+            l.last_event = Instant::now();
+            let data = json!({"job": l.job});
+            self.events.publish(l.account_id, &l.account_slug, "job.progress", data);
+        }
+    }
+
+    fn finish(&self, id: i64, outcome: Result<Value, String>) -> Option<Job> {
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let mut l = live.remove(&id)?;
+        drop(live);
+        let now = Utc::now();
+        match outcome {
+            Ok(result) => {
+                l.job.state = JobState::Succeeded;
+                l.job.result = Some(result);
+                l.job.phase = Some("done".into());
+            }
+            Err(e) => {
+                l.job.state = JobState::Failed;
+                l.job.error = Some(e);
+            }
+        }
+        l.job.finished_at = Some(now);
+        let job = l.job.clone();
+        let _ = self.db.with_writer(|c| {
+            c.execute(
+                "UPDATE jobs SET state = ?1, phase = ?2, bytes_done = ?3, bytes_total = ?4, result = ?5, error = ?6, finished_at = ?7 WHERE id = ?8",
+                params![
+                    job.state.as_str(),
+                    job.phase,
+                    job.bytes_done as i64,
+                    job.bytes_total as i64,
+                    job.result.as_ref().map(|r| r.to_string()),
+                    job.error,
+                    now.to_rfc3339(),
+                    id
+                ],
+            )
+        });
+        self.events
+            .publish(l.account_id, &l.account_slug, "job.finished", json!({"job": job}));
+        Some(job)
+    }
+}
+
+fn job_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
+    let time = |s: Option<String>| {
+        s.and_then(|s| chrono::DateTime::parse_from_rfc3339(&s).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    Ok(Job {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        state: JobState::parse(&r.get::<_, String>(2)?).unwrap_or(JobState::Failed),
+        phase: r.get(3)?,
+        bytes_done: r.get::<_, i64>(4)? as u64,
+        bytes_total: r.get::<_, i64>(5)? as u64,
+        result: r
+            .get::<_, Option<String>>(6)?
+            .and_then(|s| serde_json::from_str(&s).ok()),
+        error: r.get(7)?,
+        created_at: time(r.get(8)?).unwrap_or_default(),
+        finished_at: time(r.get(9)?),
+    })
+}
+
+/// The running side of a job: reports progress (it is the vault's [`Progress`]) and
+/// finishes it.
+///
+/// [`Progress`]: repairops_vault::Progress
+pub struct JobHandle {
+    jobs: Arc<Jobs>,
+    pub id: i64,
+}
+
+impl JobHandle {
+    pub fn succeed(self, result: Value) -> Option<Job> {
+        self.jobs.finish(self.id, Ok(result))
+    }
+
+    pub fn fail(self, error: String) -> Option<Job> {
+        self.jobs.finish(self.id, Err(error))
+    }
+
+    pub fn snapshot(&self) -> Option<Job> {
+        self.jobs
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&self.id)
+            .map(|l| l.job.clone())
+    }
+}
+
+impl repairops_vault::Progress for JobHandle {
+    fn phase(&self, name: &str, total: Option<u64>) {
+        self.jobs.update(
+            self.id,
+            |j| {
+                j.phase = Some(name.to_string());
+                j.bytes_done = 0;
+                j.bytes_total = total.unwrap_or(0);
+            },
+            true,
+        );
+    }
+
+    fn advance(&self, bytes: u64) {
+        self.jobs.update(self.id, |j| j.bytes_done += bytes, false);
+    }
+}

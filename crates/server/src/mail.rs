@@ -1,0 +1,135 @@
+//! Email to an account's admin address over SMTP (lettre). Without an `[smtp]` section
+//! in the config nothing is sent (the event stream still carries every notice); each
+//! attempt is written to the email log in `server.db` (kept 90 days).
+
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{Message, SmtpTransport, Transport};
+use rusqlite::params;
+use serde_json::Value;
+
+use crate::app::AppState;
+use crate::control::AccountRow;
+
+/// How to reach the mail server.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Sender, e.g. `RepairOps Backup <backups@example.com>`.
+    pub from: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// `starttls` (default), `tls`, or `none` (only for a mail server on this machine).
+    #[serde(default = "default_security")]
+    pub security: String,
+}
+
+fn default_port() -> u16 {
+    587
+}
+
+fn default_security() -> String {
+    "starttls".into()
+}
+
+fn transport(cfg: &SmtpConfig) -> Result<SmtpTransport, String> {
+    let mut builder = match cfg.security.as_str() {
+        "none" => {
+            let local =
+                cfg.host == "localhost" || cfg.host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            if !local {
+                return Err(format!(
+                    "smtp.security = \"none\" is allowed only for a mail server on this machine, not {}",
+                    cfg.host
+                ));
+            }
+            SmtpTransport::builder_dangerous(&cfg.host)
+        }
+        "tls" => SmtpTransport::relay(&cfg.host).map_err(|e| e.to_string())?,
+        "starttls" => SmtpTransport::starttls_relay(&cfg.host).map_err(|e| e.to_string())?,
+        other => return Err(format!("smtp.security {other:?}: use starttls, tls or none")),
+    };
+    builder = builder.port(cfg.port).timeout(Some(std::time::Duration::from_secs(20)));
+    if let (Some(u), Some(p)) = (&cfg.username, &cfg.password) {
+        builder = builder.credentials(Credentials::new(u.clone(), p.clone()));
+    }
+    Ok(builder.build())
+}
+
+/// The subject and text of a notice.
+fn compose(account: &AccountRow, kind: &str, data: &Value) -> (String, String) {
+    let name = &account.account.name;
+    let detail = data.get("error").and_then(Value::as_str).unwrap_or("");
+    match kind {
+        "backup.failed" => (
+            format!("[{name}] Backup failed"),
+            format!(
+                "The backup of {name} failed.\n\n{detail}\n\nThe shop keeps working; open RepairOps Backup → Backups for details, or take a manual backup once the cause is fixed."
+            ),
+        ),
+        "backup.delayed" => (
+            format!("[{name}] Backup delayed"),
+            format!(
+                "The nightly backup of {name} scheduled for {} has not completed more than two hours later.\n\nCheck that the server is running and its storage is reachable.",
+                data.get("scheduled_for").and_then(Value::as_str).unwrap_or("?")
+            ),
+        ),
+        "backup.large" => (
+            format!("[{name}] Backup is larger than 500 MB"),
+            format!(
+                "The data of {name} now takes {} MB. Backups continue as usual; this is for your planning.",
+                data.get("size_bytes").and_then(Value::as_u64).unwrap_or(0) / 1_000_000
+            ),
+        ),
+        other => (format!("[{name}] {other}"), format!("{other}: {data}")),
+    }
+}
+
+/// Sends a notice to the admin address, on a thread of its own (mail servers can be
+/// slow), and logs the attempt.
+pub fn send_notice(app: &AppState, account: &AccountRow, kind: &str, data: &Value) {
+    let Some(cfg) = app.config.smtp.clone() else {
+        tracing::info!(account = %account.account.slug, kind, "no [smtp] configured: notice published on the event stream only");
+        return;
+    };
+    let (subject, body) = compose(account, kind, data);
+    let to = account.account.admin_email.clone();
+    let control = app.control.clone();
+    let account_id = account.id;
+    std::thread::spawn(move || {
+        let result = (|| -> Result<(), String> {
+            let from: Mailbox = cfg.from.parse().map_err(|e| format!("smtp.from {:?}: {e}", cfg.from))?;
+            let to_box: Mailbox = to.parse().map_err(|e| format!("admin email {to:?}: {e}"))?;
+            let msg = Message::builder()
+                .from(from)
+                .to(to_box)
+                .subject(subject.clone())
+                .body(body)
+                .map_err(|e| e.to_string())?;
+            transport(&cfg)?.send(&msg).map_err(|e| e.to_string())?;
+            Ok(())
+        })();
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "notice email not sent");
+        }
+        control.with_writer(|c| {
+            let _ = c.execute(
+                "INSERT INTO email_log (account_id, recipient, subject, result, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    account_id,
+                    to,
+                    subject,
+                    result.err().unwrap_or_else(|| "sent".into()),
+                    chrono::Utc::now().to_rfc3339()
+                ],
+            );
+            let _ = c.execute(
+                "DELETE FROM email_log WHERE at < ?1",
+                [(chrono::Utc::now() - chrono::Duration::days(90)).to_rfc3339()],
+            );
+        });
+    });
+}

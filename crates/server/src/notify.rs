@@ -1,0 +1,75 @@
+//! Notifications: a failed, delayed or large backup (and later a failed drill) is
+//! published on the event stream and, when the account has it switched on, emailed to
+//! the admin address. Each condition is sent once (the `notices` table remembers it).
+
+use chrono::Utc;
+use rusqlite::params;
+use serde_json::Value;
+
+use crate::app::AppState;
+use crate::control::AccountRow;
+
+/// Which notifications an account wants by email.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationSettings {
+    /// Email when a backup fails.
+    pub on_failure: bool,
+    /// Email when a backup is more than two hours late.
+    pub on_delay: bool,
+    /// Email when the shop's data passes 500 MB.
+    pub on_large: bool,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        NotificationSettings {
+            on_failure: true,
+            on_delay: true,
+            on_large: true,
+        }
+    }
+}
+
+pub fn settings(conn: &rusqlite::Connection, account_id: i64) -> NotificationSettings {
+    conn.query_row(
+        "SELECT on_failure, on_delay, on_large FROM notification_settings WHERE account_id = ?1",
+        [account_id],
+        |r| {
+            Ok(NotificationSettings {
+                on_failure: r.get(0)?,
+                on_delay: r.get(1)?,
+                on_large: r.get(2)?,
+            })
+        },
+    )
+    .unwrap_or_default()
+}
+
+/// Publishes `kind` for an account once per `key`; emails it when switched on.
+pub fn notify(app: &AppState, account: &AccountRow, kind: &str, key: &str, data: Value) {
+    let first_time = app.control.with_writer(|c| {
+        c.execute(
+            "INSERT OR IGNORE INTO notices (account_id, kind, key, at) VALUES (?1, ?2, ?3, ?4)",
+            params![account.id, kind, key, Utc::now().to_rfc3339()],
+        )
+        .map(|n| n == 1)
+        .unwrap_or(true)
+    });
+    if !first_time {
+        return;
+    }
+    app.jobs
+        .events()
+        .publish(account.id, &account.account.slug, kind, data.clone());
+    let wanted = app.control.with_writer(|c| settings(c, account.id));
+    let send = match kind {
+        "backup.failed" | "drill.failed" => wanted.on_failure,
+        "backup.delayed" => wanted.on_delay,
+        "backup.large" => wanted.on_large,
+        _ => false,
+    };
+    if send {
+        crate::mail::send_notice(app, account, kind, &data);
+    }
+}
