@@ -137,7 +137,6 @@ fn run_backup_blocking(
         Ok(run)
     });
     let finished = app.clock.now();
-    let events = app.jobs.events().clone();
     match result {
         Ok(run) => {
             let ok = run.succeeded();
@@ -169,10 +168,11 @@ fn run_backup_blocking(
             })
             .map_err(|e| e.to_string())?;
             for l in run.locations.iter().filter(|l| !l.ok) {
-                events.publish(
-                    account.id,
-                    slug,
+                crate::notify::notify(
+                    app,
+                    account,
                     "location.down",
+                    &format!("backup-{backup_id}-{}", l.name),
                     json!({"location": l.name, "url": l.url, "error": l.error, "backup_id": backup_id}),
                 );
             }
@@ -679,4 +679,96 @@ pub async fn events(
     });
     Sse::new(futures_util::StreamExt::chain(backlog, live))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// (name, url, whether it answered).
+type Probe = (String, String, Result<(), String>);
+
+/// One backup location as `GET /api/v1/storage` reports it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct StorageLocation {
+    /// `primary` or `secondary`.
+    pub name: String,
+    pub url: String,
+    pub reachable: bool,
+    pub error: Option<String>,
+    /// When a backup last reached this location.
+    pub last_success: Option<DateTime<Utc>>,
+}
+
+#[utoipa::path(get, path = "/api/v1/storage", tag = "backups", security(("bearer" = [])),
+    responses((status = 200, body = Vec<StorageLocation>), (status = 403, body = ErrorBody)))]
+pub async fn storage(State(app): State<AppState>, auth: Auth) -> Result<axum::Json<Vec<StorageLocation>>, ApiError> {
+    auth.require(Permission::ViewBackups)?;
+    let slug = auth.account.account.slug.clone();
+    let config = app.config.clone();
+    let probes = tokio::task::spawn_blocking(move || -> Result<Vec<Probe>, String> {
+        let l = backups::locations(&config, &slug)?;
+        Ok(vec![
+            (
+                "primary".to_string(),
+                l.primary.to_string(),
+                backups::probe(&l.primary, &l.key),
+            ),
+            (
+                "secondary".to_string(),
+                l.secondary.to_string(),
+                backups::probe(&l.secondary, &l.key),
+            ),
+        ])
+    })
+    .await
+    .map_err(|e| ApiError::internal("check the backup locations", e))?
+    .map_err(|e| ApiError::internal("check the backup locations", e))?;
+    let account_id = auth.account.id;
+    let history = app
+        .control
+        .read(move |c| {
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT {BACKUP_COLUMNS} FROM backups WHERE account_id = ?1 ORDER BY id DESC LIMIT 200"
+                ))
+                .map_err(control::db_err)?;
+            let rows = stmt.query_map([account_id], backup_from_row).map_err(control::db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(control::db_err)
+        })
+        .await?;
+    Ok(axum::Json(
+        probes
+            .into_iter()
+            .map(|(name, url, result)| StorageLocation {
+                last_success: history
+                    .iter()
+                    .find(|b| b.locations.iter().any(|l| l.name == name && l.ok))
+                    .map(|b| b.finished_at.unwrap_or(b.started_at)),
+                reachable: result.is_ok(),
+                error: result.err(),
+                name,
+                url,
+            })
+            .collect(),
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/keys/rotate", tag = "backups", security(("bearer" = [])),
+    responses((status = 202, body = Job), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 423, body = ErrorBody)))]
+pub async fn rotate_key(State(app): State<AppState>, auth: Auth) -> Result<Response, ApiError> {
+    auth.require(Permission::AccountSettings)?;
+    auth.require_writable()?;
+    let handle = app
+        .jobs
+        .start(auth.account.id, &auth.account.account.slug, "key_rotation")?;
+    let job = handle
+        .snapshot()
+        .ok_or_else(|| ApiError::internal("start the key rotation", "job vanished"))?;
+    let config = app.config.clone();
+    let slug = auth.account.account.slug.clone();
+    tokio::task::spawn_blocking(move || {
+        repairops_vault::Progress::phase(&handle, "rotating", None);
+        match backups::rotate_key(&config, &slug) {
+            Ok(ids) => handle.succeed(json!({"key_objects": ids})),
+            Err(e) => handle.fail(format!("The key was not rotated: {e}")),
+        };
+    });
+    Ok((StatusCode::ACCEPTED, axum::Json(job)).into_response())
 }

@@ -54,14 +54,19 @@ pub fn locations(config: &Config, slug: &str) -> Result<Locations, String> {
     Ok(Locations {
         primary: resolve(&config.backup.primary)?,
         secondary: resolve(&config.backup.secondary)?,
-        key: vault_key(config)?,
+        key: vault_key(config, slug)?,
     })
 }
 
-/// The master key of every repository of this server (`keys/vault.key`), made on first
+/// Where an account's vault master key lives.
+pub fn vault_key_path(config: &Config, slug: &str) -> PathBuf {
+    config.keys_dir().join(format!("vault-{slug}.key"))
+}
+
+/// The master key of an account's repositories (`keys/vault-<slug>.key`), made on first
 /// use. Keep a copy away from the server: it is what a restore elsewhere needs.
-pub fn vault_key(config: &Config) -> Result<MasterKey, String> {
-    let path = config.keys_dir().join("vault.key");
+pub fn vault_key(config: &Config, slug: &str) -> Result<MasterKey, String> {
+    let path = vault_key_path(config, slug);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             MasterKey::from_key_file(&text).ok_or_else(|| format!("{} is not a vault key file", path.display()))
@@ -328,4 +333,43 @@ pub fn apply_retention(
     drop(_lock);
     repairops_vault::prune(repo, progress).map_err(|e| e.to_string())?;
     Ok(doomed.iter().map(|i| i.to_hex()).collect())
+}
+
+/// Replaces an account's master key in both repositories, then its key file; no data is
+/// rewritten. Both locations must be reachable, so that neither is left opening only
+/// with a key that is gone. Returns the new key objects' ids.
+pub fn rotate_key(config: &Config, slug: &str) -> Result<Vec<String>, String> {
+    let locations = locations(config, slug)?;
+    let new_key = MasterKey::generate();
+    let mut repos = Vec::new();
+    for (name, loc) in [("primary", &locations.primary), ("secondary", &locations.secondary)] {
+        let repo = open_or_init(loc, &locations.key)
+            .map_err(|e| format!("the {name} location ({loc}) cannot be opened: {e}"))?;
+        repos.push(repo);
+    }
+    // New key objects first: from here both keys open both repositories.
+    let mut new_ids = Vec::new();
+    for repo in &repos {
+        new_ids.push(repo.add_key(&new_key).map_err(|e| e.to_string())?);
+    }
+    let path = vault_key_path(config, slug);
+    crate::tls::write_private(&path, new_key.to_key_file().as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    // Then the old key objects go.
+    for (repo, new_id) in repos.iter().zip(&new_ids) {
+        for id in repo.key_ids().map_err(|e| e.to_string())? {
+            if id != *new_id {
+                repo.backend()
+                    .delete(&format!("keys/{}", id.to_hex()))
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    Ok(new_ids.iter().map(|i| i.to_hex()).collect())
+}
+
+/// Whether a location answers, and how long that took.
+pub fn probe(location: &Location, key: &MasterKey) -> Result<(), String> {
+    let repo = open_or_init(location, key).map_err(|e| e.to_string())?;
+    repo.snapshots().map(|_| ()).map_err(|e| e.to_string())
 }

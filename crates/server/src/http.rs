@@ -85,6 +85,8 @@ pub fn router(app: AppState) -> axum::Router {
         .routes(routes!(crate::backup_api::job))
         .routes(routes!(crate::backup_api::jobs))
         .routes(routes!(crate::backup_api::events))
+        .routes(routes!(crate::backup_api::storage))
+        .routes(routes!(crate::backup_api::rotate_key))
         .routes(routes!(get_notifications, put_notifications))
         .split_for_parts();
     let doc_json = doc.to_pretty_json().unwrap_or_else(|_| "{}".into());

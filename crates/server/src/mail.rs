@@ -84,6 +84,15 @@ fn compose(account: &AccountRow, kind: &str, data: &Value) -> (String, String) {
                 data.get("size_bytes").and_then(Value::as_u64).unwrap_or(0) / 1_000_000
             ),
         ),
+        "location.down" => (
+            format!("[{name}] Backup location unreachable"),
+            format!(
+                "The backup of {name} could not reach its {} location ({}): {}\n\nThe backup completed in the other location. The next backup catches up once the location is back.",
+                data.get("location").and_then(Value::as_str).unwrap_or("?"),
+                data.get("url").and_then(Value::as_str).unwrap_or("?"),
+                data.get("error").and_then(Value::as_str).unwrap_or("")
+            ),
+        ),
         other => (format!("[{name}] {other}"), format!("{other}: {data}")),
     }
 }

@@ -64,7 +64,7 @@ pub fn notify(app: &AppState, account: &AccountRow, kind: &str, key: &str, data:
         .publish(account.id, &account.account.slug, kind, data.clone());
     let wanted = app.control.with_writer(|c| settings(c, account.id));
     let send = match kind {
-        "backup.failed" | "drill.failed" => wanted.on_failure,
+        "backup.failed" | "drill.failed" | "location.down" => wanted.on_failure,
         "backup.delayed" => wanted.on_delay,
         "backup.large" => wanted.on_large,
         _ => false,

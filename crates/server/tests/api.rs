@@ -227,6 +227,7 @@ fn request_for(method: &Method, path: &str, ticket_id: i64) -> (String, Option<(
         ("PATCH", "/api/v1/account") => json!({"name": "Demo Repair"}),
         ("PUT", "/api/v1/settings/notifications") => json!({"on_failure": true, "on_delay": true, "on_large": false}),
         ("POST", "/api/v1/backups") => json!({}),
+        ("POST", "/api/v1/keys/rotate") => json!({}),
         ("PATCH", "/api/v1/attachments/{id}") => json!({"file_name": "renamed.jpg"}),
         ("PATCH", "/api/v1/shops/{id}") => json!({"name": "Renamed"}),
         ("PATCH", _) => json!({}),
@@ -304,7 +305,7 @@ fn allowed(method: &Method, path: &str, role: &str) -> bool {
     let managers = matches!(role, "owner" | "manager");
     match (method.as_str(), path) {
         (_, p) if p.starts_with("/api/v1/auth/") || p == "/api/v1/portal/repairs" => true,
-        ("PATCH", "/api/v1/account") => role == "owner",
+        ("PATCH", "/api/v1/account") | ("POST", "/api/v1/keys/rotate") => role == "owner",
         (_, "/api/v1/backups" | "/api/v1/backups/{id}" | "/api/v1/settings/notifications") => managers,
         ("DELETE", _) => managers,
         (_, p) if p.starts_with("/api/v1/shops") => managers,

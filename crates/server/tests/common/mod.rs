@@ -65,6 +65,11 @@ impl TestServer {
 
     /// A server on an existing (or new) data folder.
     pub fn start_in(data: &Path) -> TestServer {
+        TestServer::start_with(data, &[])
+    }
+
+    /// A server on a data folder with more arguments (such as `--config FILE`).
+    pub fn start_with(data: &Path, extra: &[&str]) -> TestServer {
         let mut child = Command::new(BIN)
             .args([
                 "serve",
@@ -74,6 +79,7 @@ impl TestServer {
                 "127.0.0.1:0",
                 "--demo",
             ])
+            .args(extra)
             .env("REPAIROPS_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
