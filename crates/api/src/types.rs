@@ -376,6 +376,10 @@ pub struct BackupLocation {
     /// The vault snapshot id there.
     pub snapshot: Option<String>,
     pub error: Option<String>,
+    /// Time spent on this location: the backup itself for the first, the copy for the
+    /// second.
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
 }
 
 /// State of a backup or a job.

@@ -208,6 +208,7 @@ pub fn run(locations: &Locations, input: BackupInput<'_>, progress: &dyn Progres
     let mut outcomes = Vec::new();
     let mut added = 0;
     let mut warnings = Vec::new();
+    let primary_started = std::time::Instant::now();
     let primary = open_or_init(&locations.primary, &locations.key)
         .and_then(|repo| repairops_vault::backup(&repo, sources(), options.clone(), progress).map(|o| (repo, o)));
     match primary {
@@ -220,9 +221,13 @@ pub fn run(locations: &Locations, input: BackupInput<'_>, progress: &dyn Progres
                 ok: true,
                 snapshot: Some(outcome.snapshot_id.to_hex()),
                 error: None,
+                duration_ms: Some(primary_started.elapsed().as_millis() as u64),
             });
             progress.phase("copy", None);
-            outcomes.push(copy_to_secondary(&repo, locations, progress, outcome.snapshot_id));
+            let copy_started = std::time::Instant::now();
+            let mut copied = copy_to_secondary(&repo, locations, progress, outcome.snapshot_id);
+            copied.duration_ms = Some(copy_started.elapsed().as_millis() as u64);
+            outcomes.push(copied);
         }
         Err(e) => {
             outcomes.push(BackupLocation {
@@ -231,8 +236,10 @@ pub fn run(locations: &Locations, input: BackupInput<'_>, progress: &dyn Progres
                 ok: false,
                 snapshot: None,
                 error: Some(e.to_string()),
+                duration_ms: Some(primary_started.elapsed().as_millis() as u64),
             });
             // The primary is down or full: back up straight into the secondary.
+            let secondary_started = std::time::Instant::now();
             let secondary = open_or_init(&locations.secondary, &locations.key)
                 .and_then(|repo| repairops_vault::backup(&repo, sources(), options.clone(), progress));
             outcomes.push(match secondary {
@@ -244,6 +251,7 @@ pub fn run(locations: &Locations, input: BackupInput<'_>, progress: &dyn Progres
                         ok: true,
                         snapshot: Some(o.snapshot_id.to_hex()),
                         error: None,
+                        duration_ms: Some(secondary_started.elapsed().as_millis() as u64),
                     }
                 }
                 Err(e) => BackupLocation {
@@ -252,6 +260,7 @@ pub fn run(locations: &Locations, input: BackupInput<'_>, progress: &dyn Progres
                     ok: false,
                     snapshot: None,
                     error: Some(e.to_string()),
+                    duration_ms: Some(secondary_started.elapsed().as_millis() as u64),
                 },
             });
         }
@@ -289,6 +298,7 @@ fn copy_to_secondary(
                 ok: copy.is_some(),
                 error: copy.is_none().then(|| "the copy is missing after copying".to_string()),
                 snapshot: copy,
+                duration_ms: None,
             }
         }
         Err(e) => BackupLocation {
@@ -297,6 +307,7 @@ fn copy_to_secondary(
             ok: false,
             snapshot: None,
             error: Some(e.to_string()),
+            duration_ms: None,
         },
     }
 }

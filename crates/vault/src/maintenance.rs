@@ -417,29 +417,51 @@ pub fn copy(src: &Repository, dst: &Repository, only: Option<&[Id]>, progress: &
             packs: Vec::new(),
             added: HashSet::new(),
         };
+        // Blobs the destination lacks, read pack by pack (one read per pack, not per
+        // blob), so memory stays flat and a first copy reads the source sequentially.
+        let mut by_pack: BTreeMap<Id, Vec<(u64, Id)>> = BTreeMap::new();
+        let mut seen = HashSet::new();
+        for blob in nodes.iter().flat_map(|n| n.blobs.iter()) {
+            let mapped = map.get(blob).is_some_and(|d| dst_index.contains(d));
+            if mapped || !seen.insert(*blob) {
+                continue;
+            }
+            let loc = src_index
+                .blobs
+                .get(blob)
+                .ok_or_else(|| VaultError::corrupt(format!("blob {blob}"), "needed by a snapshot but in no index"))?;
+            by_pack.entry(loc.pack).or_default().push((loc.offset, *blob));
+        }
+        for (pack, mut blobs) in by_pack {
+            blobs.sort();
+            let path = FileType::Pack.path(&pack);
+            let bytes = src.backend().read(&path)?;
+            for (_, blob) in blobs {
+                let loc = src_index.blobs[&blob];
+                let start = loc.offset as usize;
+                let end = start + loc.length as usize;
+                let sealed = bytes
+                    .get(start..end)
+                    .ok_or_else(|| VaultError::corrupt(&path, "shorter than the index says (truncated)"))?;
+                let plain = src.open_blob(&blob, loc.compressed, loc.raw_length, sealed, &path)?;
+                let d = dst.keys().blob_id(&plain);
+                sink.store(dst, &dst_index, &plain, d, &mut outcome)?;
+                map.insert(blob, d);
+                progress.advance(plain.len() as u64);
+            }
+            dst.refresh_lock(&lock)?;
+        }
         let mut new_nodes: Vec<Node> = Vec::with_capacity(nodes.len());
         for mut node in nodes {
-            let mut ids = Vec::with_capacity(node.blobs.len());
-            for blob in &node.blobs {
-                let mapped = map
-                    .get(blob)
-                    .copied()
-                    .filter(|d| dst_index.contains(d) || sink.added.contains(d));
-                let dst_id = match mapped {
-                    Some(d) => d,
-                    None => {
-                        let plain = src.read_blob(&src_index, blob)?;
-                        let d = dst.keys().blob_id(&plain);
-                        sink.store(dst, &dst_index, &plain, d, &mut outcome)?;
-                        map.insert(*blob, d);
-                        d
-                    }
-                };
-                ids.push(dst_id);
-            }
-            progress.advance(node.size);
-            dst.refresh_lock(&lock)?;
-            node.blobs = ids;
+            node.blobs = node
+                .blobs
+                .iter()
+                .map(|b| {
+                    map.get(b)
+                        .copied()
+                        .ok_or_else(|| VaultError::corrupt(format!("blob {b}"), "was not copied"))
+                })
+                .collect::<Result<_>>()?;
             new_nodes.push(node);
         }
         let mut tree_bytes = Vec::new();
