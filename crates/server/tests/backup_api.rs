@@ -1,0 +1,185 @@
+//! The backup API end to end: a manual backup watched on the event stream, details with
+//! today's numbers, storage health, key rotation, and deleting only what may be deleted.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use repairops_api::*;
+use reqwest::{Method, StatusCode};
+
+async fn json<T: serde::de::DeserializeOwned>(client: &Client, method: Method, path: &str) -> (StatusCode, T) {
+    let (status, bytes) = client.raw(method, path, None).await.unwrap();
+    let v =
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{path}: {e}: {}", String::from_utf8_lossy(&bytes)));
+    (status, v)
+}
+
+async fn wait(client: &Client, job: &Job) -> Job {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, j): (_, Job) = json(client, Method::GET, &format!("/api/v1/jobs/{}", job.id)).await;
+        if matches!(j.state, JobState::Succeeded | JobState::Failed) {
+            return j;
+        }
+        assert!(Instant::now() < deadline, "job did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_manual_backup_is_watched_on_the_event_stream_and_reported() {
+    let server = TestServer::start();
+    let owner = server.sign_in("owner").await;
+    // The scheduler's catch-up backup of the new account may be running: let it finish.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (_, running): (_, Page<Job>) = json(&owner, Method::GET, "/api/v1/jobs?state=running").await;
+        if running.items.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Listen on the event stream (server-sent events) before starting.
+    let http = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&server.ca_pem).unwrap()])
+        .build()
+        .unwrap();
+    let mut stream = http
+        .get(format!("{}/api/v1/events", server.url))
+        .bearer_auth(owner.token().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+
+    let (status, job): (_, Job) = json(&owner, Method::POST, "/api/v1/backups").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(job.kind, "backup");
+    let (status, _): (_, serde_json::Value) = json(&owner, Method::POST, "/api/v1/backups").await;
+    assert_eq!(status, StatusCode::CONFLICT, "a second backup must wait for the first");
+
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !seen.contains("event: job.finished") {
+        let chunk = tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), stream.chunk())
+            .await
+            .expect("no job.finished event")
+            .unwrap()
+            .expect("the event stream ended");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("event: job.progress"), "{seen}");
+    assert!(seen.contains("id: "), "events carry ids for resuming: {seen}");
+    assert!(seen.contains("\"account\":\"demo\""), "{seen}");
+
+    let done = wait(&owner, &job).await;
+    assert_eq!(done.state, JobState::Succeeded, "{done:?}");
+    let backup_id = done.result.unwrap()["backup_id"].as_i64().unwrap();
+    let (_, details): (_, serde_json::Value) = json(&owner, Method::GET, &format!("/api/v1/backups/{backup_id}")).await;
+    assert_eq!(details["kind"], "manual");
+    assert_eq!(details["summary"]["rows"]["tickets"], details["live_rows"]["tickets"]);
+    assert!(details["size_bytes"].as_u64().unwrap() > 1_000_000);
+    assert_eq!(details["locations"].as_array().unwrap().len(), 2);
+
+    // Filters.
+    let (_, manual): (_, Page<Backup>) = json(&owner, Method::GET, "/api/v1/backups?kind=manual").await;
+    assert!(manual.items.iter().all(|b| b.kind == BackupKind::Manual) && !manual.items.is_empty());
+    let (status, _): (_, serde_json::Value) = json(&owner, Method::GET, "/api/v1/backups?kind=weekly").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Storage health.
+    let (_, storage): (_, Vec<serde_json::Value>) = json(&owner, Method::GET, "/api/v1/storage").await;
+    assert_eq!(storage.len(), 2);
+    assert!(
+        storage
+            .iter()
+            .all(|l| l["reachable"] == true && !l["last_success"].is_null()),
+        "{storage:?}"
+    );
+
+    // A technician sees backups but cannot start or delete them; front desk sees none.
+    let tech = server.sign_in("tech").await;
+    let (status, _): (_, BackupStatus) = json(&tech, Method::GET, "/api/v1/backups/status").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _): (_, serde_json::Value) = json(&tech, Method::POST, "/api/v1/backups").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let desk = server.sign_in("desk").await;
+    let (status, _): (_, serde_json::Value) = json(&desk, Method::GET, "/api/v1/backups/status").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Scheduled backups are kept by retention, not deleted by hand; manual ones can go.
+    let (_, all): (_, Page<Backup>) = json(&owner, Method::GET, "/api/v1/backups").await;
+    if let Some(scheduled) = all.items.iter().find(|b| b.kind == BackupKind::Scheduled) {
+        let (status, _): (_, serde_json::Value) =
+            json(&owner, Method::DELETE, &format!("/api/v1/backups/{}", scheduled.id)).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+    }
+    let (status, bytes) = owner
+        .raw(Method::DELETE, &format!("/api/v1/backups/{backup_id}"), None)
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::NO_CONTENT, "{}", String::from_utf8_lossy(&bytes));
+    let (status, _): (_, serde_json::Value) = json(&owner, Method::GET, &format!("/api/v1/backups/{backup_id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn rotating_the_key_rewraps_both_repositories() {
+    let server = TestServer::start();
+    let owner = server.sign_in("owner").await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // Wait for the start-up backup, so both repositories exist.
+    loop {
+        let (_, s): (_, BackupStatus) = json(&owner, Method::GET, "/api/v1/backups/status").await;
+        if s.last.is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no backup at start-up");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let key_path = server.data.join("keys").join("vault-demo.key");
+    let old = repairops_vault::MasterKey::from_key_file(&std::fs::read_to_string(&key_path).unwrap()).unwrap();
+    let manager = server.sign_in("manager").await;
+    let (status, _): (_, serde_json::Value) = json(&manager, Method::POST, "/api/v1/keys/rotate").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "only the owner rotates keys");
+    let (status, job): (_, Job) = json(&owner, Method::POST, "/api/v1/keys/rotate").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let done = wait(&owner, &job).await;
+    assert_eq!(done.state, JobState::Succeeded, "{done:?}");
+    let new = repairops_vault::MasterKey::from_key_file(&std::fs::read_to_string(&key_path).unwrap()).unwrap();
+    let data = server.data.clone();
+    tokio::task::spawn_blocking(move || {
+        for which in ["primary", "secondary"] {
+            let path = data.join("repos").join(which).join("demo");
+            let backend = || -> std::sync::Arc<dyn repairops_vault::Backend> {
+                std::sync::Arc::new(
+                    repairops_vault::Location::parse(&path.to_string_lossy(), None)
+                        .unwrap()
+                        .open()
+                        .unwrap(),
+                )
+            };
+            assert!(
+                repairops_vault::Repository::open(backend(), &new).is_ok(),
+                "{which}: the new key does not open it"
+            );
+            assert!(
+                matches!(
+                    repairops_vault::Repository::open(backend(), &old),
+                    Err(repairops_vault::VaultError::WrongKey { .. })
+                ),
+                "{which}: the old key still opens it"
+            );
+        }
+    })
+    .await
+    .unwrap();
+    // Backups go on with the new key.
+    let (status, job): (_, Job) = json(&owner, Method::POST, "/api/v1/backups").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(wait(&owner, &job).await.state, JobState::Succeeded);
+}
