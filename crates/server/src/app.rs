@@ -38,6 +38,8 @@ pub struct App {
     pub login_throttle: LoginThrottle,
     pub portal_limit: RateLimit,
     pub jobs: Arc<crate::jobs::Jobs>,
+    /// Bounds concurrent password hashing (memory-hard by design).
+    pub password_checks: tokio::sync::Semaphore,
     live: RwLock<HashMap<String, Db>>,
 }
 
@@ -60,12 +62,19 @@ impl App {
         let audit_key =
             AuditKey::load_or_create(&config.data).map_err(|e| format!("cannot load the audit key: {e}"))?;
         let portal_limit = RateLimit::new(config.portal_per_minute);
+        // Database copies left by backups a crash interrupted hold customers' data.
+        if let Ok(accounts) = std::fs::read_dir(config.data.join("accounts")) {
+            for a in accounts.flatten() {
+                let _ = std::fs::remove_dir_all(a.path().join(".backup"));
+            }
+        }
         let jobs = Arc::new(crate::jobs::Jobs::new(
             control.clone(),
             Arc::new(crate::jobs::Events::default()),
         ));
         Ok(App {
             jobs,
+            password_checks: tokio::sync::Semaphore::new(4),
             config,
             control,
             audit_key,

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use axum::body::Body;
-use axum::extract::{Path as UrlPath, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use repairops_api::{Attachment, AttachmentPatch, ErrorBody, Page};
@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::app::AppState;
 use crate::auth::{Auth, Permission};
-use crate::error::{ApiError, Json as JsonBody};
+use crate::error::{ApiError, Json as JsonBody, Path as UrlPath, Query};
 use crate::shopdata::time_text;
 
 /// Where a file with this SHA-256 lives.

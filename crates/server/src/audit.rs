@@ -87,6 +87,16 @@ impl AuditKey {
         h.update(prev.as_bytes());
         h.finalize().to_hex().to_string()
     }
+
+    /// Authenticates the head (row count and last hash), so rows removed from the end
+    /// cannot be hidden by rewriting the head to an earlier row's values.
+    fn head_mac(&self, count: i64, hash: &str) -> String {
+        let mut h = blake3::Hasher::new_keyed(&self.0);
+        h.update(b"audit head v1");
+        h.update(&count.to_le_bytes());
+        h.update(hash.as_bytes());
+        h.finalize().to_hex().to_string()
+    }
 }
 
 /// Appends an entry; returns its sequence number.
@@ -116,8 +126,8 @@ pub fn append(conn: &mut Connection, key: &AuditKey, entry: &AuditEntry) -> rusq
         ],
     )?;
     tx.execute(
-        "UPDATE audit_head SET count = ?1, hash = ?2 WHERE id = 1",
-        params![seq, hash],
+        "UPDATE audit_head SET count = ?1, hash = ?2, mac = ?3 WHERE id = 1",
+        params![seq, hash, key.head_mac(seq, &hash)],
     )?;
     tx.commit()?;
     Ok(seq)
@@ -133,10 +143,17 @@ pub struct ChainBreak {
 
 /// Walks the whole log; returns the number of rows when the chain is intact.
 pub fn verify(conn: &Connection, key: &AuditKey) -> Result<i64, VerifyError> {
-    let (head_count, head_hash): (i64, String) =
-        conn.query_row("SELECT count, hash FROM audit_head WHERE id = 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+    let (head_count, head_hash, head_mac): (i64, String, String) =
+        conn.query_row("SELECT count, hash, mac FROM audit_head WHERE id = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?;
+    if head_count > 0 && key.head_mac(head_count, &head_hash) != head_mac {
+        return Err(VerifyError::Broken(ChainBreak {
+            seq: head_count,
+            reason: "the log's head (row count and last hash) was changed: rows at the end were removed or added"
+                .into(),
+        }));
+    }
     let mut stmt = conn.prepare(
         "SELECT seq, at, account, user, event_type, action, resource, ip, result, detail, prev_hash, hash
          FROM audit_log ORDER BY seq",
@@ -283,6 +300,17 @@ mod tests {
         let (conn, key) = setup();
         tamper(&conn, "DELETE FROM audit_log WHERE seq = 5");
         assert_eq!(broken_at(&conn, &key), 5);
+    }
+
+    #[test]
+    fn removed_last_rows_with_a_rewritten_head_are_caught() {
+        let (conn, key) = setup();
+        tamper(
+            &conn,
+            "DELETE FROM audit_log WHERE seq >= 4;
+             UPDATE audit_head SET count = 3, hash = (SELECT hash FROM audit_log WHERE seq = 3);",
+        );
+        assert_eq!(broken_at(&conn, &key), 3);
     }
 
     #[test]

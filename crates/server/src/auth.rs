@@ -164,6 +164,14 @@ impl LoginThrottle {
         [format!("email:{}", email.to_lowercase()), format!("ip:{ip}")]
     }
 
+    /// Counts an attempt before its password is checked (so concurrent guesses cannot
+    /// all slip through), or refuses it with how long to wait.
+    pub fn begin(&self, email: &str, ip: IpAddr) -> Result<(), Duration> {
+        self.check(email, ip)?;
+        self.failed(email, ip);
+        Ok(())
+    }
+
     /// `Err(wait)` while attempts are refused.
     pub fn check(&self, email: &str, ip: IpAddr) -> Result<(), Duration> {
         let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
@@ -193,9 +201,14 @@ impl LoginThrottle {
         }
     }
 
-    pub fn succeeded(&self, email: &str) {
+    /// A sign-in succeeded: the email starts afresh and the attempt counted by
+    /// [`LoginThrottle::begin`] is taken back from the address.
+    pub fn succeeded(&self, email: &str, ip: IpAddr) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(&format!("email:{}", email.to_lowercase()));
+        if let Some(e) = map.get_mut(&format!("ip:{ip}")) {
+            e.0 = e.0.saturating_sub(1);
+        }
     }
 }
 
@@ -252,10 +265,9 @@ mod tests {
         let t = LoginThrottle::default();
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         for _ in 0..5 {
-            assert!(t.check("a@b.c", ip).is_ok());
-            t.failed("a@b.c", ip);
+            assert!(t.begin("a@b.c", ip).is_ok());
         }
-        assert!(t.check("a@b.c", ip).is_err());
+        assert!(t.begin("a@b.c", ip).is_err());
         assert!(t.check("other@b.c", ip).is_err(), "the address is throttled too");
         assert!(t.check("other@b.c", "127.0.0.2".parse().unwrap()).is_ok());
     }

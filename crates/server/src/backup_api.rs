@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -19,11 +19,13 @@ use crate::app::AppState;
 use crate::auth::{Auth, Permission};
 use crate::backups::{self, BackupInput};
 use crate::control::{self, AccountRow};
-use crate::error::ApiError;
+use crate::error::{ApiError, Path, Query};
 use crate::schedule;
 
 /// Live data larger than this is worth a notice (the product page's 500 MB).
 pub const LARGE_BYTES: u64 = 500_000_000;
+/// A failed scheduled backup is tried again after this long.
+pub const RETRY_AFTER: chrono::Duration = chrono::Duration::hours(1);
 /// A scheduled backup missing this long after its instant is "delayed".
 pub const DELAY: chrono::Duration = chrono::Duration::hours(2);
 
@@ -131,7 +133,8 @@ fn run_backup_blocking(
             },
             &handle,
         )?;
-        if kind == BackupKind::Scheduled && run.succeeded() {
+        // Retention runs even when the backup failed: a full location needs it most.
+        if kind == BackupKind::Scheduled {
             retention(app, account, &locations, &handle);
         }
         Ok(run)
@@ -232,7 +235,7 @@ fn retention(
     let days = account.account.plan.retention_days();
     let now = app.clock.now();
     for location in [&locations.primary, &locations.secondary] {
-        match backups::open_or_init(location, &locations.key) {
+        match backups::open_existing(location, &locations.key) {
             Ok(repo) => {
                 if let Err(e) = backups::apply_retention(&repo, tz, days, now, progress) {
                     tracing::warn!(%location, error = %e, "retention failed");
@@ -281,25 +284,38 @@ pub async fn tick(app: &AppState, now: DateTime<Utc>) -> Vec<String> {
     for account in accounts {
         let tz = account_tz(&account.account);
         let id = account.id;
-        let last: Option<(Option<String>, String, String)> = app
+        // The last successful scheduled run covers its 02:00; the last attempt of any
+        // outcome paces retries (a failed run is retried an hour later, not every tick).
+        let (last_success, last_attempt): (Option<String>, Option<(String, String)>) = app
             .control
             .read(move |c| {
-                c.query_row(
-                    "SELECT scheduled_for, started_at, state FROM backups WHERE account_id = ?1 AND kind = 'scheduled' ORDER BY id DESC LIMIT 1",
-                    [id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()
-                .map_err(control::db_err)
+                let success = c
+                    .query_row(
+                        "SELECT COALESCE(scheduled_for, started_at) FROM backups WHERE account_id = ?1 AND kind = 'scheduled' AND state = 'succeeded' ORDER BY id DESC LIMIT 1",
+                        [id],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(control::db_err)?;
+                let attempt = c
+                    .query_row(
+                        "SELECT started_at, state FROM backups WHERE account_id = ?1 AND kind = 'scheduled' ORDER BY id DESC LIMIT 1",
+                        [id],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(control::db_err)?;
+                Ok((success, attempt))
             })
             .await
-            .ok()
-            .flatten();
-        let last_run = last
-            .as_ref()
-            .and_then(|(sched, start, _)| parse_time(sched.clone()).or_else(|| parse_time(Some(start.clone()))));
+            .unwrap_or((None, None));
+        let last_run = parse_time(last_success);
         let due_at = schedule::last_due(tz, now);
+        let retry_wait = last_attempt.as_ref().is_some_and(|(started, state)| {
+            state == "failed" && parse_time(Some(started.clone())).is_some_and(|t| now - t < RETRY_AFTER)
+        });
         if schedule::is_due(tz, last_run, now)
+            && !retry_wait
             && account.account.mode == AccountMode::Normal
             && start_backup(app, &account, BackupKind::Scheduled, Some(due_at))
                 .await
@@ -308,18 +324,20 @@ pub async fn tick(app: &AppState, now: DateTime<Utc>) -> Vec<String> {
             started.push(account.account.slug.clone());
         }
         // Delayed: two hours after the scheduled instant with no successful run for it.
-        let done_for_due = last
-            .as_ref()
-            .is_some_and(|(_, _, state)| state == "succeeded" && last_run.is_some_and(|t| t >= due_at));
         // An account that never had a scheduled backup is new, not late.
-        if now - due_at > DELAY && !done_for_due && last.is_some() {
-            crate::notify::notify(
-                app,
-                &account,
-                "backup.delayed",
-                &due_at.to_rfc3339(),
-                json!({"scheduled_for": due_at}),
-            );
+        let done_for_due = last_run.is_some_and(|t| t >= due_at);
+        if now - due_at > DELAY && !done_for_due && last_attempt.is_some() {
+            let (app2, account2) = (app.clone(), account.clone());
+            let _ = tokio::task::spawn_blocking(move || {
+                crate::notify::notify(
+                    &app2,
+                    &account2,
+                    "backup.delayed",
+                    &due_at.to_rfc3339(),
+                    json!({"scheduled_for": due_at}),
+                );
+            })
+            .await;
         }
     }
     started
@@ -424,6 +442,71 @@ pub async fn list(
     Ok(axum::Json(Page { items, next }))
 }
 
+/// A backup of an account that has not been deleted, or 404.
+async fn find_backup(app: &AppState, account_id: i64, id: i64) -> Result<Backup, ApiError> {
+    app.control
+        .read(move |c| {
+            c.query_row(
+                &format!(
+                    "SELECT {BACKUP_COLUMNS} FROM backups WHERE id = ?1 AND account_id = ?2 AND deleted_at IS NULL"
+                ),
+                params![id, account_id],
+                backup_from_row,
+            )
+            .optional()
+            .map_err(control::db_err)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found(&format!("backup {id}")))
+}
+
+/// Forgets a backup's snapshots (and copies of them) in both locations, then prunes.
+fn forget_everywhere(config: &crate::config::Config, slug: &str, backup: &Backup) -> Result<(), String> {
+    let locations = backups::locations(config, slug)?;
+    let primary_id = backup
+        .locations
+        .iter()
+        .find(|l| l.name == "primary")
+        .and_then(|l| l.snapshot.as_deref())
+        .and_then(|s| s.parse::<repairops_vault::Id>().ok());
+    let mut errors = Vec::new();
+    for (loc, place) in [(&locations.primary, "primary"), (&locations.secondary, "secondary")] {
+        let own = backup
+            .locations
+            .iter()
+            .find(|l| l.name == place)
+            .and_then(|l| l.snapshot.as_deref())
+            .and_then(|s| s.parse::<repairops_vault::Id>().ok());
+        let result = backups::open_existing(loc, &locations.key)
+            .map_err(|e| e.to_string())
+            .and_then(|repo| {
+                let snaps = repo.snapshots().map_err(|e| e.to_string())?;
+                let doomed: Vec<_> = snaps
+                    .iter()
+                    .filter(|(sid, s)| Some(*sid) == own || (primary_id.is_some() && s.original == primary_id))
+                    .map(|(sid, _)| *sid)
+                    .collect();
+                if doomed.is_empty() {
+                    return Ok(());
+                }
+                let lock = repo.lock(false, "forget").map_err(|e| e.to_string())?;
+                repairops_vault::forget_ids(&repo, &doomed, &repairops_vault::NoProgress).map_err(|e| e.to_string())?;
+                drop(lock);
+                repairops_vault::prune(&repo, &repairops_vault::NoProgress)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = result {
+            errors.push(format!("{place}: {e}"));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
 /// A backup's details with today's numbers beside the backup's, for confirming a restore.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct BackupDetails {
@@ -441,22 +524,7 @@ pub async fn get_one(
     Path(id): Path<i64>,
 ) -> Result<axum::Json<BackupDetails>, ApiError> {
     auth.require(Permission::ViewBackups)?;
-    let account_id = auth.account.id;
-    let backup = app
-        .control
-        .read(move |c| {
-            c.query_row(
-                &format!(
-                    "SELECT {BACKUP_COLUMNS} FROM backups WHERE id = ?1 AND account_id = ?2 AND deleted_at IS NULL"
-                ),
-                params![id, account_id],
-                backup_from_row,
-            )
-            .optional()
-            .map_err(control::db_err)
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found(&format!("backup {id}")))?;
+    let backup = find_backup(&app, auth.account.id, id).await?;
     let data = app.shop_data(&auth.account.account.slug)?;
     let live_rows = data
         .db
@@ -479,22 +547,7 @@ pub async fn get_one(
 pub async fn delete(State(app): State<AppState>, auth: Auth, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
     auth.require(Permission::RunBackups)?;
     auth.require_writable()?;
-    let account_id = auth.account.id;
-    let backup = app
-        .control
-        .read(move |c| {
-            c.query_row(
-                &format!(
-                    "SELECT {BACKUP_COLUMNS} FROM backups WHERE id = ?1 AND account_id = ?2 AND deleted_at IS NULL"
-                ),
-                params![id, account_id],
-                backup_from_row,
-            )
-            .optional()
-            .map_err(control::db_err)
-        })
-        .await?
-        .ok_or_else(|| ApiError::not_found(&format!("backup {id}")))?;
+    let backup = find_backup(&app, auth.account.id, id).await?;
     if backup.kind == BackupKind::Scheduled {
         return Err(ApiError::conflict(
             "Scheduled backups are removed by the retention of your plan; only manual and safety backups can be deleted.",
@@ -505,44 +558,11 @@ pub async fn delete(State(app): State<AppState>, auth: Auth, Path(id): Path<i64>
             "This backup is still running; delete it when it has finished.",
         ));
     }
-    let slug = auth.account.account.slug.clone();
-    let config = app.config.clone();
-    tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
-        let locations =
-            backups::locations(&config, &slug).map_err(|e| ApiError::internal("find the backup locations", e))?;
-        for (loc, place) in [(&locations.primary, "primary"), (&locations.secondary, "secondary")] {
-            let Some(snapshot) = backup
-                .locations
-                .iter()
-                .find(|l| l.name == place)
-                .and_then(|l| l.snapshot.clone())
-            else {
-                continue;
-            };
-            let repo = backups::open_or_init(loc, &locations.key)
-                .map_err(|e| ApiError::internal(&format!("open the {place} backup location"), e))?;
-            let Ok(sid) = snapshot.parse::<repairops_vault::Id>() else {
-                continue;
-            };
-            repairops_vault::forget_ids(&repo, &[sid], &repairops_vault::NoProgress)
-                .map_err(|e| ApiError::internal("delete the backup", e))?;
-            // Its copy in the secondary carries the primary's id as `original`.
-            if place == "primary"
-                && let Ok(second) = backups::open_or_init(&locations.secondary, &locations.key)
-                && let Ok(snaps) = second.snapshots()
-            {
-                let copies: Vec<_> = snaps
-                    .iter()
-                    .filter(|(_, s)| s.original == Some(sid))
-                    .map(|(i, _)| *i)
-                    .collect();
-                let _ = repairops_vault::forget_ids(&second, &copies, &repairops_vault::NoProgress);
-            }
-        }
-        Ok(())
-    })
-    .await
-    .map_err(|e| ApiError::internal("delete the backup", e))??;
+    // The repositories are not changed while a backup copies or a key rotates.
+    let handle = app
+        .jobs
+        .start(auth.account.id, &auth.account.account.slug, "backup_delete")?;
+    // The catalog first: the backup is gone for people at once, whatever a location says.
     let now = app.clock.now();
     app.control
         .write(move |c| {
@@ -554,6 +574,22 @@ pub async fn delete(State(app): State<AppState>, auth: Auth, Path(id): Path<i64>
             Ok(())
         })
         .await?;
+    let slug = auth.account.account.slug.clone();
+    let config = app.config.clone();
+    let outcome = tokio::task::spawn_blocking(move || forget_everywhere(&config, &slug, &backup))
+        .await
+        .map_err(|e| ApiError::internal("delete the backup", e))?;
+    match outcome {
+        Ok(()) => {
+            handle.succeed(json!({"backup_id": id}));
+        }
+        Err(e) => {
+            // The backup is out of the catalog; what a location kept is freed by the next
+            // delete or retention that reaches it.
+            tracing::warn!(backup = id, error = %e, "a location kept a deleted backup");
+            handle.fail(e);
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -602,7 +638,9 @@ pub async fn status(State(app): State<AppState>, auth: Auth) -> Result<axum::Jso
     let had_scheduled = history
         .iter()
         .any(|b| b.kind == BackupKind::Scheduled && b.state == JobState::Succeeded && b.started_at >= due);
-    if now - due > DELAY && !had_scheduled && !history.is_empty() {
+    // The same rule as the "delayed" notice: only for an account that has had one.
+    let had_any_scheduled = history.iter().any(|b| b.kind == BackupKind::Scheduled);
+    if now - due > DELAY && !had_scheduled && had_any_scheduled {
         warnings.push(format!(
             "The backup scheduled for {} has not completed.",
             due.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z")
@@ -624,9 +662,11 @@ pub async fn status(State(app): State<AppState>, auth: Auth) -> Result<axum::Jso
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 200, body = Job), (status = 404, body = ErrorBody)))]
 pub async fn job(State(app): State<AppState>, auth: Auth, Path(id): Path<i64>) -> Result<axum::Json<Job>, ApiError> {
+    auth.require(Permission::ViewBackups)?;
     let job = app
         .jobs
-        .get(auth.account.id, id)?
+        .get(auth.account.id, id)
+        .await?
         .ok_or_else(|| ApiError::not_found(&format!("job {id}")))?;
     Ok(axum::Json(job))
 }
@@ -638,6 +678,7 @@ pub async fn jobs(
     auth: Auth,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<Page<Job>>, ApiError> {
+    auth.require(Permission::ViewBackups)?;
     match (q.get("state").map(String::as_str), q.len()) {
         (Some("running"), 1) => Ok(axum::Json(Page {
             items: app.jobs.running(auth.account.id),
@@ -653,7 +694,8 @@ pub async fn events(
     State(app): State<AppState>,
     auth: Auth,
     headers: HeaderMap,
-) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
+) -> Result<Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    auth.require(Permission::ViewBackups)?;
     let last = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -677,8 +719,8 @@ pub async fn events(
             }
         }
     });
-    Sse::new(futures_util::StreamExt::chain(backlog, live))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Ok(Sse::new(futures_util::StreamExt::chain(backlog, live))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 /// (name, url, whether it answered).

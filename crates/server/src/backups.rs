@@ -66,6 +66,7 @@ pub fn vault_key_path(config: &Config, slug: &str) -> PathBuf {
 /// The master key of an account's repositories (`keys/vault-<slug>.key`), made on first
 /// use. Keep a copy away from the server: it is what a restore elsewhere needs.
 pub fn vault_key(config: &Config, slug: &str) -> Result<MasterKey, String> {
+    let _creating = CREATING.lock().unwrap_or_else(|p| p.into_inner());
     let path = vault_key_path(config, slug);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
@@ -81,8 +82,19 @@ pub fn vault_key(config: &Config, slug: &str) -> Result<MasterKey, String> {
     }
 }
 
-/// Opens a repository, creating it when the location is empty.
+/// Serialises creating keys and repositories in this process: two `init`s of one
+/// location at once would leave a repository only one of them can read.
+static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Opens a repository that must exist (reads, deletes, retention, health checks): an
+/// empty location, such as an unmounted drive, is reported, not quietly initialised.
+pub fn open_existing(location: &Location, key: &MasterKey) -> Result<Repository, repairops_vault::VaultError> {
+    Repository::open(Arc::new(location.open()?), key)
+}
+
+/// Opens a repository, creating it when the location is empty (backups only).
 pub fn open_or_init(location: &Location, key: &MasterKey) -> Result<Repository, repairops_vault::VaultError> {
+    let _creating = CREATING.lock().unwrap_or_else(|p| p.into_inner());
     let backend: Arc<dyn Backend> = Arc::new(location.open()?);
     match Repository::open(backend.clone(), key) {
         Ok(r) => Ok(r),
@@ -179,7 +191,13 @@ pub struct BackupInput<'a> {
 /// Takes one backup: snapshot, primary, then secondary (or only the one that works).
 pub fn run(locations: &Locations, input: BackupInput<'_>, progress: &dyn Progress) -> Result<BackupRun, String> {
     let started = std::time::Instant::now();
-    let work = input.account_dir.join(".backup");
+    // A folder of this run's own (the database copy holds customers' data: it is removed
+    // when the run ends, and leftovers of a crashed run at the next start).
+    let work =
+        input
+            .account_dir
+            .join(".backup")
+            .join(format!("{}-{}", input.kind.as_str(), input.time.timestamp_micros()));
     std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
     let snapshot = work.join("live.db");
     progress.phase("snapshot", None);
@@ -208,64 +226,54 @@ pub fn run(locations: &Locations, input: BackupInput<'_>, progress: &dyn Progres
     let mut outcomes = Vec::new();
     let mut added = 0;
     let mut warnings = Vec::new();
-    let primary_started = std::time::Instant::now();
+    let started_primary = std::time::Instant::now();
     let primary = open_or_init(&locations.primary, &locations.key)
         .and_then(|repo| repairops_vault::backup(&repo, sources(), options.clone(), progress).map(|o| (repo, o)));
     match primary {
         Ok((repo, outcome)) => {
             added = outcome.snapshot.stats.added_bytes;
             warnings.extend(outcome.warnings.clone());
-            outcomes.push(BackupLocation {
-                name: "primary".into(),
-                url: locations.primary.to_string(),
-                ok: true,
-                snapshot: Some(outcome.snapshot_id.to_hex()),
-                error: None,
-                duration_ms: Some(primary_started.elapsed().as_millis() as u64),
-            });
+            outcomes.push(location_outcome(
+                "primary",
+                &locations.primary,
+                Ok(outcome.snapshot_id.to_hex()),
+                started_primary,
+            ));
             progress.phase("copy", None);
-            let copy_started = std::time::Instant::now();
-            let mut copied = copy_to_secondary(&repo, locations, progress, outcome.snapshot_id);
-            copied.duration_ms = Some(copy_started.elapsed().as_millis() as u64);
-            outcomes.push(copied);
+            let started_copy = std::time::Instant::now();
+            let copied = copy_to_secondary(&repo, locations, progress, outcome.snapshot_id);
+            outcomes.push(location_outcome(
+                "secondary",
+                &locations.secondary,
+                copied,
+                started_copy,
+            ));
         }
         Err(e) => {
-            outcomes.push(BackupLocation {
-                name: "primary".into(),
-                url: locations.primary.to_string(),
-                ok: false,
-                snapshot: None,
-                error: Some(e.to_string()),
-                duration_ms: Some(primary_started.elapsed().as_millis() as u64),
-            });
+            outcomes.push(location_outcome(
+                "primary",
+                &locations.primary,
+                Err(e.to_string()),
+                started_primary,
+            ));
             // The primary is down or full: back up straight into the secondary.
-            let secondary_started = std::time::Instant::now();
+            let started_secondary = std::time::Instant::now();
             let secondary = open_or_init(&locations.secondary, &locations.key)
-                .and_then(|repo| repairops_vault::backup(&repo, sources(), options.clone(), progress));
-            outcomes.push(match secondary {
-                Ok(o) => {
+                .and_then(|repo| repairops_vault::backup(&repo, sources(), options.clone(), progress))
+                .map(|o| {
                     added = o.snapshot.stats.added_bytes;
-                    BackupLocation {
-                        name: "secondary".into(),
-                        url: locations.secondary.to_string(),
-                        ok: true,
-                        snapshot: Some(o.snapshot_id.to_hex()),
-                        error: None,
-                        duration_ms: Some(secondary_started.elapsed().as_millis() as u64),
-                    }
-                }
-                Err(e) => BackupLocation {
-                    name: "secondary".into(),
-                    url: locations.secondary.to_string(),
-                    ok: false,
-                    snapshot: None,
-                    error: Some(e.to_string()),
-                    duration_ms: Some(secondary_started.elapsed().as_millis() as u64),
-                },
-            });
+                    o.snapshot_id.to_hex()
+                })
+                .map_err(|e| e.to_string());
+            outcomes.push(location_outcome(
+                "secondary",
+                &locations.secondary,
+                secondary,
+                started_secondary,
+            ));
         }
     }
-    let _ = std::fs::remove_file(&snapshot);
+    let _ = std::fs::remove_dir_all(&work);
     Ok(BackupRun {
         summary,
         locations: outcomes,
@@ -275,41 +283,38 @@ pub fn run(locations: &Locations, input: BackupInput<'_>, progress: &dyn Progres
     })
 }
 
-/// Copies every snapshot the secondary lacks (so a location that was down catches up),
-/// and reports the secondary's copy of `wanted`.
+fn location_outcome(
+    name: &str,
+    location: &Location,
+    result: Result<String, String>,
+    started: std::time::Instant,
+) -> BackupLocation {
+    BackupLocation {
+        name: name.into(),
+        url: location.to_string(),
+        ok: result.is_ok(),
+        duration_ms: Some(started.elapsed().as_millis() as u64),
+        snapshot: result.as_ref().ok().cloned(),
+        error: result.err(),
+    }
+}
+
+/// Copies every snapshot the secondary lacks (so a location that was down catches up);
+/// returns the secondary's copy of `wanted`.
 fn copy_to_secondary(
     primary: &Repository,
     locations: &Locations,
     progress: &dyn Progress,
     wanted: repairops_vault::Id,
-) -> BackupLocation {
-    let result = open_or_init(&locations.secondary, &locations.key)
-        .and_then(|dst| repairops_vault::copy(primary, &dst, None, progress).map(|o| (dst, o)));
-    match result {
-        Ok((dst, _)) => {
-            let copy = dst.snapshots().ok().and_then(|s| {
-                s.into_iter()
-                    .find(|(_, snap)| snap.original == Some(wanted))
-                    .map(|(id, _)| id.to_hex())
-            });
-            BackupLocation {
-                name: "secondary".into(),
-                url: locations.secondary.to_string(),
-                ok: copy.is_some(),
-                error: copy.is_none().then(|| "the copy is missing after copying".to_string()),
-                snapshot: copy,
-                duration_ms: None,
-            }
-        }
-        Err(e) => BackupLocation {
-            name: "secondary".into(),
-            url: locations.secondary.to_string(),
-            ok: false,
-            snapshot: None,
-            error: Some(e.to_string()),
-            duration_ms: None,
-        },
-    }
+) -> Result<String, String> {
+    let dst = open_or_init(&locations.secondary, &locations.key).map_err(|e| e.to_string())?;
+    repairops_vault::copy(primary, &dst, None, progress).map_err(|e| e.to_string())?;
+    dst.snapshots()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|(_, snap)| snap.original == Some(wanted))
+        .map(|(id, _)| id.to_hex())
+        .ok_or_else(|| "the copy is missing after copying".to_string())
 }
 
 /// Removes scheduled snapshots whose shop-local date is more than `days` calendar days
@@ -354,7 +359,7 @@ pub fn rotate_key(config: &Config, slug: &str) -> Result<Vec<String>, String> {
     let new_key = MasterKey::generate();
     let mut repos = Vec::new();
     for (name, loc) in [("primary", &locations.primary), ("secondary", &locations.secondary)] {
-        let repo = open_or_init(loc, &locations.key)
+        let repo = open_existing(loc, &locations.key)
             .map_err(|e| format!("the {name} location ({loc}) cannot be opened: {e}"))?;
         repos.push(repo);
     }
@@ -379,8 +384,13 @@ pub fn rotate_key(config: &Config, slug: &str) -> Result<Vec<String>, String> {
     Ok(new_ids.iter().map(|i| i.to_hex()).collect())
 }
 
-/// Whether a location answers, and how long that took.
+/// Whether a location answers with this account's repository.
 pub fn probe(location: &Location, key: &MasterKey) -> Result<(), String> {
-    let repo = open_or_init(location, key).map_err(|e| e.to_string())?;
-    repo.snapshots().map(|_| ()).map_err(|e| e.to_string())
+    match open_existing(location, key) {
+        Ok(repo) => repo.snapshots().map(|_| ()).map_err(|e| e.to_string()),
+        Err(repairops_vault::VaultError::NotARepository { .. }) => {
+            Err("no backup has reached this location yet (or its drive or bucket is missing)".into())
+        }
+        Err(e) => Err(e.to_string()),
+    }
 }

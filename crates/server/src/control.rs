@@ -119,6 +119,9 @@ CREATE TABLE email_log (
     at TEXT NOT NULL
 );
 "#,
+    r#"
+ALTER TABLE audit_head ADD COLUMN mac TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
 /// An account row with its internal id.
@@ -174,7 +177,7 @@ pub fn valid_slug(slug: &str) -> bool {
         && !slug.ends_with('-')
 }
 
-/// Creates an account, or returns the existing one with that slug.
+/// Creates an account, or sets the plan and time zone of the existing one.
 pub fn ensure_account(
     conn: &Connection,
     slug: &str,
@@ -183,8 +186,12 @@ pub fn ensure_account(
     timezone: &str,
     admin_email: &str,
 ) -> rusqlite::Result<AccountRow> {
-    if let Some(a) = account_by_slug(conn, slug)? {
-        return Ok(a);
+    if account_by_slug(conn, slug)?.is_some() {
+        conn.execute(
+            "UPDATE accounts SET plan = ?1, timezone = ?2 WHERE slug = ?3",
+            params![plan.as_str(), timezone, slug],
+        )?;
+        return account_by_slug(conn, slug)?.ok_or(rusqlite::Error::QueryReturnedNoRows);
     }
     conn.execute(
         "INSERT INTO accounts (slug, name, plan, timezone, admin_email, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

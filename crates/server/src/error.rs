@@ -168,3 +168,47 @@ pub async fn no_route() -> ApiError {
         "there is no such API route; see /api/v1/openapi.json",
     )
 }
+
+/// `axum::extract::Path` whose rejection (an id that is not a number) is our error shape.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> axum::extract::FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(e) => Err(ApiError::bad_request(format!(
+                "the address is not valid: {}",
+                e.body_text()
+            ))),
+        }
+    }
+}
+
+/// `axum::extract::Query` whose rejection (a missing or malformed parameter) is our
+/// error shape.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> axum::extract::FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Query(v)),
+            Err(e) => Err(ApiError::bad_request(format!(
+                "the query parameters are not valid: {}",
+                e.body_text()
+            ))),
+        }
+    }
+}
+
+/// Answers a route that exists with a method it does not take.
+pub async fn wrong_method() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this API route does not take that method; see /api/v1/openapi.json",
+    )
+}

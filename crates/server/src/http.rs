@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -21,7 +21,7 @@ use crate::app::AppState;
 use crate::audit::AuditEntry;
 use crate::auth::{Auth, Permission};
 use crate::control;
-use crate::error::{ApiError, Json};
+use crate::error::{ApiError, Json, Path, Query};
 use crate::shopdata::{self, Spec, WriteRule};
 
 /// Marks a response whose handler wrote its own audit entry.
@@ -100,6 +100,7 @@ pub fn router(app: AppState) -> axum::Router {
         .route("/healthz", get(|| async { "ok" }))
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), audit_layer))
         .fallback(crate::error::no_route)
+        .method_not_allowed_fallback(crate::error::wrong_method)
         // JSON bodies are small; the upload handler reads its body with its own limit.
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(app)
@@ -203,7 +204,7 @@ async fn login(
         result: result.into(),
         detail: detail.into(),
     };
-    if let Err(wait) = app.login_throttle.check(&email, ip) {
+    if let Err(wait) = app.login_throttle.begin(&email, ip) {
         app.audit(entry("failure", "throttled", "-")).await;
         let mut resp = ApiError::too_many(format!(
             "Too many failed sign-ins; try again in {} seconds.",
@@ -231,6 +232,8 @@ async fn login(
         Err(e) => return audited(e.into_response()),
     };
     let password = req.password;
+    // Argon2id takes ~19 MiB and tens of milliseconds: a few at a time, whatever arrives.
+    let _permit = app.password_checks.acquire().await;
     let verified = match found {
         Some((identity, account)) => {
             let hash = identity.password_hash.clone();
@@ -246,11 +249,10 @@ async fn login(
         }
     };
     let Some((identity, account)) = verified else {
-        app.login_throttle.failed(&email, ip);
         app.audit(entry("failure", "wrong email or password", "-")).await;
         return audited(ApiError::unauthorized("The email or password is wrong.").into_response());
     };
-    app.login_throttle.succeeded(&email);
+    app.login_throttle.succeeded(&email, ip);
     let now = app.clock.now();
     let id = identity.id;
     let token = match app

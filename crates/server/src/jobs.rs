@@ -46,7 +46,13 @@ impl Default for Events {
         Events {
             tx: broadcast::channel(1024).0,
             recent: Mutex::new(VecDeque::with_capacity(REPLAY)),
-            next_id: AtomicU64::new(1),
+            // Ids go on rising across restarts, so a resuming client never sees an old id reused.
+            next_id: AtomicU64::new(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as u64 * 1000)
+                    .unwrap_or(1),
+            ),
         }
     }
 }
@@ -107,9 +113,14 @@ impl Jobs {
     pub fn new(db: Db, events: Arc<Events>) -> Jobs {
         // Jobs a previous process left running cannot still be running.
         db.with_writer(|c| {
+            let now = Utc::now().to_rfc3339();
             let _ = c.execute(
                 "UPDATE jobs SET state = 'failed', error = 'the server stopped while this ran', finished_at = ?1 WHERE state IN ('queued', 'running')",
-                [Utc::now().to_rfc3339()],
+                [&now],
+            );
+            let _ = c.execute(
+                "UPDATE backups SET state = 'failed', error = 'the server stopped during this backup', finished_at = ?1 WHERE state = 'running'",
+                [&now],
             );
         });
         Jobs {
@@ -123,12 +134,18 @@ impl Jobs {
         &self.events
     }
 
-    /// Starts a job, or answers 409 when one of this kind runs for the account.
+    /// Starts a job, or answers 409 when a conflicting one runs for the account: one job
+    /// of a kind at a time, and never two that change the account's repositories (a
+    /// backup, a key rotation, deleting a backup, later restores) at once.
     pub fn start(self: &Arc<Self>, account_id: i64, account_slug: &str, kind: &str) -> Result<JobHandle, ApiError> {
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(other) = live.values().find(|l| l.account_id == account_id && l.job.kind == kind) {
+        if let Some(other) = live.values().find(|l| {
+            l.account_id == account_id
+                && (l.job.kind == kind || (touches_repositories(kind) && touches_repositories(&l.job.kind)))
+        }) {
             return Err(ApiError::conflict(format!(
-                "A {kind} is already running for this account (job {}); wait for it to finish.",
+                "A {} is already running for this account (job {}); wait for it to finish.",
+                other.job.kind.replace('_', " "),
                 other.job.id
             )));
         }
@@ -164,24 +181,29 @@ impl Jobs {
                 last_event: Instant::now(),
             },
         );
-        Ok(JobHandle { jobs: self.clone(), id })
+        Ok(JobHandle {
+            jobs: self.clone(),
+            id,
+            finished: false,
+        })
     }
 
     /// A job of an account, live or finished.
-    pub fn get(&self, account_id: i64, id: i64) -> Result<Option<Job>, ApiError> {
+    pub async fn get(&self, account_id: i64, id: i64) -> Result<Option<Job>, ApiError> {
         if let Some(l) = self.live.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
             return Ok((l.account_id == account_id).then(|| l.job.clone()));
         }
         self.db
-            .with_writer(|c| {
+            .read(move |c| {
                 c.query_row(
                     "SELECT id, kind, state, phase, bytes_done, bytes_total, result, error, created_at, finished_at FROM jobs WHERE id = ?1 AND account_id = ?2",
                     params![id, account_id],
                     job_from_row,
                 )
                 .optional()
+                .map_err(|e| ApiError::internal("read the job", e))
             })
-            .map_err(|e| ApiError::internal("read the job", e))
+            .await
     }
 
     /// Running jobs of an account.
@@ -275,14 +297,33 @@ fn job_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
 pub struct JobHandle {
     jobs: Arc<Jobs>,
     pub id: i64,
+    finished: bool,
+}
+
+/// Kinds of job that read or change an account's repositories.
+fn touches_repositories(kind: &str) -> bool {
+    matches!(
+        kind,
+        "backup"
+            | "backup_delete"
+            | "key_rotation"
+            | "restore"
+            | "record_restore"
+            | "sandbox"
+            | "drill"
+            | "prune"
+            | "copy"
+    )
 }
 
 impl JobHandle {
-    pub fn succeed(self, result: Value) -> Option<Job> {
+    pub fn succeed(mut self, result: Value) -> Option<Job> {
+        self.finished = true;
         self.jobs.finish(self.id, Ok(result))
     }
 
-    pub fn fail(self, error: String) -> Option<Job> {
+    pub fn fail(mut self, error: String) -> Option<Job> {
+        self.finished = true;
         self.jobs.finish(self.id, Err(error))
     }
 
@@ -293,6 +334,19 @@ impl JobHandle {
             .unwrap_or_else(|p| p.into_inner())
             .get(&self.id)
             .map(|l| l.job.clone())
+    }
+}
+
+/// A handle dropped without an outcome (an early error, a panic) fails its job, so no job
+/// stays "running" and blocks the next one.
+impl Drop for JobHandle {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.jobs.finish(
+                self.id,
+                Err("the job stopped unexpectedly; the server log has details".into()),
+            );
+        }
     }
 }
 

@@ -453,6 +453,8 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
         (Method::POST, "/api/v1/attachments?ticket_id=1".into(), Some(("x".into(), "image/jpeg")), StatusCode::BAD_REQUEST),
         (Method::PATCH, "/api/v1/account".into(), Some((r#"{"timezone":"Mars/Olympus"}"#.into(), "application/json")), StatusCode::UNPROCESSABLE_ENTITY),
         (Method::GET, "/api/v1/nothing-here".into(), None, StatusCode::NOT_FOUND),
+        (Method::PUT, "/api/v1/tickets/1".into(), Some(("{}".into(), "application/json")), StatusCode::METHOD_NOT_ALLOWED),
+        (Method::GET, "/api/v1/jobs/abc".into(), None, StatusCode::BAD_REQUEST),
     ];
     for (method, path, body, want) in cases {
         let (status, v) = raw(
@@ -463,9 +465,7 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
         )
         .await;
         assert_eq!(status, want, "{method} {path}: {v}");
-        if want != StatusCode::BAD_REQUEST || v.is_object() {
-            assert_error(&v);
-        }
+        assert_error(&v);
     }
     // SQL metacharacters in a filter value are just text.
     let none = owner.list::<Customer>(&[("email", "x' OR '1'='1")]).await.unwrap();

@@ -97,11 +97,6 @@ impl Repository {
                 "pack size must be between 1 MiB and 256 MiB".into(),
             ));
         }
-        // Key objects without a config are left by an interrupted init; they guard
-        // nothing, and one wrapping other data keys would shadow the new one.
-        for leftover in backend.list(FileType::Key.dir())? {
-            backend.delete(&leftover.path)?;
-        }
         let keys = DataKeys::generate();
         let config = Config {
             version: FORMAT_VERSION,
@@ -133,8 +128,11 @@ impl Repository {
             Err(e) => return Err(e),
         };
         let key_paths = backend.list(FileType::Key.dir())?;
+        // Every key object this key unlocks is tried until one opens the config: an
+        // interrupted `init` can leave key objects wrapping data keys that nothing uses.
         let mut unlocked = None;
         let mut damaged = None;
+        let mut config_error = None;
         for info in &key_paths {
             let Some(id) = FileType::Key.id_of(&info.path) else {
                 continue;
@@ -159,15 +157,24 @@ impl Repository {
                 continue;
             };
             if let Some(keys) = master.unwrap_keys(&obj.wrapped, info.path.as_bytes()) {
-                unlocked = Some((id, keys));
-                break;
+                match open_json::<Config>(&keys, "config", &sealed_config) {
+                    Ok(config) => {
+                        unlocked = Some((id, keys, config));
+                        break;
+                    }
+                    Err(e) => {
+                        config_error.get_or_insert(e);
+                    }
+                }
             }
         }
-        let Some((key_id, keys)) = unlocked else {
-            // A damaged key object may be the very one this key opens: say so.
-            return Err(damaged.unwrap_or(VaultError::WrongKey { keys: key_paths.len() }));
+        let Some((key_id, keys, config)) = unlocked else {
+            // The config itself is damaged, or a damaged key object may be the very one
+            // this key opens: say so rather than "wrong key".
+            return Err(config_error
+                .or(damaged)
+                .unwrap_or(VaultError::WrongKey { keys: key_paths.len() }));
         };
-        let config: Config = open_json(&keys, "config", &sealed_config)?;
         if config.version != FORMAT_VERSION {
             return Err(VaultError::corrupt(
                 "config",
