@@ -603,7 +603,8 @@ pub fn backup(
         ));
     }
     let lock = repo.lock(false, "backup")?;
-    let index = repo.load_index()?;
+    // A damaged index object only costs dedup: its blobs are stored again.
+    let (index, _damaged) = repo.load_index_lenient()?;
 
     // Walk everything first: names must be unique, and the total drives the progress bar.
     let mut warnings = Vec::new();
@@ -650,7 +651,8 @@ pub fn backup(
         Some(id) => Some(repo.read_snapshot(&id)?),
         None => {
             let host = crate::repository::hostname();
-            repo.snapshots()?
+            repo.snapshots_lenient()?
+                .0
                 .into_iter()
                 .rev()
                 .find(|(_, s)| s.hostname == host && s.paths.iter().any(|p| paths.contains(p)))

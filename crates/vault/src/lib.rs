@@ -48,5 +48,5 @@ pub use format::{Node, NodeKind, Snapshot, SnapshotStats};
 pub use id::{Id, ParseIdError};
 pub use maintenance::{CheckReport, CopyOutcome, ForgetPolicy, PruneStats, check, copy, forget, forget_ids, prune};
 pub use progress::{NoProgress, Progress, ProgressEvent};
-pub use repository::{Index, InitOptions, Lock, Repository, hostname};
+pub use repository::{Index, InitOptions, Lock, Repository, Snapshots, hostname};
 pub use restore::{RestoreStats, restore, restore_to_writer};

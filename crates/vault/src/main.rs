@@ -330,6 +330,14 @@ impl Progress for CliProgress {
     }
 }
 
+/// Damaged objects that were skipped: said on stderr, so the listing or restore of what
+/// is intact still goes ahead.
+fn warn_damaged(damaged: &[VaultError]) {
+    for e in damaged {
+        eprintln!("warning: skipped {e}; run `check --read-data`");
+    }
+}
+
 fn snapshot_json(id: &Id, s: &repairops_vault::Snapshot) -> serde_json::Value {
     json!({
         "id": id.to_hex(),
@@ -420,7 +428,8 @@ fn run(cli: Cli) -> Result<(), VaultError> {
         }
         Command::Snapshots => {
             let repo = Repository::open(open_backend(&url)?, provider(&cli.key, "repository")?.as_ref())?;
-            let snaps = repo.snapshots()?;
+            let (snaps, damaged) = repo.snapshots_lenient()?;
+            warn_damaged(&damaged);
             if json {
                 out(&serde_json::Value::Array(snaps.iter().map(|(id, s)| snapshot_json(id, s)).collect()).to_string());
             } else {
@@ -445,7 +454,8 @@ fn run(cli: Cli) -> Result<(), VaultError> {
         Command::Restore { id, target, path } => {
             let repo = Repository::open(open_backend(&url)?, provider(&cli.key, "repository")?.as_ref())?;
             let (sid, snap) = repo.find_snapshot(&id)?;
-            let index = repo.load_index()?;
+            let (index, damaged) = repo.load_index_lenient()?;
+            warn_damaged(&damaged);
             if target.as_os_str() == "-" {
                 let path = path.ok_or_else(|| {
                     VaultError::InvalidInput("--target - needs --path naming one file or stream".into())

@@ -41,6 +41,9 @@ pub struct Repository {
     config: Config,
 }
 
+/// Snapshots with their ids, oldest first.
+pub type Snapshots = Vec<(Id, Snapshot)>;
+
 /// Where a blob is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlobLocation {
@@ -239,19 +242,38 @@ impl Repository {
     }
 
     /// Reads every index object.
+    /// Reads every index object; any damaged one is an error (what prune needs: it must
+    /// know every blob before it deletes anything).
     pub fn load_index(&self) -> Result<Index> {
+        let (index, mut damaged) = self.load_index_lenient()?;
+        match damaged.drain(..).next() {
+            Some(e) => Err(e),
+            None => Ok(index),
+        }
+    }
+
+    /// Reads every index object that opens, and returns the errors of those that do not:
+    /// one damaged object must not stop backups, or restores of snapshots that do not
+    /// need it.
+    pub fn load_index_lenient(&self) -> Result<(Index, Vec<VaultError>)> {
         let mut index = Index::default();
+        let mut damaged = Vec::new();
         for info in self.backend.list(FileType::Index.dir())? {
             let Some(id) = FileType::Index.id_of(&info.path) else {
                 continue;
             };
-            let file = self.read_index_file(&id)?;
-            for pack in &file.packs {
-                index.add_pack(pack, id);
+            match self.read_index_file(&id) {
+                Ok(file) => {
+                    for pack in &file.packs {
+                        index.add_pack(pack, id);
+                    }
+                    index.files.push(id);
+                }
+                Err(e @ VaultError::Corrupt { .. }) => damaged.push(e),
+                Err(e) => return Err(e),
             }
-            index.files.push(id);
         }
-        Ok(index)
+        Ok((index, damaged))
     }
 
     pub(crate) fn read_index_file(&self, id: &Id) -> Result<IndexFile> {
@@ -283,16 +305,32 @@ impl Repository {
     }
 
     /// Every snapshot, oldest first.
+    /// Every snapshot, oldest first; any damaged one is an error.
     pub fn snapshots(&self) -> Result<Vec<(Id, Snapshot)>> {
+        let (snaps, mut damaged) = self.snapshots_lenient()?;
+        match damaged.drain(..).next() {
+            Some(e) => Err(e),
+            None => Ok(snaps),
+        }
+    }
+
+    /// Every snapshot that opens, oldest first, and the errors of those that do not, so
+    /// that one damaged snapshot does not hide the others.
+    pub fn snapshots_lenient(&self) -> Result<(Snapshots, Vec<VaultError>)> {
         let mut out = Vec::new();
+        let mut damaged = Vec::new();
         for info in self.backend.list(FileType::Snapshot.dir())? {
             let Some(id) = FileType::Snapshot.id_of(&info.path) else {
                 continue;
             };
-            out.push((id, self.read_snapshot(&id)?));
+            match self.read_snapshot(&id) {
+                Ok(s) => out.push((id, s)),
+                Err(e @ VaultError::Corrupt { .. }) => damaged.push(e),
+                Err(e) => return Err(e),
+            }
         }
         out.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
-        Ok(out)
+        Ok((out, damaged))
     }
 
     pub fn read_snapshot(&self, id: &Id) -> Result<Snapshot> {
@@ -323,7 +361,7 @@ impl Repository {
             name: name.to_string(),
         };
         if name == "latest" {
-            return self.snapshots()?.pop().ok_or_else(not_found);
+            return self.snapshots_lenient()?.0.pop().ok_or_else(not_found);
         }
         if name.len() < 4 || !name.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(VaultError::InvalidInput(format!(

@@ -441,3 +441,56 @@ fn a_changed_database_page_restores_only_its_block() {
     restore(&repo, &index, &second.snapshot, &out, None, &NoProgress).unwrap();
     assert_eq!(std::fs::read(out.join("shop/live.db")).unwrap(), db);
 }
+
+#[test]
+fn a_damaged_snapshot_or_index_does_not_block_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    let key = MasterKey::generate();
+    let backend = local_backend(&work.join("r"));
+    let repo = Repository::init(backend.clone(), &key, small_packs()).unwrap();
+    let mut made = Vec::new();
+    for day in 0..3u64 {
+        let src = work.join(format!("day{day}"));
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("data.bin"), Rng::new(day).bytes(300_000)).unwrap();
+        let out = backup(
+            &repo,
+            vec![Source::named_path(&src, "shop")],
+            BackupOptions {
+                time: Utc::now() - Duration::days(3 - day as i64),
+                ..Default::default()
+            },
+            &NoProgress,
+        )
+        .unwrap();
+        made.push((out.snapshot_id, src));
+    }
+    // Damage the oldest snapshot object and the first backup's index object.
+    let first_index = backend.list("index/").unwrap().into_iter().next().unwrap().path;
+    for path in [format!("snapshots/{}", made[0].0), first_index] {
+        let mut bytes = backend.read(&path).unwrap();
+        bytes[20] ^= 0xff;
+        backend.write(&path, bytes).unwrap();
+    }
+    assert!(repo.snapshots().is_err(), "strict listing must report the damage");
+    assert!(repo.load_index().is_err());
+    let (snaps, damaged) = repo.snapshots_lenient().unwrap();
+    assert_eq!((snaps.len(), damaged.len()), (2, 1));
+    // The newest snapshot still restores, and a new backup still works.
+    let (latest, snap) = repo.find_snapshot("latest").unwrap();
+    assert_eq!(latest, made[2].0);
+    let (index, _) = repo.load_index_lenient().unwrap();
+    let out = work.join("out");
+    restore(&repo, &index, &snap, &out, None, &NoProgress).unwrap();
+    assert_eq!(hash_tree(&out.join("shop")), hash_tree(&made[2].1));
+    backup(
+        &repo,
+        vec![Source::named_path(&made[2].1, "shop")],
+        BackupOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    // Prune refuses to run on a repository it cannot fully read.
+    assert!(prune(&repo, &NoProgress).is_err());
+}
