@@ -323,15 +323,8 @@ const MIDDLE_AGED: &[&str] = &[
     "Waiting for Parts",
     "Cancelled",
 ];
-const RECENT: &[&str] = &[
-    "New",
-    "In Diagnosis",
-    "Pending Approval",
-    "In Repair",
-    "Waiting for Parts",
-    "Ready for Pickup",
-    "Completed",
-];
+/// Every status but Cancelled.
+const RECENT: &[&str] = repairops_api::TICKET_STATUSES.split_at(7).0;
 
 fn ticket_status(age_days: i64, rng: &mut Rng) -> &'static str {
     let choices = if age_days > 21 {
