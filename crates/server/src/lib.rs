@@ -24,6 +24,7 @@ pub mod live;
 pub mod mail;
 pub mod notify;
 pub mod schedule;
+pub mod sealed_file;
 pub mod seed;
 pub mod shopdata;
 pub mod tls;
