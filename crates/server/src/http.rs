@@ -86,6 +86,8 @@ pub fn router(app: AppState) -> axum::Router {
         .routes(routes!(crate::backup_api::jobs))
         .routes(routes!(crate::backup_api::events))
         .routes(routes!(crate::backup_api::storage))
+        .routes(routes!(crate::audit_api::list))
+        .routes(routes!(crate::audit_api::export_csv))
         .routes(routes!(crate::backup_api::rotate_key))
         .routes(routes!(get_notifications, put_notifications))
         .split_for_parts();
@@ -232,6 +234,12 @@ async fn login(
         Err(e) => return audited(e.into_response()),
     };
     let password = req.password;
+    // A wrong password for a real sign-in belongs in that account's log, where its
+    // owner looks for suspicious activity; an unknown email belongs to no account.
+    let attempted_account = found
+        .as_ref()
+        .map(|(_, a)| a.account.slug.clone())
+        .unwrap_or_else(|| "-".into());
     // Argon2id takes ~19 MiB and tens of milliseconds: a few at a time, whatever arrives.
     let _permit = app.password_checks.acquire().await;
     let verified = match found {
@@ -249,7 +257,8 @@ async fn login(
         }
     };
     let Some((identity, account)) = verified else {
-        app.audit(entry("failure", "wrong email or password", "-")).await;
+        app.audit(entry("failure", "wrong email or password", &attempted_account))
+            .await;
         return audited(ApiError::unauthorized("The email or password is wrong.").into_response());
     };
     app.login_throttle.succeeded(&email, ip);

@@ -11,6 +11,7 @@
 pub mod app;
 pub mod attachments;
 pub mod audit;
+pub mod audit_api;
 pub mod auth;
 pub mod backup_api;
 pub mod backups;

@@ -601,3 +601,74 @@ async fn the_audit_log_records_writes_and_verify_catches_tampering() {
     let text = String::from_utf8_lossy(&bad.stdout);
     assert!(text.contains("row 3") && text.contains("edited"), "{text}");
 }
+
+#[tokio::test]
+async fn owners_read_and_export_the_audit_log_filtered_and_technicians_cannot() {
+    let server = TestServer::start();
+    let owner = server.sign_in("owner").await;
+    let _ = server.client().login("manager@demo.repairops.test", "wrong").await;
+    owner
+        .update::<Customer>(
+            1,
+            &CustomerPatch {
+                notes: Some("=HYPERLINK(\"http://x\")".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let (status, page) = raw(&owner, Method::GET, "/api/v1/audit?event_type=login", None).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let items = page["items"].as_array().unwrap();
+    assert!(items.iter().all(|e| e["event_type"] == "login"));
+    assert!(
+        items
+            .iter()
+            .any(|e| e["user"] == "manager@demo.repairops.test" && e["result"] == "failure"),
+        "{page}"
+    );
+    let (_, page) = raw(
+        &owner,
+        Method::GET,
+        "/api/v1/audit?user=owner@demo.repairops.test&limit=1",
+        None,
+    )
+    .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert!(page["next"].is_string());
+    let (status, v) = raw(&owner, Method::GET, "/api/v1/audit?from=last-week", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error(&v);
+
+    let (status, bytes) = owner
+        .raw(Method::GET, "/api/v1/audit/export.csv?from=2000-01-01", None)
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let mut csv_reader = csv::Reader::from_reader(bytes.as_slice());
+    let headers = csv_reader.headers().unwrap().clone();
+    assert_eq!(
+        headers.iter().take(6).collect::<Vec<_>>(),
+        ["timestamp", "user", "action", "resource", "ip_address", "result"]
+    );
+    let rows: Vec<csv::StringRecord> = csv_reader.records().map(Result::unwrap).collect();
+    assert!(
+        rows.iter()
+            .any(|r| &r[2] == "PATCH /api/v1/customers/{id}" && &r[5] == "success"),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter().all(|r| !r.iter().any(|cell| cell.starts_with('='))),
+        "a formula reached the CSV"
+    );
+    // The export itself is in the log.
+    let (_, page) = raw(&owner, Method::GET, "/api/v1/audit?event_type=export", None).await;
+    assert!(!page["items"].as_array().unwrap().is_empty());
+
+    let tech = server.sign_in("tech").await;
+    for path in ["/api/v1/audit", "/api/v1/audit/export.csv"] {
+        let (status, v) = raw(&tech, Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {v}");
+    }
+}

@@ -1,0 +1,262 @@
+//! The audit log for owners and managers: filtered reads and a CSV export (#5's
+//! "Audit-log export"). Each account sees only its own entries; the export is itself
+//! audited, as every read of exported data is.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use repairops_api::{ErrorBody, Page};
+use rusqlite::types::Value;
+use serde::{Deserialize, Serialize};
+
+use crate::app::AppState;
+use crate::audit::AuditEntry;
+use crate::auth::{Auth, Permission};
+use crate::control;
+use crate::error::{ApiError, Query};
+
+/// One audit-log entry as the API returns it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub at: String,
+    pub user: String,
+    /// login, logout, data_change, deletion, export, ...
+    pub event_type: String,
+    pub action: String,
+    pub resource: String,
+    pub ip: String,
+    /// `success` or `failure`.
+    pub result: String,
+    pub detail: String,
+}
+
+/// The WHERE clause and arguments of the filters (`from`, `to` as dates or times,
+/// `event_type`, `user`), always limited to the caller's account.
+fn filters(account: &str, q: &HashMap<String, String>, allow: &[&str]) -> Result<(String, Vec<Value>), ApiError> {
+    let mut sql = String::from(" WHERE account = ?");
+    let mut args = vec![Value::Text(account.to_string())];
+    for (k, v) in q {
+        match k.as_str() {
+            "from" | "to" => {
+                let t = crate::shopdata::parse_time(v).ok_or_else(|| {
+                    ApiError::bad_request(format!("{k} must be a date (2026-11-30) or a time (RFC 3339)"))
+                })?;
+                let t = if k == "to" && v.len() == 10 {
+                    t + chrono::Duration::days(1)
+                } else {
+                    t
+                };
+                sql.push_str(if k == "from" { " AND at >= ?" } else { " AND at < ?" });
+                args.push(Value::Text(crate::shopdata::time_text(t)));
+            }
+            "event_type" => {
+                sql.push_str(" AND event_type = ?");
+                args.push(Value::Text(v.clone()));
+            }
+            "user" => {
+                sql.push_str(" AND user = ? COLLATE NOCASE");
+                args.push(Value::Text(v.clone()));
+            }
+            other if allow.contains(&other) => {}
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "{other:?} is not a filter of the audit log; use from, to, event_type, user{}",
+                    if allow.is_empty() { "" } else { ", limit, cursor" }
+                )));
+            }
+        }
+    }
+    Ok((sql, args))
+}
+
+fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
+    Ok(AuditRecord {
+        seq: r.get(0)?,
+        at: r.get(1)?,
+        user: r.get(2)?,
+        event_type: r.get(3)?,
+        action: r.get(4)?,
+        resource: r.get(5)?,
+        ip: r.get(6)?,
+        result: r.get(7)?,
+        detail: r.get(8)?,
+    })
+}
+
+const COLUMNS: &str = "seq, at, user, event_type, action, resource, ip, result, detail";
+
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = [])),
+    params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("event_type" = Option<String>, Query),
+           ("user" = Option<String>, Query), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<AuditRecord>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(app): State<AppState>,
+    auth: Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<axum::Json<Page<AuditRecord>>, ApiError> {
+    auth.require(Permission::Exports)?;
+    let (mut sql, mut args) = filters(&auth.account.account.slug, &q, &["limit", "cursor"])?;
+    let limit = match q.get("limit") {
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|l| (1..=1000).contains(l))
+            .ok_or_else(|| ApiError::bad_request("limit must be 1 to 1000"))?,
+        None => 100,
+    };
+    if let Some(c) = q.get("cursor") {
+        let c: i64 = c
+            .parse()
+            .map_err(|_| ApiError::bad_request("cursor must be the `next` of a previous page"))?;
+        sql.push_str(" AND seq < ?");
+        args.push(Value::Integer(c));
+    }
+    args.push(Value::Integer(limit + 1));
+    let query = format!("SELECT {COLUMNS} FROM audit_log{sql} ORDER BY seq DESC LIMIT ?");
+    let mut items = app
+        .control
+        .read(move |c| {
+            let mut stmt = c.prepare(&query).map_err(control::db_err)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args.iter()), record)
+                .map_err(control::db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(control::db_err)
+        })
+        .await?;
+    let next = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|r| r.seq.to_string())
+    } else {
+        None
+    };
+    Ok(axum::Json(Page { items, next }))
+}
+
+/// Makes a cell safe to open in a spreadsheet: text that a spreadsheet would run as a
+/// formula (`=`, `+`, `-`, `@`, tab, carriage return first) gets a leading `'`.
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/audit/export.csv", tag = "audit", security(("bearer" = [])),
+    params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("event_type" = Option<String>, Query), ("user" = Option<String>, Query)),
+    responses((status = 200, description = "CSV: timestamp, user, action, resource, ip_address, result, event_type, detail", content_type = "text/csv"),
+              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn export_csv(
+    State(app): State<AppState>,
+    auth: Auth,
+    ext: axum::http::Extensions,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    auth.require(Permission::Exports)?;
+    let (sql, args) = filters(&auth.account.account.slug, &q, &[])?;
+    app.audit(AuditEntry {
+        at: control::now_text(),
+        account: auth.account.account.slug.clone(),
+        user: auth.identity.email.clone(),
+        event_type: "export".into(),
+        action: "GET /api/v1/audit/export.csv".into(),
+        resource: "audit_log".into(),
+        ip: crate::http::client_ip(&ext).to_string(),
+        result: "success".into(),
+        detail: "200".into(),
+    })
+    .await;
+    // Rows are written as they are read, a few hundred at a time: memory stays flat
+    // however long the log.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let db_path = app.control.path().to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let result = (|| -> Result<(), String> {
+            let conn = crate::db::open_connection(&db_path).map_err(|e| e.to_string())?;
+            let mut stmt = conn
+                .prepare(&format!("SELECT {COLUMNS} FROM audit_log{sql} ORDER BY seq"))
+                .map_err(|e| e.to_string())?;
+            let mut rows = stmt
+                .query(rusqlite::params_from_iter(args.iter()))
+                .map_err(|e| e.to_string())?;
+            // A fresh writer per batch; its buffer is the chunk sent to the client.
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record([
+                "timestamp",
+                "user",
+                "action",
+                "resource",
+                "ip_address",
+                "result",
+                "event_type",
+                "detail",
+            ])
+            .map_err(|e| e.to_string())?;
+            let mut n = 0;
+            while let Some(r) = rows.next().map_err(|e| e.to_string())? {
+                let rec = record(r).map_err(|e| e.to_string())?;
+                let cells = [
+                    &rec.at,
+                    &rec.user,
+                    &rec.action,
+                    &rec.resource,
+                    &rec.ip,
+                    &rec.result,
+                    &rec.event_type,
+                    &rec.detail,
+                ];
+                w.write_record(cells.iter().map(|c| spreadsheet_safe(c).into_owned()))
+                    .map_err(|e| e.to_string())?;
+                n += 1;
+                if n % 500 == 0 {
+                    let chunk = std::mem::replace(&mut w, csv::Writer::from_writer(Vec::new()))
+                        .into_inner()
+                        .map_err(|e| e.to_string())?;
+                    if tx.blocking_send(Ok(chunk)).is_err() {
+                        return Ok(()); // the client went away
+                    }
+                }
+            }
+            let rest = w.into_inner().map_err(|e| e.to_string())?;
+            let _ = tx.blocking_send(Ok(rest));
+            Ok(())
+        })();
+        if let Err(e) = result {
+            tracing::error!(error = %e, "audit export failed");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e)));
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let mut resp = (StatusCode::OK, Body::from_stream(stream)).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        header::HeaderValue::from_static("attachment; filename=\"audit-log.csv\""),
+    );
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_defused() {
+        assert_eq!(spreadsheet_safe("=SUM(A1:A9)"), "'=SUM(A1:A9)");
+        assert_eq!(spreadsheet_safe("+1"), "'+1");
+        assert_eq!(spreadsheet_safe("@cmd"), "'@cmd");
+        assert_eq!(
+            spreadsheet_safe("owner@demo.repairops.test"),
+            "owner@demo.repairops.test"
+        );
+        assert_eq!(spreadsheet_safe(""), "");
+    }
+}
