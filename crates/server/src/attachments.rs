@@ -125,7 +125,7 @@ pub async fn list(
         }
     }
     let data = app.shop_data(&auth.account.account.slug)?;
-    let mut items = data
+    let items = data
         .db
         .read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
@@ -135,12 +135,7 @@ pub async fn list(
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await?;
-    let next = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|a| a.id.to_string())
-    } else {
-        None
-    };
+    let (items, next) = crate::shopdata::page_of(items, limit, |a| Some(a.id.to_string()));
     Ok(axum::Json(Page { items, next }))
 }
 

@@ -13,7 +13,7 @@ use rusqlite::{Connection, params};
 use serde::Serialize;
 
 /// One thing that happened, as the log records it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema, PartialEq, Eq)]
 pub struct AuditEntry {
     pub at: String,
     /// Account slug, or `-` for server-wide events.
@@ -31,6 +31,24 @@ pub struct AuditEntry {
     pub result: String,
     /// Status code and anything else worth keeping (never a password).
     pub detail: String,
+}
+
+/// The columns of an entry, in table order.
+pub const ENTRY_COLUMNS: &str = "at, account, user, event_type, action, resource, ip, result, detail";
+
+/// Reads an entry from a row whose columns from `first` on are [`ENTRY_COLUMNS`].
+pub fn entry_from_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        at: r.get(first)?,
+        account: r.get(first + 1)?,
+        user: r.get(first + 2)?,
+        event_type: r.get(first + 3)?,
+        action: r.get(first + 4)?,
+        resource: r.get(first + 5)?,
+        ip: r.get(first + 6)?,
+        result: r.get(first + 7)?,
+        detail: r.get(first + 8)?,
+    })
 }
 
 /// The key that makes the chain unforgeable without it.
@@ -154,26 +172,15 @@ pub fn verify(conn: &Connection, key: &AuditKey) -> Result<i64, VerifyError> {
                 .into(),
         }));
     }
-    let mut stmt = conn.prepare(
-        "SELECT seq, at, account, user, event_type, action, resource, ip, result, detail, prev_hash, hash
-         FROM audit_log ORDER BY seq",
-    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT seq, {ENTRY_COLUMNS}, prev_hash, hash FROM audit_log ORDER BY seq"
+    ))?;
     let mut rows = stmt.query([])?;
     let mut expected = 1i64;
     let mut prev = String::new();
     while let Some(r) = rows.next()? {
         let seq: i64 = r.get(0)?;
-        let entry = AuditEntry {
-            at: r.get(1)?,
-            account: r.get(2)?,
-            user: r.get(3)?,
-            event_type: r.get(4)?,
-            action: r.get(5)?,
-            resource: r.get(6)?,
-            ip: r.get(7)?,
-            result: r.get(8)?,
-            detail: r.get(9)?,
-        };
+        let entry = entry_from_row(r, 1)?;
         let stored_prev: String = r.get(10)?;
         let stored_hash: String = r.get(11)?;
         let brk = |reason: &str| {

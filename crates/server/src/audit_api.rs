@@ -13,25 +13,17 @@ use rusqlite::types::Value;
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
-use crate::audit::AuditEntry;
+use crate::audit::{AuditEntry, ENTRY_COLUMNS};
 use crate::auth::{Auth, Permission};
 use crate::control;
 use crate::error::{ApiError, Query};
 
-/// One audit-log entry as the API returns it.
+/// One audit-log entry as the API returns it: its place in the log and what it records.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq, Eq)]
 pub struct AuditRecord {
     pub seq: i64,
-    pub at: String,
-    pub user: String,
-    /// login, logout, data_change, deletion, export, ...
-    pub event_type: String,
-    pub action: String,
-    pub resource: String,
-    pub ip: String,
-    /// `success` or `failure`.
-    pub result: String,
-    pub detail: String,
+    #[serde(flatten)]
+    pub entry: AuditEntry,
 }
 
 /// The WHERE clause and arguments of the filters (`from`, `to` as dates or times,
@@ -76,18 +68,9 @@ fn filters(account: &str, q: &HashMap<String, String>, allow: &[&str]) -> Result
 fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
     Ok(AuditRecord {
         seq: r.get(0)?,
-        at: r.get(1)?,
-        user: r.get(2)?,
-        event_type: r.get(3)?,
-        action: r.get(4)?,
-        resource: r.get(5)?,
-        ip: r.get(6)?,
-        result: r.get(7)?,
-        detail: r.get(8)?,
+        entry: crate::audit::entry_from_row(r, 1)?,
     })
 }
-
-const COLUMNS: &str = "seq, at, user, event_type, action, resource, ip, result, detail";
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", security(("bearer" = [])),
     params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("event_type" = Option<String>, Query),
@@ -116,8 +99,8 @@ pub async fn list(
         args.push(Value::Integer(c));
     }
     args.push(Value::Integer(limit + 1));
-    let query = format!("SELECT {COLUMNS} FROM audit_log{sql} ORDER BY seq DESC LIMIT ?");
-    let mut items = app
+    let query = format!("SELECT seq, {ENTRY_COLUMNS} FROM audit_log{sql} ORDER BY seq DESC LIMIT ?");
+    let items = app
         .control
         .read(move |c| {
             let mut stmt = c.prepare(&query).map_err(control::db_err)?;
@@ -127,12 +110,7 @@ pub async fn list(
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(control::db_err)
         })
         .await?;
-    let next = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|r| r.seq.to_string())
-    } else {
-        None
-    };
+    let (items, next) = crate::shopdata::page_of(items, limit, |r| Some(r.seq.to_string()));
     Ok(axum::Json(Page { items, next }))
 }
 
@@ -178,7 +156,7 @@ pub async fn export_csv(
         let result = (|| -> Result<(), String> {
             let conn = crate::db::open_connection(&db_path).map_err(|e| e.to_string())?;
             let mut stmt = conn
-                .prepare(&format!("SELECT {COLUMNS} FROM audit_log{sql} ORDER BY seq"))
+                .prepare(&format!("SELECT seq, {ENTRY_COLUMNS} FROM audit_log{sql} ORDER BY seq"))
                 .map_err(|e| e.to_string())?;
             let mut rows = stmt
                 .query(rusqlite::params_from_iter(args.iter()))
@@ -200,14 +178,14 @@ pub async fn export_csv(
             while let Some(r) = rows.next().map_err(|e| e.to_string())? {
                 let rec = record(r).map_err(|e| e.to_string())?;
                 let cells = [
-                    &rec.at,
-                    &rec.user,
-                    &rec.action,
-                    &rec.resource,
-                    &rec.ip,
-                    &rec.result,
-                    &rec.event_type,
-                    &rec.detail,
+                    &rec.entry.at,
+                    &rec.entry.user,
+                    &rec.entry.action,
+                    &rec.entry.resource,
+                    &rec.entry.ip,
+                    &rec.entry.result,
+                    &rec.entry.event_type,
+                    &rec.entry.detail,
                 ];
                 w.write_record(cells.iter().map(|c| spreadsheet_safe(c).into_owned()))
                     .map_err(|e| e.to_string())?;

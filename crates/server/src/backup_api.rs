@@ -423,7 +423,7 @@ pub async fn list(
     }
     sql.push_str(" ORDER BY id DESC LIMIT ?");
     args.push((limit + 1).into());
-    let mut items = app
+    let items = app
         .control
         .read(move |c| {
             let mut stmt = c.prepare(&sql).map_err(control::db_err)?;
@@ -433,12 +433,7 @@ pub async fn list(
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(control::db_err)
         })
         .await?;
-    let next = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|b| b.id.to_string())
-    } else {
-        None
-    };
+    let (items, next) = crate::shopdata::page_of(items, limit, |b| Some(b.id.to_string()));
     Ok(axum::Json(Page { items, next }))
 }
 

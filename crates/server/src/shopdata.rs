@@ -285,6 +285,18 @@ fn row_to_json(spec: &Spec, row: &rusqlite::Row<'_>) -> rusqlite::Result<Map<Str
     Ok(m)
 }
 
+/// Lists ask for one row more than `limit`; this trims it and names the cursor of the
+/// next page (the last row's key), or none at the end.
+pub fn page_of<T>(mut items: Vec<T>, limit: i64, key: impl Fn(&T) -> Option<String>) -> (Vec<T>, Option<String>) {
+    if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        let next = items.last().and_then(&key);
+        (items, next)
+    } else {
+        (items, None)
+    }
+}
+
 /// A record as JSON fields.
 pub type Record = Map<String, Json>;
 
@@ -367,16 +379,10 @@ pub fn list(
     sql.push_str(" ORDER BY id LIMIT ?");
     args.push(Value::Integer(limit + 1));
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut items: Vec<Map<String, Json>> = stmt
+    let items: Vec<Map<String, Json>> = stmt
         .query_map(params_from_iter(args.iter()), |r| row_to_json(spec, r))?
         .collect::<rusqlite::Result<_>>()?;
-    let next = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().and_then(|m| m.get("id")).map(|id| id.to_string())
-    } else {
-        None
-    };
-    Ok((items, next))
+    Ok(page_of(items, limit, |m| m.get("id").map(|id| id.to_string())))
 }
 
 pub fn get(conn: &Connection, spec: &Spec, id: i64) -> Result<Map<String, Json>, ApiError> {
