@@ -450,6 +450,7 @@ fn a_damaged_snapshot_or_index_does_not_block_the_others() {
     let backend = local_backend(&work.join("r"));
     let repo = Repository::init(backend.clone(), &key, small_packs()).unwrap();
     let mut made = Vec::new();
+    let mut first_index = None;
     for day in 0..3u64 {
         let src = work.join(format!("day{day}"));
         std::fs::create_dir_all(&src).unwrap();
@@ -465,9 +466,12 @@ fn a_damaged_snapshot_or_index_does_not_block_the_others() {
         )
         .unwrap();
         made.push((out.snapshot_id, src));
+        if day == 0 {
+            first_index = backend.list("index/").unwrap().into_iter().next().map(|o| o.path);
+        }
     }
     // Damage the oldest snapshot object and the first backup's index object.
-    let first_index = backend.list("index/").unwrap().into_iter().next().unwrap().path;
+    let first_index = first_index.unwrap();
     for path in [format!("snapshots/{}", made[0].0), first_index] {
         let mut bytes = backend.read(&path).unwrap();
         bytes[20] ^= 0xff;
