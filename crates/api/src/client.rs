@@ -284,10 +284,117 @@ impl Client {
         }
     }
 
+    /// Backups, newest first (`query`: kind, from, to, limit, cursor).
+    pub async fn backups(&self, query: &[(&str, &str)]) -> Result<Page<Backup>, ClientError> {
+        self.call(Method::GET, &with_query("/api/v1/backups", query), None)
+            .await
+    }
+
+    /// Starts a manual backup.
+    pub async fn back_up_now(&self) -> Result<Job, ClientError> {
+        self.call(Method::POST, "/api/v1/backups", None).await
+    }
+
+    pub async fn backup_status(&self) -> Result<BackupStatus, ClientError> {
+        self.call(Method::GET, "/api/v1/backups/status", None).await
+    }
+
+    pub async fn job(&self, id: i64) -> Result<Job, ClientError> {
+        self.call(Method::GET, &format!("/api/v1/jobs/{id}"), None).await
+    }
+
+    /// Jobs running now (what the desktop reattaches to).
+    pub async fn running_jobs(&self) -> Result<Vec<Job>, ClientError> {
+        let page: Page<Job> = self.call(Method::GET, "/api/v1/jobs?state=running", None).await?;
+        Ok(page.items)
+    }
+
+    /// Starts an export job; its result names the `export_id`.
+    pub async fn start_export(&self, req: &NewExport) -> Result<Job, ClientError> {
+        self.json(Method::POST, "/api/v1/exports", req).await
+    }
+
+    /// Stored exports, newest first.
+    pub async fn exports(&self, query: &[(&str, &str)]) -> Result<Page<Export>, ClientError> {
+        self.call(Method::GET, &with_query("/api/v1/exports", query), None)
+            .await
+    }
+
+    /// Starts downloading an export from byte `from` (0 for all of it): the response,
+    /// to read in chunks. Its `x-content-sha256` header is the whole file's SHA-256; a
+    /// resumed download answers 206 with `content-range`.
+    pub async fn export_download(&self, id: i64, from: u64) -> Result<reqwest::Response, ClientError> {
+        let mut req = self.http.get(format!("{}/api/v1/exports/{id}/download", self.base));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if from > 0 {
+            req = req.header(reqwest::header::RANGE, format!("bytes={from}-"));
+        }
+        let resp = req.send().await.map_err(|e| ClientError::Transport(describe(&e)))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.map_err(|e| ClientError::Transport(describe(&e)))?;
+        Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(e) => ClientError::Api {
+                status,
+                code: e.error.code,
+                message: e.error.message,
+            },
+            Err(_) => ClientError::Api {
+                status,
+                code: "http_error".into(),
+                message: format!("the server answered {status}"),
+            },
+        })
+    }
+
+    /// Everything tied to a customer's email (GDPR data-subject export).
+    pub async fn subject_export(&self, email: &str) -> Result<serde_json::Value, ClientError> {
+        self.json(
+            Method::POST,
+            "/api/v1/compliance/subject-export",
+            &SubjectRequest { email: email.into() },
+        )
+        .await
+    }
+
+    /// The CCPA export of a customer's data.
+    pub async fn ccpa_export(&self, email: &str) -> Result<serde_json::Value, ClientError> {
+        let req = CcpaRequest {
+            email: email.into(),
+            kind: "export".into(),
+        };
+        self.json(Method::POST, "/api/v1/compliance/ccpa", &req).await
+    }
+
+    /// Permanently deletes a customer and everything tied to them (CCPA).
+    pub async fn ccpa_delete(&self, email: &str) -> Result<DeletionResult, ClientError> {
+        let req = CcpaRequest {
+            email: email.into(),
+            kind: "delete".into(),
+        };
+        self.json(Method::POST, "/api/v1/compliance/ccpa", &req).await
+    }
+
+    pub async fn compliance_requests(&self) -> Result<Page<ComplianceRecord>, ClientError> {
+        self.call(Method::GET, "/api/v1/compliance/requests", None).await
+    }
+
     /// A customer's repair request through the portal (no sign-in).
     pub async fn portal_repair(&self, req: &PortalRepairRequest) -> Result<PortalRepairResponse, ClientError> {
         self.json(Method::POST, "/api/v1/portal/repairs", req).await
     }
+}
+
+fn with_query(path: &str, query: &[(&str, &str)]) -> String {
+    if query.is_empty() {
+        return path.to_string();
+    }
+    let qs: Vec<String> = query.iter().map(|(k, v)| format!("{}={}", enc(k), enc(v))).collect();
+    format!("{path}?{}", qs.join("&"))
 }
 
 /// Percent-encodes a query component.

@@ -469,3 +469,100 @@ pub struct BackupStatus {
     pub errors: Vec<String>,
     pub warnings: Vec<String>,
 }
+
+/// `POST /api/v1/exports`: what to export and how.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NewExport {
+    /// tickets, customers, invoices, inventory, users or transactions.
+    pub dataset: String,
+    /// csv, json, or pdf (invoices only).
+    pub format: String,
+    /// CSV only: one ASCII character, `,` by default (`;` for spreadsheets set to a
+    /// decimal comma, `\t` for tab-separated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filters: Option<ExportFilters>,
+}
+
+/// Filters of an export (a "custom selection"): any combination, on any dataset they apply to.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ExportFilters {
+    /// First shop-local date (inclusive) of `created_at`, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// Last shop-local date (inclusive) of `created_at`, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Tickets and invoices: one status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Every dataset but users without a shop: one shop location.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shop_id: Option<i64>,
+}
+
+/// A stored export file (`GET /api/v1/exports`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Export {
+    pub id: i64,
+    pub dataset: String,
+    pub format: String,
+    pub filters: ExportFilters,
+    pub state: JobState,
+    /// Records written (rows of a CSV, records of a JSON array, invoices of a PDF).
+    pub rows: Option<u64>,
+    /// Size of the file as downloaded, bytes.
+    pub size_bytes: Option<u64>,
+    /// SHA-256 of the file as downloaded (hex); also sent as `X-Content-SHA256`.
+    pub sha256: Option<String>,
+    /// A name for the file that is safe on every drive format.
+    pub file_name: String,
+    pub requested_by: String,
+    pub created_at: DateTime<Utc>,
+    /// When the file is deleted (30 days after it was made).
+    pub expires_at: DateTime<Utc>,
+    pub error: Option<String>,
+}
+
+/// `POST /api/v1/compliance/subject-export` and `ccpa`: whose data.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectRequest {
+    pub email: String,
+}
+
+/// `POST /api/v1/compliance/ccpa`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CcpaRequest {
+    pub email: String,
+    /// `export` (the categories of data collected, and the data) or `delete`.
+    pub kind: String,
+}
+
+/// The outcome of a CCPA deletion: what was removed, counted per table.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct DeletionResult {
+    pub request_id: i64,
+    /// Customers deleted (several when the email was on more than one record).
+    pub customer_ids: Vec<i64>,
+    /// Rows removed per table, and `attachment_files` removed from disk.
+    pub removed: std::collections::BTreeMap<String, u64>,
+}
+
+/// A compliance request handled (`GET /api/v1/compliance/requests`). Holds no personal
+/// data of the subject: the email is masked (`j***@example.com`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct ComplianceRecord {
+    pub id: i64,
+    /// subject_export, ccpa_export or ccpa_delete.
+    pub kind: String,
+    pub subject: String,
+    pub requested_by: String,
+    pub at: DateTime<Utc>,
+    /// What was found or done, e.g. `1 customer, 14 tickets`.
+    pub detail: String,
+}

@@ -40,6 +40,10 @@ pub struct App {
     pub jobs: Arc<crate::jobs::Jobs>,
     /// Bounds concurrent password hashing (memory-hard by design).
     pub password_checks: tokio::sync::Semaphore,
+    /// Seals stored export files (`keys/exports.key`).
+    pub export_key: Arc<crate::sealed_file::FileKey>,
+    /// Keys the email hashes of the deletion ledger (`keys/ledger.key`).
+    pub ledger_key: [u8; 32],
     live: RwLock<HashMap<String, Db>>,
 }
 
@@ -61,6 +65,11 @@ impl App {
         .map_err(|e| format!("cannot open {}: {e}", config.data.join("server.db").display()))?;
         let audit_key =
             AuditKey::load_or_create(&config.data).map_err(|e| format!("cannot load the audit key: {e}"))?;
+        let export_key = load_or_create_secret(&config.data, "exports.key")
+            .map_err(|e| format!("cannot load the export key: {e}"))?;
+        let ledger_key = load_or_create_secret(&config.data, "ledger.key")
+            .map_err(|e| format!("cannot load the deletion-ledger key: {e}"))?;
+        crate::export_api::recover(&control, &config.data);
         let portal_limit = RateLimit::new(config.portal_per_minute);
         // Database copies left by backups a crash interrupted hold customers' data.
         if let Ok(accounts) = std::fs::read_dir(config.data.join("accounts")) {
@@ -75,6 +84,8 @@ impl App {
         Ok(App {
             jobs,
             password_checks: tokio::sync::Semaphore::new(4),
+            export_key: Arc::new(crate::sealed_file::FileKey::new(&export_key)),
+            ledger_key,
             config,
             control,
             audit_key,
@@ -120,6 +131,27 @@ impl App {
         if let Err(e) = result {
             tracing::error!(message = %e.message, "audit entry lost");
         }
+    }
+}
+
+/// A 32-byte server secret kept in `keys/{name}` (hex, owner-only), made on first use.
+/// These keys live outside every backup, like the control plane.
+pub fn load_or_create_secret(data: &std::path::Path, name: &str) -> std::io::Result<[u8; 32]> {
+    let path = data.join("keys").join(name);
+    let mut k = [0u8; 32];
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            hex::decode_to_slice(text.trim(), &mut k).map_err(|_| {
+                std::io::Error::other(format!("{} is damaged: it must hold 64 hex digits", path.display()))
+            })?;
+            Ok(k)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            repairops_vault::crypto::fill_random(&mut k);
+            crate::tls::write_private(&path, hex::encode(k).as_bytes())?;
+            Ok(k)
+        }
+        Err(e) => Err(e),
     }
 }
 

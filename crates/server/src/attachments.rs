@@ -19,8 +19,15 @@ use crate::error::{ApiError, Json as JsonBody, Path as UrlPath, Query};
 use crate::shopdata::time_text;
 
 /// Where a file with this SHA-256 lives.
+/// A name that is not a SHA-256 (a damaged row) maps to a path that does not exist
+/// rather than outside the folder.
 pub fn content_path(root: &Path, sha256: &str) -> PathBuf {
-    root.join(&sha256[..2]).join(&sha256[2..4]).join(sha256)
+    match (sha256.get(..2), sha256.get(2..4)) {
+        (Some(a), Some(b)) if sha256.len() == 64 && sha256.bytes().all(|c| c.is_ascii_hexdigit()) => {
+            root.join(a).join(b).join(sha256)
+        }
+        _ => root.join("invalid").join(hex::encode(sha256.as_bytes())),
+    }
 }
 
 /// Checks a file name a person gave: no path separators, no control characters, no

@@ -114,15 +114,7 @@ pub async fn list(
     Ok(axum::Json(Page { items, next }))
 }
 
-/// Makes a cell safe to open in a spreadsheet: text that a spreadsheet would run as a
-/// formula (`=`, `+`, `-`, `@`, tab, carriage return first) gets a leading `'`.
-pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        std::borrow::Cow::Owned(format!("'{cell}"))
-    } else {
-        std::borrow::Cow::Borrowed(cell)
-    }
-}
+pub use crate::exports::spreadsheet_safe;
 
 #[utoipa::path(get, path = "/api/v1/audit/export.csv", tag = "audit", security(("bearer" = [])),
     params(("from" = Option<String>, Query), ("to" = Option<String>, Query), ("event_type" = Option<String>, Query), ("user" = Option<String>, Query)),

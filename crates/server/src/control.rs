@@ -122,6 +122,46 @@ CREATE TABLE email_log (
     r#"
 ALTER TABLE audit_head ADD COLUMN mac TEXT NOT NULL DEFAULT '';
 "#,
+    r#"
+CREATE TABLE exports (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    dataset TEXT NOT NULL,
+    format TEXT NOT NULL,
+    filters TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed')),
+    rows INTEGER,
+    size_bytes INTEGER,
+    sha256 TEXT,
+    file_name TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    error TEXT,
+    deleted_at TEXT
+);
+CREATE INDEX exports_account ON exports (account_id, id);
+CREATE TABLE deletion_ledger (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    customer_id INTEGER NOT NULL,
+    email_hmac TEXT,
+    deleted_at TEXT NOT NULL,
+    deleted_by TEXT NOT NULL,
+    request_id INTEGER NOT NULL
+);
+CREATE INDEX deletion_ledger_account ON deletion_ledger (account_id, customer_id);
+CREATE TABLE compliance_requests (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('subject_export', 'ccpa_export', 'ccpa_delete')),
+    subject TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    at TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX compliance_requests_account ON compliance_requests (account_id, id);
+"#,
 ];
 
 /// An account row with its internal id.

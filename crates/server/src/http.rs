@@ -88,6 +88,11 @@ pub fn router(app: AppState) -> axum::Router {
         .routes(routes!(crate::backup_api::storage))
         .routes(routes!(crate::audit_api::list))
         .routes(routes!(crate::audit_api::export_csv))
+        .routes(routes!(crate::export_api::list, crate::export_api::create))
+        .routes(routes!(crate::export_api::download))
+        .routes(routes!(crate::compliance::subject_export))
+        .routes(routes!(crate::compliance::ccpa))
+        .routes(routes!(crate::compliance::requests))
         .routes(routes!(crate::backup_api::rotate_key))
         .routes(routes!(get_notifications, put_notifications))
         .split_for_parts();
@@ -119,6 +124,9 @@ pub fn client_ip(req_ext: &axum::http::Extensions) -> IpAddr {
 fn event_type(method: &Method, path: &str) -> &'static str {
     if path.starts_with("/api/v1/auth/logout") {
         return "logout";
+    }
+    if path.starts_with("/api/v1/exports") || path.starts_with("/api/v1/compliance") {
+        return "export";
     }
     match *method {
         Method::DELETE => "deletion",

@@ -15,11 +15,15 @@ pub mod audit_api;
 pub mod auth;
 pub mod backup_api;
 pub mod backups;
+pub mod compliance;
 pub mod config;
 pub mod control;
 pub mod db;
 pub mod error;
+pub mod export_api;
+pub mod exports;
 pub mod http;
+pub mod invoice_pdf;
 pub mod jobs;
 pub mod live;
 pub mod mail;
@@ -106,6 +110,7 @@ pub async fn launch(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let app: AppState = Arc::new(App::open(config, clock)?);
+    export_api::spawn_sweeper(app.clone());
     if app.config.backup.schedule {
         backup_api::spawn_scheduler(app.clone());
     }

@@ -50,6 +50,36 @@ enum Command {
         #[arg(long, value_enum)]
         size: seed::Size,
     },
+    /// Export an account's data to a file (or `-` for standard output), as the API's
+    /// export jobs do; audited as the operator.
+    Export {
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        account: String,
+        /// tickets, customers, invoices, inventory, users or transactions.
+        #[arg(long)]
+        dataset: String,
+        /// csv, json or pdf (invoices only).
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// CSV delimiter (one ASCII character).
+        #[arg(long)]
+        delimiter: Option<String>,
+        /// First shop-local date, YYYY-MM-DD.
+        #[arg(long)]
+        from: Option<String>,
+        /// Last shop-local date, YYYY-MM-DD.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        shop_id: Option<i64>,
+        /// Where to write the file.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -184,6 +214,34 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             for (role, email, password) in &report.sign_ins {
                 println!("  {:<11} {email} / {password}", role.as_str());
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Export {
+            data,
+            account,
+            dataset,
+            format,
+            delimiter,
+            from,
+            to,
+            status,
+            shop_id,
+            out,
+        } => {
+            let c = load_config(None, data)?;
+            let request = repairops_api::NewExport {
+                dataset,
+                format,
+                delimiter,
+                filters: Some(repairops_api::ExportFilters {
+                    from,
+                    to,
+                    status,
+                    shop_id,
+                }),
+            };
+            let report = repairops_server::export_api::export_command(&c.data, &account, &request, &out)?;
+            eprintln!("{report}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit {

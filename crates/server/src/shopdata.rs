@@ -297,6 +297,36 @@ pub fn page_of<T>(mut items: Vec<T>, limit: i64, key: impl Fn(&T) -> Option<Stri
     }
 }
 
+/// `limit` (1 to [`MAX_LIMIT`], 50 by default) and `cursor` (an id) of a list that takes
+/// nothing else; any other parameter is an error naming what is accepted.
+pub fn limit_and_cursor(query: &HashMap<String, String>) -> Result<(i64, Option<i64>), ApiError> {
+    let mut limit = 50;
+    let mut cursor = None;
+    for (key, raw) in query {
+        match key.as_str() {
+            "limit" => {
+                limit = raw
+                    .parse()
+                    .ok()
+                    .filter(|l| (1..=MAX_LIMIT).contains(l))
+                    .ok_or_else(|| ApiError::bad_request(format!("limit must be a number from 1 to {MAX_LIMIT}")))?;
+            }
+            "cursor" => {
+                cursor = Some(
+                    raw.parse()
+                        .map_err(|_| ApiError::bad_request("cursor must be the `next` value of a previous page"))?,
+                );
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "{other:?} is not a parameter of this list; use limit and cursor"
+                )));
+            }
+        }
+    }
+    Ok((limit, cursor))
+}
+
 /// A record as JSON fields.
 pub type Record = Map<String, Json>;
 

@@ -1,0 +1,571 @@
+//! Export jobs over HTTP: start one, list them, download one (with Range, so a broken
+//! download resumes), and delete them 30 days after they were made.
+//!
+//! A file is written as it is produced into `exports/{id}.part`, sealed in AES-256-GCM
+//! segments (see [`crate::sealed_file`]), flushed to the device, then renamed to
+//! `exports/{id}.sealed`; a crash leaves only a `.part` file, removed at the next start.
+
+use std::path::{Path as FsPath, PathBuf};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Duration, Utc};
+use repairops_api::{ErrorBody, Export, ExportFilters, Job, JobState, NewExport, Page};
+use rusqlite::{OptionalExtension, params};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::audit::AuditEntry;
+use crate::auth::{Auth, Permission};
+use crate::control::{self, AccountRow};
+use crate::error::{ApiError, Json, Path, Query};
+use crate::exports::{Format, Plan};
+use crate::jobs::JobHandle;
+use crate::sealed_file::{FileKey, SealedWriter};
+
+/// How long an export can be downloaded.
+pub const KEEP: Duration = Duration::days(30);
+
+fn exports_dir(data: &FsPath) -> PathBuf {
+    data.join("exports")
+}
+
+fn sealed_path(data: &FsPath, id: i64) -> PathBuf {
+    exports_dir(data).join(format!("{id}.sealed"))
+}
+
+/// The name bound into every sealed segment of an export.
+fn sealed_name(id: i64) -> String {
+    format!("export-{id}")
+}
+
+/// At start-up: exports a crash interrupted are marked failed and their partial files
+/// removed.
+pub fn recover(control: &crate::db::Db, data: &FsPath) {
+    control.with_writer(|c| {
+        let _ = c.execute(
+            "UPDATE exports SET state = 'failed', error = 'the server stopped while this export was written' WHERE state = 'running'",
+            [],
+        );
+    });
+    if let Ok(entries) = std::fs::read_dir(exports_dir(data)) {
+        for e in entries.flatten() {
+            if e.path().extension().is_some_and(|x| x == "part") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+const EXPORT_COLUMNS: &str = "id, dataset, format, filters, state, rows, size_bytes, sha256, file_name, requested_by, created_at, expires_at, error";
+
+fn export_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Export> {
+    let time = |s: String| {
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    };
+    Ok(Export {
+        id: r.get(0)?,
+        dataset: r.get(1)?,
+        format: r.get(2)?,
+        filters: serde_json::from_str::<ExportFilters>(&r.get::<_, String>(3)?).unwrap_or_default(),
+        state: JobState::parse(&r.get::<_, String>(4)?).unwrap_or(JobState::Failed),
+        rows: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+        size_bytes: r.get::<_, Option<i64>>(6)?.map(|v| v as u64),
+        sha256: r.get(7)?,
+        file_name: r.get(8)?,
+        requested_by: r.get(9)?,
+        created_at: time(r.get(10)?),
+        expires_at: time(r.get(11)?),
+        error: r.get(12)?,
+    })
+}
+
+/// Streams the export described by `plan` out of a live database into `out`, inside one
+/// read transaction (a consistent picture however long it takes, writers unblocked).
+pub fn export_live(
+    live_db: &FsPath,
+    plan: &Plan,
+    out: &mut dyn std::io::Write,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<u64, crate::exports::ExportError> {
+    let conn = crate::db::open_connection(live_db)?;
+    conn.execute_batch("BEGIN")?;
+    let total = crate::exports::count(&conn, plan)?;
+    progress(0, total);
+    let n = crate::exports::write(&conn, plan, out, &mut |done| progress(done, total))?;
+    conn.execute_batch("COMMIT")?;
+    Ok(n)
+}
+
+/// `repairops-server export`: an operator's export straight from the data folder to a
+/// file, audited as the operator. Returns a one-line report.
+pub fn export_command(data: &FsPath, slug: &str, req: &NewExport, out: &FsPath) -> Result<String, String> {
+    let control_path = data.join("server.db");
+    let mut conn = crate::db::open_connection(&control_path)
+        .map_err(|e| format!("cannot open {}: {e}", control_path.display()))?;
+    let account = control::account_by_slug(&conn, slug)
+        .map_err(|e| format!("cannot read the accounts: {e}"))?
+        .ok_or_else(|| format!("there is no account {slug:?} in {}", data.display()))?;
+    let tz = account.account.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let plan = Plan::new(req, tz).map_err(|e| e.to_string())?;
+    let live = data.join("accounts").join(slug).join("live.db");
+    let started = std::time::Instant::now();
+    let mut sink: Box<dyn std::io::Write> = if out == FsPath::new("-") {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(std::fs::File::create(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?)
+    };
+    let result =
+        export_live(&live, &plan, &mut sink, &mut |_, _| {}).and_then(|n| sink.flush().map(|()| n).map_err(Into::into));
+    let key = crate::audit::AuditKey::load_or_create(data).map_err(|e| format!("cannot read the audit key: {e}"))?;
+    let entry = AuditEntry {
+        at: control::now_text(),
+        account: slug.to_string(),
+        user: "operator (command line)".into(),
+        event_type: "export".into(),
+        action: format!("export {} as {}", plan.dataset.as_str(), plan.format.as_str()),
+        resource: out.display().to_string(),
+        ip: "-".into(),
+        result: if result.is_ok() { "success" } else { "failure" }.into(),
+        detail: match &result {
+            Ok(n) => format!("{n} records"),
+            Err(e) => e.to_string(),
+        },
+    };
+    crate::audit::append(&mut conn, &key, &entry).map_err(|e| format!("cannot write the audit log: {e}"))?;
+    let n = result.map_err(|e| e.to_string())?;
+    let secs = started.elapsed().as_secs_f64();
+    Ok(format!(
+        "{n} records in {secs:.3} s ({:.0} records/s)",
+        n as f64 / secs.max(1e-9)
+    ))
+}
+
+#[utoipa::path(post, path = "/api/v1/exports", tag = "exports", security(("bearer" = [])), request_body = NewExport,
+    responses((status = 202, body = Job), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create(State(app): State<AppState>, auth: Auth, Json(req): Json<NewExport>) -> Result<Response, ApiError> {
+    auth.require(Permission::Exports)?;
+    // The data is being replaced during a restore: an export would catch it half-way.
+    auth.require_writable()?;
+    let account = auth.account.clone();
+    let tz = account.account.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let plan = Plan::new(&req, tz).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let data = app.shop_data(&account.account.slug)?;
+    if plan.format == Format::Pdf {
+        let p = plan.clone();
+        let n = data
+            .db
+            .read(move |c| crate::exports::count(c, &p).map_err(ApiError::from))
+            .await?;
+        if n > crate::invoice_pdf::MAX_INVOICES {
+            return Err(ApiError::invalid(crate::invoice_pdf::too_many(n)));
+        }
+    }
+    let handle = app.jobs.start(account.id, &account.account.slug, "export")?;
+    let now = app.clock.now();
+    let local_day = now.with_timezone(&tz).date_naive();
+    let file_name = plan.file_name(local_day);
+    let filters = serde_json::to_string(&plan.filters).unwrap_or_else(|_| "{}".into());
+    let (dataset, format) = (plan.dataset.as_str(), plan.format.as_str());
+    let (account_id, user) = (account.id, auth.identity.email.clone());
+    let export_id = app
+        .control
+        .write(move |c| {
+            c.execute(
+                "INSERT INTO exports (account_id, dataset, format, filters, state, file_name, requested_by, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8)",
+                params![account_id, dataset, format, filters, file_name, user, now.to_rfc3339(), (now + KEEP).to_rfc3339()],
+            )
+            .map_err(control::db_err)?;
+            Ok(c.last_insert_rowid())
+        })
+        .await?;
+    let job = handle
+        .snapshot()
+        .ok_or_else(|| ApiError::internal("start the export", "job vanished"))?;
+    let live = data.db.path().to_path_buf();
+    let user = auth.identity.email.clone();
+    let app2 = app.clone();
+    tokio::task::spawn_blocking(move || run(&app2, &account, &user, export_id, &plan, &live, handle));
+    Ok((StatusCode::ACCEPTED, axum::Json(job)).into_response())
+}
+
+/// The export job's work, on a blocking thread.
+fn run(app: &AppState, account: &AccountRow, user: &str, id: i64, plan: &Plan, live: &FsPath, handle: JobHandle) {
+    use repairops_vault::Progress;
+    let data = &app.config.data;
+    let part = exports_dir(data).join(format!("{id}.part"));
+    let result = (|| -> Result<(u64, u64, String), String> {
+        std::fs::create_dir_all(exports_dir(data)).map_err(|e| format!("cannot create the exports folder: {e}"))?;
+        let mut w = SealedWriter::create(&part, &app.export_key, &sealed_name(id))
+            .map_err(|e| format!("cannot create the export file: {e}"))?;
+        let mut reported = 0u64;
+        let rows = export_live(live, plan, &mut w, &mut |done, total| {
+            if done == 0 {
+                handle.phase("exporting", Some(total));
+            } else {
+                handle.advance(done - reported);
+            }
+            reported = done;
+        })
+        .map_err(|e| e.to_string())?;
+        let (size, sha) = w.finish().map_err(|e| format!("cannot finish the export file: {e}"))?;
+        std::fs::rename(&part, sealed_path(data, id)).map_err(|e| format!("cannot store the export file: {e}"))?;
+        Ok((rows, size, sha))
+    })();
+    let (state, detail) = match &result {
+        Ok((rows, size, _)) => ("success", format!("export {id}: {rows} records, {size} bytes")),
+        Err(e) => ("failure", format!("export {id}: {e}")),
+    };
+    let updated = app.control.with_writer(|c| match &result {
+        Ok((rows, size, sha)) => c.execute(
+            "UPDATE exports SET state = 'succeeded', rows = ?1, size_bytes = ?2, sha256 = ?3 WHERE id = ?4",
+            params![*rows as i64, *size as i64, sha, id],
+        ),
+        Err(e) => c.execute(
+            "UPDATE exports SET state = 'failed', error = ?1 WHERE id = ?2",
+            params![e, id],
+        ),
+    });
+    let entry = AuditEntry {
+        at: control::now_text(),
+        account: account.account.slug.clone(),
+        user: user.to_string(),
+        event_type: "export".into(),
+        action: format!("export {} as {}", plan.dataset.as_str(), plan.format.as_str()),
+        resource: format!("/api/v1/exports/{id}"),
+        ip: "-".into(),
+        result: state.into(),
+        detail,
+    };
+    let key = app.audit_key.clone();
+    app.control.with_writer(|c| {
+        if let Err(e) = crate::audit::append(c, &key, &entry) {
+            tracing::error!(error = %e, "audit entry lost");
+        }
+    });
+    match (result, updated) {
+        (Ok((rows, size, sha)), Ok(_)) => {
+            handle.succeed(json!({"export_id": id, "rows": rows, "size_bytes": size, "sha256": sha}));
+        }
+        (Ok(_), Err(e)) => {
+            let _ = std::fs::remove_file(sealed_path(data, id));
+            handle.fail(format!("the export could not be recorded: {e}"));
+        }
+        (Err(e), _) => {
+            let _ = std::fs::remove_file(&part);
+            tracing::error!(account = %account.account.slug, export = id, error = %e, "export failed");
+            handle.fail(e);
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/exports", tag = "exports", security(("bearer" = [])),
+    params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<Export>), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(app): State<AppState>,
+    auth: Auth,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Result<axum::Json<Page<Export>>, ApiError> {
+    auth.require(Permission::Exports)?;
+    let (limit, cursor) = crate::shopdata::limit_and_cursor(&q)?;
+    let account_id = auth.account.id;
+    let now = app.clock.now().to_rfc3339();
+    let items = app
+        .control
+        .read(move |c| {
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT {EXPORT_COLUMNS} FROM exports WHERE account_id = ?1 AND deleted_at IS NULL AND expires_at > ?2
+                     AND id < ?3 ORDER BY id DESC LIMIT ?4"
+                ))
+                .map_err(control::db_err)?;
+            let rows = stmt
+                .query_map(params![account_id, now, cursor.unwrap_or(i64::MAX), limit + 1], export_from_row)
+                .map_err(control::db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(control::db_err)
+        })
+        .await?;
+    let (items, next) = crate::shopdata::page_of(items, limit, |e| Some(e.id.to_string()));
+    Ok(axum::Json(Page { items, next }))
+}
+
+/// A single byte range of a `Range` header, resolved against the file's length:
+/// `Ok(None)` means the whole file (no header, or one this server answers in full).
+fn byte_range(headers: &HeaderMap, len: u64, etag: &str) -> Result<Option<(u64, u64)>, ()> {
+    let Some(value) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    // If-Range with another version's tag: the whole (current) file.
+    if let Some(tag) = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok())
+        && tag != etag
+    {
+        return Ok(None);
+    }
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None); // several ranges: answered with the whole file, as RFC 9110 allows
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (a, b) = (a.trim(), b.trim());
+    let range = if a.is_empty() {
+        let n: u64 = b.parse().map_err(|_| ())?;
+        if n == 0 {
+            return Err(());
+        }
+        (len.saturating_sub(n), len.checked_sub(1).ok_or(())?)
+    } else {
+        let start: u64 = a.parse().map_err(|_| ())?;
+        let end = if b.is_empty() {
+            len.checked_sub(1).ok_or(())?
+        } else {
+            b.parse::<u64>().map_err(|_| ())?.min(len.saturating_sub(1))
+        };
+        if start >= len || end < start {
+            return Err(());
+        }
+        (start, end)
+    };
+    Ok(Some(range))
+}
+
+/// Streams plaintext bytes `[start, end]` of a sealed file, a megabyte at a time.
+fn stream_range(path: PathBuf, key: std::sync::Arc<FileKey>, name: String, start: u64, end: u64) -> Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
+    tokio::task::spawn_blocking(move || {
+        const WINDOW: u64 = 16 * crate::sealed_file::SEGMENT as u64;
+        let mut at = start;
+        while at <= end {
+            let n = WINDOW.min(end + 1 - at);
+            let chunk = crate::sealed_file::read_range(&path, &key, &name, at, n).map_err(std::io::Error::other);
+            let failed = chunk.is_err();
+            if let Err(e) = &chunk {
+                tracing::error!(file = %path.display(), error = %e, "an export file does not open");
+            }
+            if tx.blocking_send(chunk).is_err() || failed {
+                return;
+            }
+            at += n;
+        }
+    });
+    Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/exports/{id}/download", tag = "exports", security(("bearer" = [])),
+    params(("id" = i64, Path), ("Range" = Option<String>, Header, description = "one byte range, e.g. bytes=1048576-")),
+    responses((status = 200, description = "the file; X-Content-SHA256 is the SHA-256 of the whole file"),
+              (status = 206, description = "the requested range"), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 410, body = ErrorBody), (status = 416, body = ErrorBody)))]
+pub async fn download(
+    State(app): State<AppState>,
+    auth: Auth,
+    ext: axum::http::Extensions,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Response, ApiError> {
+    auth.require(Permission::Exports)?;
+    let account_id = auth.account.id;
+    let found = app
+        .control
+        .read(move |c| {
+            c.query_row(
+                &format!("SELECT {EXPORT_COLUMNS}, deleted_at FROM exports WHERE id = ?1 AND account_id = ?2"),
+                params![id, account_id],
+                |r| Ok((export_from_row(r)?, r.get::<_, Option<String>>(13)?)),
+            )
+            .optional()
+            .map_err(control::db_err)
+        })
+        .await?;
+    let Some((export, deleted)) = found else {
+        return Err(ApiError::not_found("export"));
+    };
+    let now = app.clock.now();
+    if deleted.is_some() || export.expires_at <= now {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "expired",
+            format!(
+                "export {id} was deleted on {} (exports are kept 30 days); run the export again",
+                export.expires_at.format("%Y-%m-%d")
+            ),
+        ));
+    }
+    match export.state {
+        JobState::Succeeded => {}
+        JobState::Failed => {
+            return Err(ApiError::conflict(format!(
+                "export {id} failed: {}",
+                export.error.unwrap_or_default()
+            )));
+        }
+        _ => {
+            return Err(ApiError::conflict(format!(
+                "export {id} is still being written; wait for its job"
+            )));
+        }
+    }
+    let (len, sha) = (export.size_bytes.unwrap_or(0), export.sha256.unwrap_or_default());
+    let etag = format!("\"{sha}\"");
+    let range = byte_range(&headers, len, &etag);
+    let entry = |result: &str, detail: String| AuditEntry {
+        at: control::now_text(),
+        account: auth.account.account.slug.clone(),
+        user: auth.identity.email.clone(),
+        event_type: "export".into(),
+        action: "GET /api/v1/exports/{id}/download".into(),
+        resource: format!("/api/v1/exports/{id}"),
+        ip: crate::http::client_ip(&ext).to_string(),
+        result: result.into(),
+        detail,
+    };
+    let Ok(range) = range else {
+        app.audit(entry("failure", "416 range not satisfiable".into())).await;
+        let mut resp = ApiError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "range_not_satisfiable",
+            format!("the range asked for is outside the file ({len} bytes)"),
+        )
+        .into_response();
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+            resp.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+        return Ok(resp);
+    };
+    let (status, start, end) = match range {
+        Some((a, b)) => (StatusCode::PARTIAL_CONTENT, a, b),
+        None => (StatusCode::OK, 0, len.saturating_sub(1)),
+    };
+    let path = sealed_path(&app.config.data, id);
+    if !path.exists() {
+        return Err(ApiError::internal(
+            "read the export file",
+            format!("{} is missing", path.display()),
+        ));
+    }
+    app.audit(entry(
+        "success",
+        format!("{} bytes {start}-{end} of {len}", status.as_u16()),
+    ))
+    .await;
+    let body = if len == 0 {
+        Body::empty()
+    } else {
+        stream_range(path, app.export_key.clone(), sealed_name(id), start, end)
+    };
+    let mut resp = (status, body).into_response();
+    let h = resp.headers_mut();
+    let format = Format::parse(&export.format).unwrap_or(Format::Csv);
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    let size = if len == 0 { 0 } else { end + 1 - start };
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Ok(v) = HeaderValue::from_str(&sha) {
+        h.insert("x-content-sha256", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", export.file_name)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if status == StatusCode::PARTIAL_CONTENT
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}"))
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    Ok(crate::http::audited(resp))
+}
+
+/// Deletes exports older than 30 days (files and listing); run by the scheduler.
+pub async fn sweep(app: &AppState, now: DateTime<Utc>) {
+    let data = app.config.data.clone();
+    let now = now.to_rfc3339();
+    let result = app
+        .control
+        .write(move |c| {
+            let ids: Vec<i64> = {
+                let mut stmt = c
+                    .prepare("SELECT id FROM exports WHERE deleted_at IS NULL AND expires_at <= ?1")
+                    .map_err(control::db_err)?;
+                let rows = stmt.query_map([&now], |r| r.get(0)).map_err(control::db_err)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(control::db_err)?
+            };
+            remove_files(c, &data, &ids, &now)
+        })
+        .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e.message, "expired exports could not be deleted");
+    }
+}
+
+/// Sweeps expired exports at start and every ten minutes until the process ends.
+pub fn spawn_sweeper(app: AppState) {
+    tokio::spawn(async move {
+        loop {
+            sweep(&app, app.clock.now()).await;
+            tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+        }
+    });
+}
+
+/// Deletes export files and marks them deleted; a file that cannot be removed stays
+/// listed for the next try.
+pub fn remove_files(c: &rusqlite::Connection, data: &FsPath, ids: &[i64], now: &str) -> Result<usize, ApiError> {
+    let mut removed = 0;
+    for id in ids {
+        let path = sealed_path(data, *id);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::error!(file = %path.display(), error = %e, "an export file could not be deleted");
+                continue;
+            }
+        }
+        c.execute("UPDATE exports SET deleted_at = ?1 WHERE id = ?2", params![now, id])
+            .map_err(control::db_err)?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(v: &str, len: u64) -> Result<Option<(u64, u64)>, ()> {
+        let mut h = HeaderMap::new();
+        h.insert(header::RANGE, HeaderValue::from_str(v).unwrap());
+        byte_range(&h, len, "\"x\"")
+    }
+
+    #[test]
+    fn ranges_resolve_as_rfc_9110_says() {
+        assert_eq!(range("bytes=0-99", 1000), Ok(Some((0, 99))));
+        assert_eq!(range("bytes=500-", 1000), Ok(Some((500, 999))));
+        assert_eq!(range("bytes=-100", 1000), Ok(Some((900, 999))));
+        assert_eq!(range("bytes=-5000", 1000), Ok(Some((0, 999))));
+        assert_eq!(range("bytes=900-5000", 1000), Ok(Some((900, 999))));
+        assert_eq!(range("bytes=1000-", 1000), Err(()));
+        assert_eq!(range("bytes=5-4", 1000), Err(()));
+        assert_eq!(range("bytes=abc", 1000), Err(()));
+        assert_eq!(range("bytes=-0", 1000), Err(()));
+        assert_eq!(range("bytes=0-1,5-6", 1000), Ok(None));
+        assert_eq!(range("items=0-1", 1000), Ok(None));
+        let mut h = HeaderMap::new();
+        h.insert(header::RANGE, HeaderValue::from_static("bytes=10-"));
+        h.insert(header::IF_RANGE, HeaderValue::from_static("\"old\""));
+        assert_eq!(byte_range(&h, 1000, "\"new\""), Ok(None));
+    }
+}
