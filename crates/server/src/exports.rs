@@ -260,7 +260,8 @@ fn table_columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>
     names.collect()
 }
 
-/// Integer cents as a decimal amount (`1234` → `12.34`), NULL stays NULL.
+/// Integer cents as a decimal amount (`1234` → `12.34`), NULL stays NULL. `expr` is
+/// evaluated several times: pass a column, not a subquery.
 fn money(expr: &str) -> String {
     format!(
         "CASE WHEN ({expr}) IS NULL THEN NULL ELSE printf('%s%d.%02d', CASE WHEN ({expr}) < 0 THEN '-' ELSE '' END, abs({expr}) / 100, abs({expr}) % 100) END"
@@ -272,7 +273,10 @@ fn csv_shape(dataset: Dataset) -> (&'static str, Vec<(&'static str, String)>) {
     let name = "trim(c.first_name || ' ' || c.last_name)".to_string();
     match dataset {
         Dataset::Tickets => (
-            "tickets t JOIN customers c ON c.id = t.customer_id LEFT JOIN users u ON u.id = t.technician_id",
+            // Totals are aggregated once and joined, not looked up row by row.
+            "tickets t JOIN customers c ON c.id = t.customer_id LEFT JOIN users u ON u.id = t.technician_id
+             LEFT JOIN (SELECT ticket_id, sum(total_cents) AS total FROM invoices WHERE ticket_id IS NOT NULL GROUP BY ticket_id) inv
+                 ON inv.ticket_id = t.id",
             vec![
                 ("ticket_id", "t.id".into()),
                 ("customer_name", name),
@@ -280,28 +284,22 @@ fn csv_shape(dataset: Dataset) -> (&'static str, Vec<(&'static str, String)>) {
                 ("created_at", "t.created_at".into()),
                 ("updated_at", "t.updated_at".into()),
                 ("technician", "u.name".into()),
-                (
-                    "total_cost",
-                    money("(SELECT sum(i.total_cents) FROM invoices i WHERE i.ticket_id = t.id)"),
-                ),
+                ("total_cost", money("inv.total")),
             ],
         ),
         Dataset::Customers => (
-            "customers t",
+            "customers t
+             LEFT JOIN (SELECT i.customer_id AS cid, sum(p.amount_cents) AS spent FROM invoices i JOIN payments p ON p.invoice_id = i.id
+                        GROUP BY i.customer_id) sp ON sp.cid = t.id
+             LEFT JOIN (SELECT customer_id AS cid, max(created_at) AS last FROM tickets GROUP BY customer_id) lr ON lr.cid = t.id",
             vec![
                 ("customer_id", "t.id".into()),
                 ("name", "trim(t.first_name || ' ' || t.last_name)".into()),
                 ("phone", "t.phone".into()),
                 ("email", "t.email".into()),
                 ("address", "t.address".into()),
-                (
-                    "lifetime_spend",
-                    money("coalesce((SELECT sum(p.amount_cents) FROM invoices i JOIN payments p ON p.invoice_id = i.id WHERE i.customer_id = t.id), 0)"),
-                ),
-                (
-                    "last_repair_date",
-                    "(SELECT max(k.created_at) FROM tickets k WHERE k.customer_id = t.id)".into(),
-                ),
+                ("lifetime_spend", money("coalesce(sp.spent, 0)")),
+                ("last_repair_date", "lr.last".into()),
             ],
         ),
         Dataset::Invoices => (
