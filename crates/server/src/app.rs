@@ -70,6 +70,7 @@ impl App {
         let ledger_key = load_or_create_secret(&config.data, "ledger.key")
             .map_err(|e| format!("cannot load the deletion-ledger key: {e}"))?;
         crate::export_api::recover(&control, &config.data);
+        crate::restores::recover(&control, &config.data);
         let portal_limit = RateLimit::new(config.portal_per_minute);
         // Database copies left by backups a crash interrupted hold customers' data.
         if let Ok(accounts) = std::fs::read_dir(config.data.join("accounts")) {
@@ -117,6 +118,16 @@ impl App {
         let db = open_live(&dir.join("live.db")).map_err(|e| ApiError::internal("open the shop's data", e))?;
         map.insert(slug.to_string(), db.clone());
         Ok(ShopData { db, attachments })
+    }
+
+    /// Runs `swap` with the account's live database closed and no request able to open
+    /// it (a restore renames files here); the next request opens whatever is there then.
+    pub fn with_live_closed<T>(&self, slug: &str, swap: impl FnOnce() -> T) -> T {
+        let mut map = self.live.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(db) = map.remove(slug) {
+            db.close();
+        }
+        swap()
     }
 
     /// Appends to the audit log; a failure to audit is logged, never hidden.

@@ -120,6 +120,41 @@ fn run_backup_blocking(
     now: DateTime<Utc>,
     handle: crate::jobs::JobHandle,
 ) -> Result<(), String> {
+    match take_backup(app, account, kind, backup_id, now, &handle) {
+        Ok(()) => {
+            handle.succeed(json!({"backup_id": backup_id}));
+            Ok(())
+        }
+        Err(e) => {
+            handle.fail(e.clone());
+            Err(e)
+        }
+    }
+}
+
+/// Records a backup as running in the catalog (for work that takes one inside its own
+/// job, such as the safety backup before a restore); returns its id.
+pub fn begin_backup(app: &AppState, account_id: i64, kind: BackupKind, now: DateTime<Utc>) -> Result<i64, String> {
+    app.control.with_writer(|c| {
+        c.execute(
+            "INSERT INTO backups (account_id, kind, state, started_at) VALUES (?1, ?2, 'running', ?3)",
+            params![account_id, kind.as_str(), now.to_rfc3339()],
+        )
+        .map(|_| c.last_insert_rowid())
+        .map_err(|e| format!("cannot record the backup: {e}"))
+    })
+}
+
+/// Takes a backup the catalog lists as `backup_id`: both locations, the catalog row,
+/// notices; retention after a scheduled one. Err says why it failed everywhere.
+pub fn take_backup(
+    app: &AppState,
+    account: &AccountRow,
+    kind: BackupKind,
+    backup_id: i64,
+    now: DateTime<Utc>,
+    handle: &dyn repairops_vault::Progress,
+) -> Result<(), String> {
     let slug = &account.account.slug;
     let result = backups::locations(&app.config, slug).and_then(|locations| {
         let run = backups::run(
@@ -131,11 +166,11 @@ fn run_backup_blocking(
                 settings_json: settings_json(&account.account),
                 time: now,
             },
-            &handle,
+            handle,
         )?;
         // Retention runs even when the backup failed: a full location needs it most.
         if kind == BackupKind::Scheduled {
-            retention(app, account, &locations, &handle);
+            retention(app, account, &locations, handle);
         }
         Ok(run)
     });
@@ -189,7 +224,7 @@ fn run_backup_blocking(
                         json!({"backup_id": backup_id, "size_bytes": size}),
                     );
                 }
-                handle.succeed(json!({"backup_id": backup_id}));
+                Ok(())
             } else {
                 let message = error.unwrap_or_else(|| "no location took the backup".into());
                 crate::notify::notify(
@@ -199,9 +234,8 @@ fn run_backup_blocking(
                     &format!("backup-{backup_id}"),
                     json!({"backup_id": backup_id, "error": message}),
                 );
-                handle.fail(format!("The backup failed in every location: {message}"));
+                Err(format!("The backup failed in every location: {message}"))
             }
-            Ok(())
         }
         Err(e) => {
             app.control.with_writer(|c| {
@@ -217,8 +251,7 @@ fn run_backup_blocking(
                 &format!("backup-{backup_id}"),
                 json!({"backup_id": backup_id, "error": e}),
             );
-            handle.fail(format!("The backup failed: {e}"));
-            Err(e)
+            Err(format!("The backup failed: {e}"))
         }
     }
 }
@@ -438,7 +471,7 @@ pub async fn list(
 }
 
 /// A backup of an account that has not been deleted, or 404.
-async fn find_backup(app: &AppState, account_id: i64, id: i64) -> Result<Backup, ApiError> {
+pub(crate) async fn find_backup(app: &AppState, account_id: i64, id: i64) -> Result<Backup, ApiError> {
     app.control
         .read(move |c| {
             c.query_row(

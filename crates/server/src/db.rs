@@ -21,6 +21,16 @@ struct DbInner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Set when the file is being replaced (a restore): no more reads or writes here.
+    closed: std::sync::atomic::AtomicBool,
+}
+
+fn replaced() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "The shop's data is being replaced by a restore; try again in a moment.",
+    )
 }
 
 /// Opens a connection with the settings every connection of ours uses.
@@ -50,6 +60,7 @@ impl Db {
                 path: path.to_path_buf(),
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
+                closed: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -66,6 +77,9 @@ impl Db {
     {
         let inner = self.inner.clone();
         run_blocking(move || {
+            if inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(replaced());
+            }
             let conn = match inner.readers.lock().ok().and_then(|mut r| r.pop()) {
                 Some(c) => c,
                 None => open_connection(&inner.path)?,
@@ -73,6 +87,7 @@ impl Db {
             let out = f(&conn);
             if let Ok(mut r) = inner.readers.lock()
                 && r.len() < 8
+                && !inner.closed.load(std::sync::atomic::Ordering::SeqCst)
             {
                 r.push(conn);
             }
@@ -93,9 +108,26 @@ impl Db {
                 .writer
                 .lock()
                 .map_err(|_| ApiError::internal("use the database", "writer connection poisoned"))?;
+            if inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(replaced());
+            }
             f(&mut conn)
         })
         .await
+    }
+
+    /// Closes every connection this handle keeps (waiting for a write in progress), so the
+    /// file can be replaced; later calls answer "being replaced". A read already running
+    /// finishes on the old file.
+    pub fn close(&self) {
+        self.inner.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut r) = self.inner.readers.lock() {
+            r.clear();
+        }
+        let mut w = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Ok(placeholder) = Connection::open_in_memory() {
+            drop(std::mem::replace(&mut *w, placeholder));
+        }
     }
 
     /// The writer connection, for start-up and command-line work outside async code.

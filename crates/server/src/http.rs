@@ -93,6 +93,7 @@ pub fn router(app: AppState) -> axum::Router {
         .routes(routes!(crate::compliance::subject_export))
         .routes(routes!(crate::compliance::ccpa))
         .routes(routes!(crate::compliance::requests))
+        .routes(routes!(crate::restores::create))
         .routes(routes!(crate::backup_api::rotate_key))
         .routes(routes!(get_notifications, put_notifications))
         .split_for_parts();
@@ -127,6 +128,9 @@ fn event_type(method: &Method, path: &str) -> &'static str {
     }
     if path.starts_with("/api/v1/exports") || path.starts_with("/api/v1/compliance") {
         return "export";
+    }
+    if path.starts_with("/api/v1/restores") || path.starts_with("/api/v1/sandboxes") {
+        return "restore";
     }
     match *method {
         Method::DELETE => "deletion",

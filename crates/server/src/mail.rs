@@ -93,6 +93,25 @@ fn compose(account: &AccountRow, kind: &str, data: &Value) -> (String, String) {
                 data.get("error").and_then(Value::as_str).unwrap_or("")
             ),
         ),
+        "restore.finished" if data.get("succeeded").and_then(Value::as_bool) == Some(true) => (
+            format!("[{name}] Restore finished"),
+            format!(
+                "Backup {} of {name} was restored to production (read from the {} location) and the shop is back online.\n\nThe data from before the restore is kept as safety backup {} for 30 days, should you need to undo it.",
+                data.get("backup_id").and_then(Value::as_i64).unwrap_or(0),
+                data["result"].get("location").and_then(Value::as_str).unwrap_or("?"),
+                data["result"]
+                    .get("safety_backup_id")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0),
+            ),
+        ),
+        "restore.finished" => (
+            format!("[{name}] Restore failed: nothing was changed"),
+            format!(
+                "The restore of backup {} of {name} failed, and the live data is exactly as it was before; the shop is back online.\n\n{detail}",
+                data.get("backup_id").and_then(Value::as_i64).unwrap_or(0),
+            ),
+        ),
         other => (format!("[{name}] {other}"), format!("{other}: {data}")),
     }
 }

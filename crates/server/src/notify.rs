@@ -67,6 +67,8 @@ pub fn notify(app: &AppState, account: &AccountRow, kind: &str, key: &str, data:
         "backup.failed" | "drill.failed" | "location.down" => wanted.on_failure,
         "backup.delayed" => wanted.on_delay,
         "backup.large" => wanted.on_large,
+        // A restore changes all of the shop's data: its outcome is always told.
+        "restore.finished" => true,
         _ => false,
     };
     if send {

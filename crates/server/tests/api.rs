@@ -229,6 +229,7 @@ fn request_for(method: &Method, path: &str, ticket_id: i64) -> (String, Option<(
         ("POST", "/api/v1/backups") => json!({}),
         ("POST", "/api/v1/keys/rotate") => json!({}),
         ("POST", "/api/v1/exports") => json!({"dataset": "tickets", "format": "csv"}),
+        ("POST", "/api/v1/restores") => json!({"backup_id": 999_999, "confirm": "demo"}),
         ("POST", "/api/v1/compliance/subject-export") => json!({"email": "nobody@example.com"}),
         ("POST", "/api/v1/compliance/ccpa") => json!({"email": "nobody@example.com", "kind": "export"}),
         ("PATCH", "/api/v1/attachments/{id}") => json!({"file_name": "renamed.jpg"}),
@@ -309,7 +310,9 @@ fn allowed(method: &Method, path: &str, role: &str) -> bool {
     match (method.as_str(), path) {
         (_, p) if p.starts_with("/api/v1/auth/") || p == "/api/v1/portal/repairs" => true,
         ("PATCH", "/api/v1/account") | ("POST", "/api/v1/keys/rotate") => role == "owner",
-        (_, "/api/v1/backups" | "/api/v1/backups/{id}" | "/api/v1/settings/notifications") => managers,
+        (_, "/api/v1/backups" | "/api/v1/backups/{id}" | "/api/v1/settings/notifications" | "/api/v1/restores") => {
+            managers
+        }
         (_, p) if p.starts_with("/api/v1/exports") || p.starts_with("/api/v1/compliance") => managers,
         ("DELETE", _) => managers,
         (_, p) if p.starts_with("/api/v1/shops") => managers,

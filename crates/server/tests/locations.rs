@@ -5,57 +5,13 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
 use repairops_api::*;
 use reqwest::{Method, StatusCode};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_for_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not start on port {port}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_moto(port: u16) -> Killed {
-    let child = Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto_server must be installed (pip install 'moto[server]'); .ci/run installs it");
-    wait_for_port(port, "moto_server");
-    // moto accepts an unsigned bucket creation.
-    use std::io::{Read, Write};
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "PUT /shop-backups HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
-    Killed(child)
-}
 
 fn start_smtp(port: u16, maildir: &Path) -> Killed {
     let child = Command::new("python3")
@@ -88,39 +44,6 @@ fn mails(maildir: &Path) -> Vec<String> {
         }
     }
     out
-}
-
-async fn wait_job(client: &Client, job: &Job) -> Job {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let (status, bytes) = client
-            .raw(Method::GET, &format!("/api/v1/jobs/{}", job.id), None)
-            .await
-            .unwrap();
-        assert_eq!(status, StatusCode::OK);
-        let j: Job = serde_json::from_slice(&bytes).unwrap();
-        if matches!(j.state, JobState::Succeeded | JobState::Failed) {
-            return j;
-        }
-        assert!(Instant::now() < deadline, "job {} did not finish", job.id);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn backup_now(client: &Client) -> (Job, Backup) {
-    let (status, bytes) = client.raw(Method::POST, "/api/v1/backups", None).await.unwrap();
-    assert_eq!(status, StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&bytes));
-    let job: Job = serde_json::from_slice(&bytes).unwrap();
-    let done = wait_job(client, &job).await;
-    // A succeeded job names its backup; a failed one is the newest in the catalog.
-    let id = done.result.as_ref().and_then(|r| r["backup_id"].as_i64());
-    let (_, bytes) = client.raw(Method::GET, "/api/v1/backups?limit=1", None).await.unwrap();
-    let page: Page<Backup> = serde_json::from_slice(&bytes).unwrap();
-    let backup = page.items.into_iter().next().unwrap();
-    if let Some(id) = id {
-        assert_eq!(backup.id, id);
-    }
-    (done, backup)
 }
 
 #[tokio::test]

@@ -3,11 +3,13 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use repairops_api::{Client, Trust};
+use repairops_api::{Backup, Client, Job, JobState, Page, Trust};
+use reqwest::{Method, StatusCode};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_repairops-server");
 
@@ -70,6 +72,12 @@ impl TestServer {
 
     /// A server on a data folder with more arguments (such as `--config FILE`).
     pub fn start_with(data: &Path, extra: &[&str]) -> TestServer {
+        TestServer::start_env(data, extra, &[])
+    }
+
+    /// A server with more arguments and environment variables (such as the pause points
+    /// of `repairops_server::faults`).
+    pub fn start_env(data: &Path, extra: &[&str], env: &[(&str, &str)]) -> TestServer {
         let mut child = Command::new(BIN)
             .args([
                 "serve",
@@ -81,6 +89,7 @@ impl TestServer {
             ])
             .args(extra)
             .env("REPAIROPS_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -168,4 +177,80 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start on port {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn start_moto(port: u16) -> Killed {
+    let child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto_server must be installed (pip install 'moto[server]'); .ci/run installs it");
+    wait_for_port(port, "moto_server");
+    // moto accepts an unsigned bucket creation.
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "PUT /shop-backups HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    Killed(child)
+}
+
+pub async fn wait_job(client: &Client, job: &Job) -> Job {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, bytes) = client
+            .raw(Method::GET, &format!("/api/v1/jobs/{}", job.id), None)
+            .await
+            .unwrap();
+        assert_eq!(status, StatusCode::OK);
+        let j: Job = serde_json::from_slice(&bytes).unwrap();
+        if matches!(j.state, JobState::Succeeded | JobState::Failed) {
+            return j;
+        }
+        assert!(Instant::now() < deadline, "job {} did not finish", job.id);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn backup_now(client: &Client) -> (Job, Backup) {
+    let (status, bytes) = client.raw(Method::POST, "/api/v1/backups", None).await.unwrap();
+    assert_eq!(status, StatusCode::ACCEPTED, "{}", String::from_utf8_lossy(&bytes));
+    let job: Job = serde_json::from_slice(&bytes).unwrap();
+    let done = wait_job(client, &job).await;
+    // A succeeded job names its backup; a failed one is the newest in the catalog.
+    let id = done.result.as_ref().and_then(|r| r["backup_id"].as_i64());
+    let (_, bytes) = client.raw(Method::GET, "/api/v1/backups?limit=1", None).await.unwrap();
+    let page: Page<Backup> = serde_json::from_slice(&bytes).unwrap();
+    let backup = page.items.into_iter().next().unwrap();
+    if let Some(id) = id {
+        assert_eq!(backup.id, id);
+    }
+    (done, backup)
 }

@@ -1,0 +1,440 @@
+//! Restore to production: a backup replaces the account's live data, safely.
+//!
+//! The account turns read-only (writes and portal submissions get 423), a safety backup
+//! of the current data is taken (kind `safety`, kept 30 days, so a restore can itself be
+//! undone), the backup is fetched from the primary repository or, when that fails, the
+//! secondary, into `accounts/{slug}/.restore/{job}/new/`, checked (SQLite integrity,
+//! schema brought up to date, row counts against the backup's summary), customers in
+//! the deletion ledger are deleted again, and only then are the files swapped in, by
+//! renames on the same disk, with every connection to the old file closed first.
+//!
+//! Crash safety: the swap is journalled by files in the staging folder. `old/` receives
+//! the live files before `new/` is moved in; `COMMITTED` is written when both are in
+//! place. At start-up, [`recover`] finishes or undoes what a crash interrupted: without
+//! `COMMITTED`, whatever is in `old/` goes back; with it, the staging folder is removed.
+//! Accounts left read-only by a crash are writable again.
+
+use std::path::{Path as FsPath, PathBuf};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use repairops_api::{AccountMode, Backup, BackupKind, ErrorBody, Job};
+use repairops_vault::Progress;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::auth::{Auth, Permission};
+use crate::control::{self, AccountRow};
+use crate::error::{ApiError, Json};
+
+/// `POST /api/v1/restores`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreRequest {
+    pub backup_id: i64,
+    /// Must equal the account's slug: the typed confirmation.
+    pub confirm: String,
+}
+
+const LIVE_FILES: [&str; 2] = ["live.db", "attachments"];
+/// SQLite's companions of `live.db`, moved with it.
+const DB_COMPANIONS: [&str; 2] = ["live.db-wal", "live.db-shm"];
+
+fn staging_root(account_dir: &FsPath) -> PathBuf {
+    account_dir.join(".restore")
+}
+
+/// Fetches a backup's files into `target` from the primary repository, or the secondary
+/// when the primary is unreachable, damaged or lacks it. Returns the location used.
+pub fn fetch(
+    config: &crate::config::Config,
+    slug: &str,
+    backup: &Backup,
+    target: &FsPath,
+    progress: &dyn Progress,
+) -> Result<&'static str, String> {
+    let locations = crate::backups::locations(config, slug)?;
+    let mut errors = Vec::new();
+    for (name, location) in [("primary", &locations.primary), ("secondary", &locations.secondary)] {
+        let Some(snapshot) = backup
+            .locations
+            .iter()
+            .find(|l| l.name == name && l.ok)
+            .and_then(|l| l.snapshot.clone())
+        else {
+            errors.push(format!("{name}: this backup is not stored there"));
+            continue;
+        };
+        let _ = std::fs::remove_dir_all(target);
+        let result = (|| -> Result<(), repairops_vault::VaultError> {
+            let repo = crate::backups::open_existing(location, &locations.key)?;
+            let index = repo.load_index()?;
+            let (_, snap) = repo.find_snapshot(&snapshot)?;
+            repairops_vault::restore(&repo, &index, &snap, target, None, progress)?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => return Ok(name),
+            Err(e) => {
+                tracing::warn!(location = name, error = %e, "restore could not read this location");
+                errors.push(format!("{name}: {e}"));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(target);
+    Err(format!(
+        "the backup could not be read from either location ({})",
+        errors.join("; ")
+    ))
+}
+
+/// Checks a fetched database: SQLite's integrity check, the schema brought up to date,
+/// and every table's row count equal to the backup's summary.
+pub fn check(db: &FsPath, backup: &Backup) -> Result<(), String> {
+    let live = crate::app::open_live(db).map_err(|e| format!("the backup's database does not open: {e}"))?;
+    live.with_writer(|c| {
+        let verdict: String = c
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .map_err(|e| format!("the integrity check could not run: {e}"))?;
+        if verdict != "ok" {
+            return Err(format!("the backup's database is damaged: {verdict}"));
+        }
+        if let Some(summary) = &backup.summary {
+            for (table, expected) in &summary.rows {
+                if !crate::live::TABLES.contains(&table.as_str()) {
+                    continue;
+                }
+                let n: i64 = c
+                    .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                    .map_err(|e| format!("cannot count {table}: {e}"))?;
+                if n != *expected {
+                    return Err(format!(
+                        "the backup's {table} has {n} rows where its summary says {expected}"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Deletes again, in a restored database, the customers the deletion ledger lists (by
+/// id, or by the keyed hash of their email); returns how many customers it removed.
+pub fn reapply_deletions(
+    db: &FsPath,
+    attachments: &FsPath,
+    ledger: &[(i64, Option<String>)],
+    key: &[u8; 32],
+) -> Result<u64, String> {
+    if ledger.is_empty() {
+        return Ok(0);
+    }
+    let mut conn = crate::db::open_connection(db).map_err(|e| e.to_string())?;
+    let ids: std::collections::HashSet<i64> = ledger.iter().map(|(id, _)| *id).collect();
+    let hashes: std::collections::HashSet<&str> = ledger.iter().filter_map(|(_, h)| h.as_deref()).collect();
+    let tx = conn.transaction().map_err(|e| e.to_string())?;
+    tx.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS gone_customers (id INTEGER PRIMARY KEY);
+         CREATE TEMP TABLE IF NOT EXISTS gone_tickets (id INTEGER PRIMARY KEY);
+         CREATE TEMP TABLE IF NOT EXISTS gone_invoices (id INTEGER PRIMARY KEY);",
+    )
+    .map_err(|e| e.to_string())?;
+    {
+        let mut stmt = tx
+            .prepare("SELECT id, email FROM customers")
+            .map_err(|e| e.to_string())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)))
+            .map_err(|e| e.to_string())?;
+        let mut insert = tx
+            .prepare("INSERT OR IGNORE INTO temp.gone_customers (id) VALUES (?1)")
+            .map_err(|e| e.to_string())?;
+        for row in rows {
+            let (id, email) = row.map_err(|e| e.to_string())?;
+            let by_email = email
+                .as_deref()
+                .is_some_and(|e| hashes.contains(crate::compliance::email_hmac(key, e).as_str()));
+            if ids.contains(&id) || by_email {
+                insert.execute([id]).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    let deletion = crate::compliance::delete_listed(&tx).map_err(|e| e.to_string())?;
+    tx.commit().map_err(|e| e.to_string())?;
+    crate::compliance::remove_unused_files(&conn, attachments, &deletion.attachment_shas);
+    crate::compliance::checkpoint_truncate(&conn);
+    Ok(deletion.customer_ids.len() as u64)
+}
+
+/// Moves `name` from `from` to `to` when it exists.
+fn move_if_there(from: &FsPath, to: &FsPath, name: &str) -> std::io::Result<()> {
+    match std::fs::rename(from.join(name), to.join(name)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// Swaps the staged files in: live files to `old/`, staged ones in, then `COMMITTED`.
+/// On an error part-way, what was moved goes back.
+fn swap(account_dir: &FsPath, stage: &FsPath) -> Result<(), String> {
+    let (new, old) = (stage.join("new"), stage.join("old"));
+    std::fs::create_dir_all(&old).map_err(|e| e.to_string())?;
+    let result = (|| -> std::io::Result<()> {
+        for name in LIVE_FILES.iter().chain(DB_COMPANIONS.iter()) {
+            move_if_there(account_dir, &old, name)?;
+            crate::faults::point(&format!("restore.swap.out.{name}"));
+        }
+        for name in LIVE_FILES.iter().chain(DB_COMPANIONS.iter()) {
+            move_if_there(&new, account_dir, name)?;
+            crate::faults::point(&format!("restore.swap.in.{name}"));
+        }
+        // The swap counts once this is on disk; a crash before it is undone at start.
+        let marker = stage.join("COMMITTED");
+        std::fs::write(&marker, b"")?;
+        std::fs::File::open(stage)?.sync_all()?;
+        std::fs::File::open(account_dir)?.sync_all()?;
+        Ok(())
+    })();
+    result.map_err(|e| {
+        undo(account_dir, stage);
+        format!("the files could not be swapped: {e}")
+    })
+}
+
+/// Puts back what `old/` holds (an interrupted swap).
+fn undo(account_dir: &FsPath, stage: &FsPath) {
+    let old = stage.join("old");
+    if !old.join("live.db").exists() {
+        return; // the swap had not begun: the live files never moved
+    }
+    let new = stage.join("new");
+    let _ = std::fs::create_dir_all(&new);
+    for name in LIVE_FILES.iter().chain(DB_COMPANIONS.iter()) {
+        if !old.join(name).exists() {
+            continue; // never moved out: the live one is still in place
+        }
+        // Whatever stands in the live place now came from `new/`.
+        let _ = move_if_there(account_dir, &new, name);
+        if let Err(e) = move_if_there(&old, account_dir, name) {
+            tracing::error!(file = name, error = %e, "could not put back a live file");
+        }
+    }
+}
+
+/// At start-up: finishes or undoes restores a crash interrupted, and makes accounts a
+/// crash left read-only writable again.
+pub fn recover(control: &crate::db::Db, data: &FsPath) {
+    if let Ok(accounts) = std::fs::read_dir(data.join("accounts")) {
+        for a in accounts.flatten() {
+            let root = staging_root(&a.path());
+            let Ok(stages) = std::fs::read_dir(&root) else { continue };
+            for stage in stages.flatten() {
+                let stage = stage.path();
+                if !stage.join("COMMITTED").exists() {
+                    tracing::warn!(folder = %stage.display(), "undoing a restore the server stopped in");
+                    undo(&a.path(), &stage);
+                }
+                let _ = std::fs::remove_dir_all(&stage);
+            }
+            let _ = std::fs::remove_dir_all(&root);
+        }
+    }
+    control.with_writer(|c| {
+        let _ = c.execute("UPDATE accounts SET mode = 'normal' WHERE mode = 'restoring'", []);
+    });
+}
+
+fn set_mode(app: &AppState, account_id: i64, mode: AccountMode) -> Result<(), String> {
+    app.control
+        .with_writer(|c| control::set_account_mode(c, account_id, mode))
+        .map_err(|e| format!("cannot change the account's mode: {e}"))
+}
+
+/// The restore job's work (on a blocking thread); the account is already read-only.
+fn run(
+    app: &AppState,
+    account: &AccountRow,
+    backup: &Backup,
+    by: &str,
+    job: &crate::jobs::JobHandle,
+) -> Result<serde_json::Value, String> {
+    let slug = &account.account.slug;
+    let account_dir = app.config.account_dir(slug);
+    let stage = staging_root(&account_dir).join(format!("job-{}", job.id));
+    let _ = std::fs::remove_dir_all(&stage);
+    std::fs::create_dir_all(&stage).map_err(|e| format!("cannot create {}: {e}", stage.display()))?;
+    let result = (|| -> Result<serde_json::Value, String> {
+        // 1. A safety backup of what is there now.
+        crate::faults::point("restore.safety_backup");
+        job.phase("safety_backup", None);
+        let now = app.clock.now();
+        let safety_id = crate::backup_api::begin_backup(app, account.id, BackupKind::Safety, now)?;
+        crate::backup_api::take_backup(app, account, BackupKind::Safety, safety_id, now, job)
+            .map_err(|e| format!("the safety backup failed, so nothing was restored: {e}"))?;
+        // 2. The backup's files, from whichever location can give them.
+        crate::faults::point("restore.fetching");
+        job.phase("fetching", backup.size_bytes);
+        let new = stage.join("new");
+        let location = fetch(&app.config, slug, backup, &new, job)?;
+        // 3. Checked beside the live data.
+        crate::faults::point("restore.checking");
+        job.phase("checking", None);
+        check(&new.join("live.db"), backup)?;
+        // 4. Customers deleted since the backup are deleted again before anyone sees them.
+        crate::faults::point("restore.reapplying_deletions");
+        job.phase("reapplying_deletions", None);
+        let account_id = account.id;
+        let ledger: Vec<(i64, Option<String>)> = app
+            .control
+            .with_writer(|c| {
+                let mut stmt =
+                    c.prepare("SELECT customer_id, email_hmac FROM deletion_ledger WHERE account_id = ?1")?;
+                let rows = stmt.query_map([account_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| format!("cannot read the deletion ledger: {e}"))?;
+        let redeleted = reapply_deletions(&new.join("live.db"), &new.join("attachments"), &ledger, &app.ledger_key)?;
+        std::fs::create_dir_all(new.join("attachments")).map_err(|e| e.to_string())?;
+        // 5. The swap, with every connection to the old file closed.
+        crate::faults::point("restore.swapping");
+        job.phase("swapping", None);
+        app.with_live_closed(slug, || swap(&account_dir, &stage))?;
+        crate::faults::point("restore.committed");
+        Ok(json!({
+            "backup_id": backup.id,
+            "safety_backup_id": safety_id,
+            "location": location,
+            "customers_deleted_again": redeleted,
+        }))
+    })();
+    if result.is_err() {
+        undo(&account_dir, &stage);
+    }
+    let _ = std::fs::remove_dir_all(&stage);
+    let _ = std::fs::remove_dir(staging_root(&account_dir));
+    let back_online = set_mode(app, account.id, AccountMode::Normal);
+    let (outcome, detail) = match &result {
+        Ok(v) => (
+            "success",
+            format!("restored backup {} from {}", backup.id, v["location"]),
+        ),
+        Err(e) => (
+            "failure",
+            format!("restore of backup {} failed, live data unchanged: {e}", backup.id),
+        ),
+    };
+    let entry = crate::audit::AuditEntry {
+        at: control::now_text(),
+        account: slug.clone(),
+        user: by.to_string(),
+        event_type: "restore".into(),
+        action: "restore to production".into(),
+        resource: format!("/api/v1/backups/{}", backup.id),
+        ip: "-".into(),
+        result: outcome.into(),
+        detail,
+    };
+    let key = app.audit_key.clone();
+    app.control.with_writer(|c| {
+        if let Err(e) = crate::audit::append(c, &key, &entry) {
+            tracing::error!(error = %e, "audit entry lost");
+        }
+    });
+    let mut event = json!({"backup_id": backup.id, "job_id": job.id, "succeeded": result.is_ok()});
+    match &result {
+        Ok(v) => event["result"] = v.clone(),
+        Err(e) => event["error"] = json!(e),
+    }
+    crate::notify::notify(app, account, "restore.finished", &format!("job-{}", job.id), event);
+    back_online?;
+    result
+}
+
+#[utoipa::path(post, path = "/api/v1/restores", tag = "restores", security(("bearer" = [])), request_body = RestoreRequest,
+    responses((status = 202, body = Job), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 423, body = ErrorBody)))]
+pub async fn create(
+    State(app): State<AppState>,
+    auth: Auth,
+    Json(req): Json<RestoreRequest>,
+) -> Result<Response, ApiError> {
+    auth.require(Permission::RunBackups)?;
+    auth.require_writable()?;
+    let account = auth.account.clone();
+    if req.confirm != account.account.slug {
+        return Err(ApiError::invalid(format!(
+            "to confirm, type the account's name {:?} exactly: a restore replaces all of its live data",
+            account.account.slug
+        )));
+    }
+    let backup = crate::backup_api::find_backup(&app, account.id, req.backup_id).await?;
+    if backup.state != repairops_api::JobState::Succeeded {
+        return Err(ApiError::invalid(format!(
+            "backup {} did not complete, so it cannot be restored",
+            backup.id
+        )));
+    }
+    let handle = app.jobs.start(account.id, &account.account.slug, "restore")?;
+    let account_id = account.id;
+    app.control
+        .write(move |c| control::set_account_mode(c, account_id, AccountMode::Restoring).map_err(control::db_err))
+        .await?;
+    let job = handle
+        .snapshot()
+        .ok_or_else(|| ApiError::internal("start the restore", "job vanished"))?;
+    let by = auth.identity.email.clone();
+    let app2 = app.clone();
+    tokio::task::spawn_blocking(move || match run(&app2, &account, &backup, &by, &handle) {
+        Ok(v) => {
+            handle.succeed(v);
+        }
+        Err(e) => {
+            tracing::error!(account = %account.account.slug, error = %e, "restore failed");
+            handle.fail(e);
+        }
+    });
+    Ok((StatusCode::ACCEPTED, axum::Json(job)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interrupted_swap_is_undone_at_every_step() {
+        // Crash after each rename of the swap: the live files must come back.
+        for crash_after in 0..=4 {
+            let dir = tempfile::tempdir().unwrap();
+            let account = dir.path().join("accounts/shop");
+            let stage = staging_root(&account).join("job-1");
+            std::fs::create_dir_all(account.join("attachments")).unwrap();
+            std::fs::write(account.join("live.db"), b"old db").unwrap();
+            std::fs::write(account.join("attachments/a"), b"old file").unwrap();
+            std::fs::create_dir_all(stage.join("new/attachments")).unwrap();
+            std::fs::write(stage.join("new/live.db"), b"new db").unwrap();
+            std::fs::create_dir_all(stage.join("old")).unwrap();
+            let steps: [(&FsPath, &FsPath, &str); 4] = [
+                (&account, &stage.join("old"), "live.db"),
+                (&account, &stage.join("old"), "attachments"),
+                (&stage.join("new"), &account, "live.db"),
+                (&stage.join("new"), &account, "attachments"),
+            ];
+            for (from, to, name) in steps.iter().take(crash_after) {
+                move_if_there(from, to, name).unwrap();
+            }
+            let control = crate::db::Db::open(&dir.path().join("server.db"), |c| {
+                crate::db::migrate(c, crate::control::MIGRATIONS)
+            })
+            .unwrap();
+            recover(&control, dir.path());
+            assert_eq!(
+                std::fs::read(account.join("live.db")).unwrap(),
+                b"old db",
+                "crash after {crash_after}"
+            );
+            assert_eq!(std::fs::read(account.join("attachments/a")).unwrap(), b"old file");
+            assert!(!staging_root(&account).exists());
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! Restore to production end to end, over HTTPS against the real binary: deleted
+//! tickets come back, the account is read-only while the restore runs, writes after it
+//! survive a restart, the safety backup undoes it, a CCPA deletion stays deleted, the
+//! secondary location stands in for a lost primary, and a restore killed (kill -9) at any
+//! step, or starved of its storage, leaves the live data exactly as it was.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::*;
+use repairops_api::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// Every row of every table and every attachment file: what "unchanged" compares.
+fn dump(data: &Path) -> String {
+    let account = data.join("accounts/demo");
+    let conn =
+        rusqlite::Connection::open_with_flags(account.join("live.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut out = String::new();
+    for t in repairops_server::live::TABLES {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM {t} ORDER BY rowid")).unwrap();
+        let n = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(r) = rows.next().unwrap() {
+            let cells: Vec<String> = (0..n)
+                .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i).unwrap()))
+                .collect();
+            out.push_str(&format!("{t}: {}\n", cells.join("|")));
+        }
+    }
+    let mut files = Vec::new();
+    collect(&account.join("attachments"), &mut files);
+    files.sort();
+    for f in files {
+        out.push_str(&format!(
+            "file {} {}\n",
+            f.display(),
+            std::fs::metadata(&f).unwrap().len()
+        ));
+    }
+    out
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.path().is_dir() {
+                collect(&e.path(), out);
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+}
+
+async fn post(client: &Client, path: &str, body: Value) -> (StatusCode, Value) {
+    let (status, bytes) = client
+        .raw(
+            Method::POST,
+            path,
+            Some((body.to_string().into_bytes(), "application/json")),
+        )
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+async fn restore(client: &Client, backup_id: i64) -> Job {
+    let (status, v) = post(
+        client,
+        "/api/v1/restores",
+        json!({"backup_id": backup_id, "confirm": "demo"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+    serde_json::from_value(v).unwrap()
+}
+
+fn wait_file(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !path.exists() {
+        assert!(Instant::now() < deadline, "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A configuration without the scheduler (whose catch-up backup would hold the job slot).
+fn unscheduled(dir: &Path) -> String {
+    let path = dir.join("server.toml");
+    std::fs::write(&path, "[backup]\nschedule = false\n").unwrap();
+    path.display().to_string()
+}
+
+fn new_ticket(problem: &str) -> TicketInput {
+    TicketInput {
+        shop_id: 1,
+        customer_id: 1,
+        device_type: None,
+        device_make: "Apple".into(),
+        device_model: "iPhone 12".into(),
+        serial_number: None,
+        problem: problem.into(),
+        status: None,
+        estimate_cents: None,
+        technician_id: None,
+        completed_at: None,
+    }
+}
+
+#[tokio::test]
+async fn a_restore_brings_back_deleted_tickets_and_what_follows_it_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let pauses = dir.path().join("pauses");
+    std::fs::create_dir_all(&pauses).unwrap();
+    let env = [
+        ("REPAIROPS_PAUSE_AT", "restore.fetching"),
+        ("REPAIROPS_PAUSE_DIR", pauses.to_str().unwrap()),
+    ];
+    let config = unscheduled(dir.path());
+    let mut server = TestServer::start_env(&data, &["--config", &config], &env);
+    let owner = server.sign_in("owner").await;
+    let (_, backup) = backup_now(&owner).await;
+    let ticket5 = owner.get::<Ticket>(5).await.unwrap();
+    owner.delete::<Ticket>(5).await.unwrap();
+    // A customer erased under CCPA after the backup must stay erased.
+    let erased = owner.get::<Customer>(7).await.unwrap();
+    let erased_email = erased.email.clone().unwrap();
+    owner.ccpa_delete(&erased_email).await.unwrap();
+
+    // The details a manager confirms: the backup's rows beside today's.
+    let (status, bytes) = owner
+        .raw(Method::GET, &format!("/api/v1/backups/{}", backup.id), None)
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let details: Value = serde_json::from_slice(&bytes).unwrap();
+    let tickets_then = details["summary"]["rows"]["tickets"].as_i64().unwrap();
+    assert!(
+        details["live_rows"]["tickets"].as_i64().unwrap() < tickets_then,
+        "{details}"
+    );
+
+    // The typed confirmation must be the account's slug.
+    let (status, v) = post(
+        &owner,
+        "/api/v1/restores",
+        json!({"backup_id": backup.id, "confirm": "Demo"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("\"demo\""), "{v}");
+
+    let job = restore(&owner, backup.id).await;
+    wait_file(&pauses.join("restore.fetching.reached"));
+    // While it runs: writes and portal submissions get 423, reads work.
+    let err = owner.create::<Ticket>(&new_ticket("during")).await.unwrap_err();
+    assert_eq!(err.status(), Some(423), "{err}");
+    assert!(err.to_string().contains("restore is in progress"), "{err}");
+    let portal = server
+        .client()
+        .portal_repair(&PortalRepairRequest {
+            account: "demo".into(),
+            name: "Pat Doe".into(),
+            email: "pat@example.com".into(),
+            phone: None,
+            device: "Pixel 7".into(),
+            problem: "No sound".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(portal.status(), Some(423));
+    assert!(owner.get::<Ticket>(1).await.is_ok());
+    let running = owner.running_jobs().await.unwrap();
+    assert!(
+        running.iter().any(|j| j.id == job.id && j.kind == "restore"),
+        "{running:?}"
+    );
+    std::fs::write(pauses.join("restore.fetching.go"), b"").unwrap();
+    let done = wait_job(&owner, &job).await;
+    assert_eq!(done.state, JobState::Succeeded, "{done:?}");
+    let result = done.result.unwrap();
+    assert_eq!(result["location"], "primary");
+    assert_eq!(result["customers_deleted_again"], 1);
+    let safety_id = result["safety_backup_id"].as_i64().unwrap();
+
+    // The deleted ticket is back; the erased customer is not.
+    assert_eq!(owner.get::<Ticket>(5).await.unwrap().problem, ticket5.problem);
+    assert_eq!(owner.get::<Customer>(7).await.unwrap_err().status(), Some(404));
+    assert_eq!(
+        owner.subject_export(&erased_email).await.unwrap()["customers"],
+        json!([])
+    );
+    // Writes work again, and survive a restart (no connection left on the old file).
+    let after = owner
+        .create::<Ticket>(&new_ticket("written after the restore"))
+        .await
+        .unwrap();
+    server.stop();
+    let mut server = TestServer::start_with(&data, &["--config", &config]);
+    let owner = server.sign_in("owner").await;
+    assert_eq!(
+        owner.get::<Ticket>(after.id).await.unwrap().problem,
+        "written after the restore"
+    );
+    assert!(owner.get::<Ticket>(5).await.is_ok());
+
+    // The safety backup puts back what was there before the restore: ticket 5 deleted.
+    let backups = owner.backups(&[("kind", "safety")]).await.unwrap();
+    assert_eq!(backups.items[0].id, safety_id);
+    let job = restore(&owner, safety_id).await;
+    let done = wait_job(&owner, &job).await;
+    assert_eq!(done.state, JobState::Succeeded, "{done:?}");
+    assert_eq!(owner.get::<Ticket>(5).await.unwrap_err().status(), Some(404));
+    assert_eq!(owner.get::<Ticket>(after.id).await.unwrap_err().status(), Some(404));
+    assert!(owner.create::<Ticket>(&new_ticket("after the undo")).await.is_ok());
+    // Both restores are in the audit log.
+    let (_, bytes) = owner
+        .raw(Method::GET, "/api/v1/audit?event_type=restore", None)
+        .await
+        .unwrap();
+    let log: Value = serde_json::from_slice(&bytes).unwrap();
+    let done: Vec<&Value> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "restore to production" && e["result"] == "success")
+        .collect();
+    assert_eq!(done.len(), 2, "{log}");
+    server.stop();
+}
+
+#[tokio::test]
+async fn the_secondary_stands_in_for_a_lost_primary() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = unscheduled(dir.path());
+    let server = TestServer::start_with(&dir.path().join("data"), &["--config", &config]);
+    let owner = server.sign_in("owner").await;
+    let (_, backup) = backup_now(&owner).await;
+    owner.delete::<Ticket>(3).await.unwrap();
+    std::fs::remove_dir_all(server.data.join("repos/primary/demo")).unwrap();
+    let job = restore(&owner, backup.id).await;
+    let done = wait_job(&owner, &job).await;
+    assert_eq!(done.state, JobState::Succeeded, "{done:?}");
+    assert_eq!(done.result.unwrap()["location"], "secondary");
+    assert!(owner.get::<Ticket>(3).await.is_ok());
+}
+
+/// Where a restore can be killed: every phase and every rename of the swap.
+const KILL_POINTS: [&str; 11] = [
+    "restore.safety_backup",
+    "restore.fetching",
+    "restore.checking",
+    "restore.reapplying_deletions",
+    "restore.swapping",
+    "restore.swap.out.live.db",
+    "restore.swap.out.attachments",
+    "restore.swap.out.live.db-wal",
+    "restore.swap.in.live.db",
+    "restore.swap.in.attachments",
+    "restore.swap.in.live.db-wal",
+];
+
+#[tokio::test]
+async fn a_restore_killed_at_any_point_leaves_live_data_as_it_was() {
+    let seed: u64 = std::env::var("RESTORE_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    eprintln!("kill points shuffled with RESTORE_KILL_SEED={seed}");
+    let mut points = KILL_POINTS.to_vec();
+    // A small xorshift shuffle: the order (and so what each kill leaves behind for the
+    // next start) varies with the seed.
+    let mut x = seed | 1;
+    for i in (1..points.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        points.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let pauses = dir.path().join("pauses");
+    let config = unscheduled(dir.path());
+    let mut server = TestServer::start_with(&data, &["--config", &config]);
+    let owner = server.sign_in("owner").await;
+    let (_, backup) = backup_now(&owner).await;
+    owner.delete::<Ticket>(2).await.unwrap();
+    owner.create::<Ticket>(&new_ticket("after the backup")).await.unwrap();
+    server.stop();
+    let before = dump(&data);
+    for point in &points {
+        eprintln!("kill -9 at {point}");
+        let _ = std::fs::remove_dir_all(&pauses);
+        std::fs::create_dir_all(&pauses).unwrap();
+        let env = [
+            ("REPAIROPS_PAUSE_AT", *point),
+            ("REPAIROPS_PAUSE_DIR", pauses.to_str().unwrap()),
+        ];
+        let mut server = TestServer::start_env(&data, &["--config", &config], &env);
+        let owner = server.sign_in("owner").await;
+        restore(&owner, backup.id).await;
+        wait_file(&pauses.join(format!("{point}.reached")));
+        server.stop(); // SIGKILL
+        // The next start undoes the interrupted restore.
+        let mut server = TestServer::start_with(&data, &["--config", &config]);
+        let account = server.sign_in("owner").await.account().await.unwrap();
+        assert_eq!(account.mode, AccountMode::Normal, "after a kill at {point}");
+        server.stop();
+        assert!(
+            dump(&data) == before,
+            "live data changed by a restore killed at {point}"
+        );
+    }
+    let server = TestServer::start_with(&data, &["--config", &config]);
+    let owner = server.sign_in("owner").await;
+    assert!(owner.create::<Ticket>(&new_ticket("writable again")).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_restore_whose_storage_fails_midway_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let pauses = dir.path().join("pauses");
+    std::fs::create_dir_all(&pauses).unwrap();
+    let s3_port = free_port();
+    let moto = start_moto(s3_port);
+    let config = dir.path().join("server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[backup]
+primary = "s3://shop-backups/main"
+secondary = "s3://shop-backups/offsite"
+schedule = false
+[backup.s3]
+endpoint = "http://127.0.0.1:{s3_port}"
+region = "us-east-1"
+access_key_id = "testing"
+secret_access_key = "testing"
+"#
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let env = [
+        ("REPAIROPS_PAUSE_AT", "restore.fetching"),
+        ("REPAIROPS_PAUSE_DIR", pauses.to_str().unwrap()),
+    ];
+    let mut server = TestServer::start_env(&data, &["--config", config], &env);
+    let owner = server.sign_in("owner").await;
+    let (done, backup) = backup_now(&owner).await;
+    assert_eq!(done.state, JobState::Succeeded, "{done:?}");
+    owner.delete::<Ticket>(4).await.unwrap();
+    server.stop();
+    let before = dump(&data);
+    let server = TestServer::start_env(&data, &["--config", config], &env);
+    let owner = server.sign_in("owner").await;
+    let job = restore(&owner, backup.id).await;
+    wait_file(&pauses.join("restore.fetching.reached"));
+    drop(moto); // both locations gone mid-restore
+    std::fs::write(pauses.join("restore.fetching.go"), b"").unwrap();
+    let done = wait_job(&owner, &job).await;
+    assert_eq!(done.state, JobState::Failed, "{done:?}");
+    assert!(
+        done.error.as_deref().unwrap_or("").contains("either location"),
+        "{done:?}"
+    );
+    assert_eq!(owner.account().await.unwrap().mode, AccountMode::Normal);
+    assert!(dump(&data) == before, "a failed restore changed live data");
+    assert!(owner.create::<Ticket>(&new_ticket("still writable")).await.is_ok());
+}
