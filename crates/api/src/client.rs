@@ -383,6 +383,40 @@ impl Client {
         self.call(Method::GET, "/api/v1/compliance/requests", None).await
     }
 
+    /// Restores a backup to production; `confirm` must be the account's slug.
+    pub async fn restore(&self, backup_id: i64, confirm: &str) -> Result<Job, ClientError> {
+        self.json(
+            Method::POST,
+            "/api/v1/restores",
+            &serde_json::json!({"backup_id": backup_id, "confirm": confirm}),
+        )
+        .await
+    }
+
+    /// Opens a backup as a sandbox; the job's result names the `sandbox_id`.
+    pub async fn create_sandbox(&self, backup_id: i64) -> Result<Job, ClientError> {
+        self.json(Method::POST, "/api/v1/sandboxes", &NewSandbox { backup_id })
+            .await
+    }
+
+    pub async fn sandboxes(&self) -> Result<Page<Sandbox>, ClientError> {
+        self.call(Method::GET, "/api/v1/sandboxes", None).await
+    }
+
+    pub async fn delete_sandbox(&self, id: i64) -> Result<(), ClientError> {
+        self.call::<serde_json::Value>(Method::DELETE, &format!("/api/v1/sandboxes/{id}"), None)
+            .await
+            .map(|_| ())
+    }
+
+    /// This client, pointed at a sandbox: its shop-data calls (`list`, `get`, `create`…)
+    /// read and write the sandbox, never production.
+    pub fn in_sandbox(&self, id: i64) -> Client {
+        let mut c = self.clone();
+        c.base = format!("{}/sandboxes/{id}", self.base);
+        c
+    }
+
     /// A customer's repair request through the portal (no sign-in).
     pub async fn portal_repair(&self, req: &PortalRepairRequest) -> Result<PortalRepairResponse, ClientError> {
         self.json(Method::POST, "/api/v1/portal/repairs", req).await

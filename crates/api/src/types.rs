@@ -566,3 +566,25 @@ pub struct ComplianceRecord {
     /// What was found or done, e.g. `1 customer, 14 tickets`.
     pub detail: String,
 }
+
+/// `POST /api/v1/sandboxes`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NewSandbox {
+    pub backup_id: i64,
+}
+
+/// A backup restored into a separate database, served under `/sandboxes/{id}/api/v1/…`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Sandbox {
+    pub id: i64,
+    pub backup_id: i64,
+    /// running (being restored), succeeded (ready to browse) or failed.
+    pub state: JobState,
+    /// The location the backup was read from: primary or secondary.
+    pub location: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// Deleted automatically then (7 days after creation), files included.
+    pub expires_at: DateTime<Utc>,
+    pub error: Option<String>,
+}

@@ -45,6 +45,7 @@ pub struct App {
     /// Keys the email hashes of the deletion ledger (`keys/ledger.key`).
     pub ledger_key: [u8; 32],
     live: RwLock<HashMap<String, Db>>,
+    sandboxes: RwLock<HashMap<i64, Db>>,
 }
 
 /// One account's shop data: its database and its attachment files.
@@ -71,6 +72,7 @@ impl App {
             .map_err(|e| format!("cannot load the deletion-ledger key: {e}"))?;
         crate::export_api::recover(&control, &config.data);
         crate::restores::recover(&control, &config.data);
+        crate::sandboxes::recover(&control, &config.data);
         let portal_limit = RateLimit::new(config.portal_per_minute);
         // Database copies left by backups a crash interrupted hold customers' data.
         if let Ok(accounts) = std::fs::read_dir(config.data.join("accounts")) {
@@ -94,6 +96,7 @@ impl App {
             login_throttle: LoginThrottle::default(),
             portal_limit,
             live: RwLock::new(HashMap::new()),
+            sandboxes: RwLock::new(HashMap::new()),
         })
     }
 
@@ -118,6 +121,42 @@ impl App {
         let db = open_live(&dir.join("live.db")).map_err(|e| ApiError::internal("open the shop's data", e))?;
         map.insert(slug.to_string(), db.clone());
         Ok(ShopData { db, attachments })
+    }
+
+    /// Where a sandbox's files live.
+    pub fn sandbox_dir(&self, id: i64) -> PathBuf {
+        self.config.data.join("sandboxes").join(id.to_string())
+    }
+
+    /// A sandbox's shop data, opened on first use (the caller checked it is ready and
+    /// belongs to the account).
+    pub fn sandbox_data(&self, id: i64) -> Result<ShopData, ApiError> {
+        let dir = self.sandbox_dir(id);
+        let attachments = dir.join("attachments");
+        let mut map = self
+            .sandboxes
+            .write()
+            .map_err(|_| ApiError::internal("open the sandbox", "registry poisoned"))?;
+        if let Some(db) = map.get(&id) {
+            return Ok(ShopData {
+                db: db.clone(),
+                attachments,
+            });
+        }
+        let db = open_live(&dir.join("live.db")).map_err(|e| ApiError::internal("open the sandbox", e))?;
+        map.insert(id, db.clone());
+        Ok(ShopData { db, attachments })
+    }
+
+    /// Closes a sandbox's database and removes its files.
+    pub fn remove_sandbox(&self, id: i64) -> std::io::Result<()> {
+        if let Some(db) = self.sandboxes.write().unwrap_or_else(|p| p.into_inner()).remove(&id) {
+            db.close();
+        }
+        match std::fs::remove_dir_all(self.sandbox_dir(id)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
     }
 
     /// Runs `swap` with the account's live database closed and no request able to open

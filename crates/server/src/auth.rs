@@ -82,6 +82,23 @@ pub struct Auth {
     pub identity: Identity,
     pub account: AccountRow,
     pub token: String,
+    /// Set when the request came through `/sandboxes/{id}/api/v1/…`: the shop data it
+    /// reads and writes is that sandbox's, never production's.
+    pub sandbox: Option<SandboxScope>,
+}
+
+/// The sandbox a request is scoped to (put in the request's extensions by the sandbox
+/// route after it checked the sandbox belongs to the caller's account).
+#[derive(Clone)]
+pub struct SandboxScope {
+    pub id: i64,
+    pub data: crate::app::ShopData,
+}
+
+impl std::fmt::Debug for SandboxScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "sandbox {}", self.id)
+    }
 }
 
 impl Auth {
@@ -99,9 +116,18 @@ impl Auth {
         }
     }
 
-    /// Refuses writes while the account is being restored.
+    /// The shop data this request works on: a sandbox's, or the account's live data.
+    pub fn shop_data(&self, app: &crate::app::App) -> Result<crate::app::ShopData, ApiError> {
+        match &self.sandbox {
+            Some(s) => Ok(s.data.clone()),
+            None => app.shop_data(&self.account.account.slug),
+        }
+    }
+
+    /// Refuses writes while the account is being restored (a sandbox stays writable:
+    /// nothing there touches production).
     pub fn require_writable(&self) -> Result<(), ApiError> {
-        if self.account.account.mode == AccountMode::Restoring {
+        if self.sandbox.is_none() && self.account.account.mode == AccountMode::Restoring {
             return Err(ApiError::read_only());
         }
         Ok(())
@@ -145,6 +171,7 @@ impl FromRequestParts<AppState> for Auth {
             identity,
             account,
             token,
+            sandbox: parts.extensions.get::<SandboxScope>().cloned(),
         })
     }
 }

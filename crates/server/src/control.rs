@@ -162,6 +162,20 @@ CREATE TABLE compliance_requests (
 );
 CREATE INDEX compliance_requests_account ON compliance_requests (account_id, id);
 "#,
+    r#"
+CREATE TABLE sandboxes (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    backup_id INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed')),
+    location TEXT,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    error TEXT,
+    deleted_at TEXT
+);
+CREATE INDEX sandboxes_account ON sandboxes (account_id, id);
+"#,
 ];
 
 /// An account row with its internal id.

@@ -55,6 +55,56 @@ pub fn router(app: AppState) -> axum::Router {
         .routes(routes!(login))
         .routes(routes!(logout))
         .routes(routes!(get_account, patch_account))
+        .merge(shop_routes())
+        .routes(routes!(portal_repair))
+        .routes(routes!(crate::backup_api::list, crate::backup_api::create))
+        .routes(routes!(crate::backup_api::status))
+        .routes(routes!(crate::backup_api::get_one, crate::backup_api::delete))
+        .routes(routes!(crate::backup_api::job))
+        .routes(routes!(crate::backup_api::jobs))
+        .routes(routes!(crate::backup_api::events))
+        .routes(routes!(crate::backup_api::storage))
+        .routes(routes!(crate::audit_api::list))
+        .routes(routes!(crate::audit_api::export_csv))
+        .routes(routes!(crate::export_api::list, crate::export_api::create))
+        .routes(routes!(crate::export_api::download))
+        .routes(routes!(crate::compliance::subject_export))
+        .routes(routes!(crate::compliance::ccpa))
+        .routes(routes!(crate::compliance::requests))
+        .routes(routes!(crate::restores::create))
+        .routes(routes!(crate::sandboxes::list, crate::sandboxes::create))
+        .routes(routes!(crate::sandboxes::delete))
+        .routes(routes!(crate::backup_api::rotate_key))
+        .routes(routes!(get_notifications, put_notifications))
+        .split_for_parts();
+    let doc_json = doc.to_pretty_json().unwrap_or_else(|_| "{}".into());
+    // The same shop-data routes again, for `/sandboxes/{id}/api/v1/…`.
+    let (shop, _) = shop_routes().split_for_parts();
+    let shop = crate::sandboxes::ShopRouter(shop.with_state(app.clone()));
+    let max_body = app.config.max_body_bytes;
+    axum::Router::new()
+        .merge(api)
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], doc_json.clone()) }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/sandboxes/{*rest}",
+            axum::routing::any(crate::sandboxes::dispatch).layer(axum::Extension(shop)),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(app.clone(), audit_layer))
+        .fallback(crate::error::no_route)
+        .method_not_allowed_fallback(crate::error::wrong_method)
+        // JSON bodies are small; the upload handler reads its body with its own limit.
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(app)
+}
+
+/// Shop data: served for the account's live data under `/api/v1/`, and for a sandbox
+/// under `/sandboxes/{id}/api/v1/`.
+fn shop_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
         .routes(routes!(shops::list, shops::create))
         .routes(routes!(shops::get_one, shops::update, shops::delete))
         .routes(routes!(customers::list, customers::create))
@@ -78,40 +128,6 @@ pub fn router(app: AppState) -> axum::Router {
             crate::attachments::delete
         ))
         .routes(routes!(crate::attachments::content))
-        .routes(routes!(portal_repair))
-        .routes(routes!(crate::backup_api::list, crate::backup_api::create))
-        .routes(routes!(crate::backup_api::status))
-        .routes(routes!(crate::backup_api::get_one, crate::backup_api::delete))
-        .routes(routes!(crate::backup_api::job))
-        .routes(routes!(crate::backup_api::jobs))
-        .routes(routes!(crate::backup_api::events))
-        .routes(routes!(crate::backup_api::storage))
-        .routes(routes!(crate::audit_api::list))
-        .routes(routes!(crate::audit_api::export_csv))
-        .routes(routes!(crate::export_api::list, crate::export_api::create))
-        .routes(routes!(crate::export_api::download))
-        .routes(routes!(crate::compliance::subject_export))
-        .routes(routes!(crate::compliance::ccpa))
-        .routes(routes!(crate::compliance::requests))
-        .routes(routes!(crate::restores::create))
-        .routes(routes!(crate::backup_api::rotate_key))
-        .routes(routes!(get_notifications, put_notifications))
-        .split_for_parts();
-    let doc_json = doc.to_pretty_json().unwrap_or_else(|_| "{}".into());
-    let max_body = app.config.max_body_bytes;
-    axum::Router::new()
-        .merge(api)
-        .route(
-            "/api/v1/openapi.json",
-            get(move || async move { ([(header::CONTENT_TYPE, "application/json")], doc_json.clone()) }),
-        )
-        .route("/healthz", get(|| async { "ok" }))
-        .route_layer(axum::middleware::from_fn_with_state(app.clone(), audit_layer))
-        .fallback(crate::error::no_route)
-        .method_not_allowed_fallback(crate::error::wrong_method)
-        // JSON bodies are small; the upload handler reads its body with its own limit.
-        .layer(DefaultBodyLimit::max(max_body))
-        .with_state(app)
 }
 
 /// The client's address (the socket peer).
@@ -379,7 +395,7 @@ async fn list_impl(
     spec: &'static Spec,
     query: HashMap<String, String>,
 ) -> Result<axum::Json<JsonValue>, ApiError> {
-    let data = app.shop_data(&auth.account.account.slug)?;
+    let data = auth.shop_data(&app)?;
     let (items, next) = data.db.read(move |c| shopdata::list(c, spec, &query)).await?;
     Ok(axum::Json(serde_json::json!({ "items": items, "next": next })))
 }
@@ -390,7 +406,7 @@ async fn get_impl(
     spec: &'static Spec,
     id: i64,
 ) -> Result<axum::Json<Map<String, JsonValue>>, ApiError> {
-    let data = app.shop_data(&auth.account.account.slug)?;
+    let data = auth.shop_data(&app)?;
     Ok(axum::Json(data.db.read(move |c| shopdata::get(c, spec, id)).await?))
 }
 
@@ -410,7 +426,7 @@ async fn create_impl(
     body: Map<String, JsonValue>,
 ) -> Result<Response, ApiError> {
     require_write(auth, spec)?;
-    let data = app.shop_data(&auth.account.account.slug)?;
+    let data = auth.shop_data(&app)?;
     let now = app.clock.now();
     let created = data.db.write(move |c| shopdata::create(c, spec, &body, now)).await?;
     Ok((StatusCode::CREATED, axum::Json(created)).into_response())
@@ -424,7 +440,7 @@ async fn update_impl(
     body: Map<String, JsonValue>,
 ) -> Result<axum::Json<Map<String, JsonValue>>, ApiError> {
     require_write(auth, spec)?;
-    let data = app.shop_data(&auth.account.account.slug)?;
+    let data = auth.shop_data(&app)?;
     let now = app.clock.now();
     Ok(axum::Json(
         data.db
@@ -436,7 +452,7 @@ async fn update_impl(
 async fn delete_impl(app: &AppState, auth: &Auth, spec: &'static Spec, id: i64) -> Result<StatusCode, ApiError> {
     auth.require(Permission::DeleteRecords)?;
     auth.require_writable()?;
-    let data = app.shop_data(&auth.account.account.slug)?;
+    let data = auth.shop_data(&app)?;
     data.db.write(move |c| shopdata::delete(c, spec, id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

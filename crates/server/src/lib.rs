@@ -30,6 +30,7 @@ pub mod live;
 pub mod mail;
 pub mod notify;
 pub mod restores;
+pub mod sandboxes;
 pub mod schedule;
 pub mod sealed_file;
 pub mod seed;

@@ -230,6 +230,7 @@ fn request_for(method: &Method, path: &str, ticket_id: i64) -> (String, Option<(
         ("POST", "/api/v1/keys/rotate") => json!({}),
         ("POST", "/api/v1/exports") => json!({"dataset": "tickets", "format": "csv"}),
         ("POST", "/api/v1/restores") => json!({"backup_id": 999_999, "confirm": "demo"}),
+        ("POST", "/api/v1/sandboxes") => json!({"backup_id": 999_999}),
         ("POST", "/api/v1/compliance/subject-export") => json!({"email": "nobody@example.com"}),
         ("POST", "/api/v1/compliance/ccpa") => json!({"email": "nobody@example.com", "kind": "export"}),
         ("PATCH", "/api/v1/attachments/{id}") => json!({"file_name": "renamed.jpg"}),

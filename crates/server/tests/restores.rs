@@ -380,3 +380,75 @@ secret_access_key = "testing"
     assert!(dump(&data) == before, "a failed restore changed live data");
     assert!(owner.create::<Ticket>(&new_ticket("still writable")).await.is_ok());
 }
+
+#[tokio::test]
+async fn a_sandbox_serves_the_backup_and_writes_there_never_reach_production() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = unscheduled(dir.path());
+    let server = TestServer::start_with(&data, &["--config", &config]);
+    let owner = server.sign_in("owner").await;
+    let (_, backup) = backup_now(&owner).await;
+    let ticket6 = owner.get::<Ticket>(6).await.unwrap();
+    owner.delete::<Ticket>(6).await.unwrap();
+    let erased = owner.get::<Customer>(8).await.unwrap();
+    owner.ccpa_delete(erased.email.as_deref().unwrap()).await.unwrap();
+
+    let job = owner.create_sandbox(backup.id).await.unwrap();
+    let done = wait_job(&owner, &job).await;
+    assert_eq!(done.state, JobState::Succeeded, "{done:?}");
+    let id = done.result.unwrap()["sandbox_id"].as_i64().unwrap();
+    let listed = owner.sandboxes().await.unwrap().items;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].backup_id, backup.id);
+    assert_eq!(listed[0].expires_at - listed[0].created_at, chrono::Duration::days(7));
+
+    // The sandbox has the backup's data: the ticket deleted since is there...
+    let sandbox = owner.in_sandbox(id);
+    assert_eq!(sandbox.get::<Ticket>(6).await.unwrap().problem, ticket6.problem);
+    assert_eq!(owner.get::<Ticket>(6).await.unwrap_err().status(), Some(404));
+    // ...but not the customer erased under CCPA since.
+    assert_eq!(sandbox.get::<Customer>(8).await.unwrap_err().status(), Some(404));
+    assert!(
+        sandbox
+            .list::<Customer>(&[("email", erased.email.as_deref().unwrap())])
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    // Writes there stay there.
+    let before = server.counts("demo");
+    let made = sandbox
+        .create::<Ticket>(&new_ticket("only in the sandbox"))
+        .await
+        .unwrap();
+    sandbox.delete::<Ticket>(1).await.unwrap();
+    assert_eq!(server.counts("demo"), before, "a sandbox write reached production");
+    assert!(owner.get::<Ticket>(1).await.is_ok());
+    match owner.get::<Ticket>(made.id).await {
+        Ok(t) => assert_ne!(t.problem, "only in the sandbox"),
+        Err(e) => assert_eq!(e.status(), Some(404)),
+    }
+    // Only owners and managers open sandboxes; other routes are not served there.
+    let tech = server.sign_in("tech").await;
+    assert_eq!(
+        tech.in_sandbox(id).get::<Ticket>(1).await.unwrap_err().status(),
+        Some(403)
+    );
+    let (status, _) = owner
+        .raw(Method::GET, &format!("/sandboxes/{id}/api/v1/backups"), None)
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        owner.in_sandbox(id + 1).get::<Ticket>(1).await.unwrap_err().status(),
+        Some(404)
+    );
+
+    // Deleted: files gone, answered 410.
+    owner.delete_sandbox(id).await.unwrap();
+    assert!(!data.join(format!("sandboxes/{id}")).exists());
+    assert_eq!(sandbox.get::<Ticket>(1).await.unwrap_err().status(), Some(410));
+    assert!(owner.sandboxes().await.unwrap().items.is_empty());
+}

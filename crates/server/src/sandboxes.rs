@@ -1,0 +1,353 @@
+//! Sandboxes: a backup restored into a database and attachment folder of its own
+//! (`sandboxes/{id}/`), served under `/sandboxes/{id}/api/v1/…` with the same shop-data
+//! routes as production. Nothing written there reaches live data. Customers in the
+//! deletion ledger are deleted again before the sandbox opens. A sandbox is deleted by
+//! a user or 7 days after it was made, files included.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Duration, Utc};
+use repairops_api::{ErrorBody, Job, JobState, NewSandbox, Page, Sandbox};
+use repairops_vault::Progress;
+use rusqlite::{OptionalExtension, params};
+use serde_json::json;
+use tower::ServiceExt;
+
+use crate::app::AppState;
+use crate::audit::AuditEntry;
+use crate::auth::{Auth, Permission, SandboxScope};
+use crate::control::{self, AccountRow};
+use crate::error::{ApiError, Json, Path, Query};
+
+/// How long a sandbox lives.
+pub const KEEP: Duration = Duration::days(7);
+
+const COLUMNS: &str = "id, backup_id, state, location, created_at, expires_at, error";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Sandbox> {
+    let time = |s: String| {
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    };
+    Ok(Sandbox {
+        id: r.get(0)?,
+        backup_id: r.get(1)?,
+        state: JobState::parse(&r.get::<_, String>(2)?).unwrap_or(JobState::Failed),
+        location: r.get(3)?,
+        created_at: time(r.get(4)?),
+        expires_at: time(r.get(5)?),
+        error: r.get(6)?,
+    })
+}
+
+/// At start-up: sandboxes a crash interrupted are marked failed and their files removed.
+pub fn recover(control: &crate::db::Db, data: &std::path::Path) {
+    let ids: Vec<i64> = control.with_writer(|c| {
+        let ids = c
+            .prepare("SELECT id FROM sandboxes WHERE state = 'running'")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .unwrap_or_default();
+        let _ = c.execute(
+            "UPDATE sandboxes SET state = 'failed', error = 'the server stopped while this sandbox was made', deleted_at = ?1 WHERE state = 'running'",
+            [Utc::now().to_rfc3339()],
+        );
+        ids
+    });
+    for id in ids {
+        let _ = std::fs::remove_dir_all(data.join("sandboxes").join(id.to_string()));
+    }
+}
+
+/// Makes the sandbox: fetch, check, re-apply deletions. On a blocking thread.
+fn build(
+    app: &AppState,
+    account: &AccountRow,
+    backup: &repairops_api::Backup,
+    id: i64,
+    job: &crate::jobs::JobHandle,
+) -> Result<String, String> {
+    let dir = app.sandbox_dir(id);
+    job.phase("fetching", backup.size_bytes);
+    let location = crate::restores::fetch(&app.config, &account.account.slug, backup, &dir, job)?;
+    job.phase("checking", None);
+    crate::restores::check(&dir.join("live.db"), backup)?;
+    job.phase("reapplying_deletions", None);
+    let account_id = account.id;
+    let ledger: Vec<(i64, Option<String>)> = app
+        .control
+        .with_writer(|c| {
+            let mut stmt = c.prepare("SELECT customer_id, email_hmac FROM deletion_ledger WHERE account_id = ?1")?;
+            let rows = stmt.query_map([account_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(|e| format!("cannot read the deletion ledger: {e}"))?;
+    crate::restores::reapply_deletions(&dir.join("live.db"), &dir.join("attachments"), &ledger, &app.ledger_key)?;
+    std::fs::create_dir_all(dir.join("attachments")).map_err(|e| e.to_string())?;
+    Ok(location.to_string())
+}
+
+#[utoipa::path(post, path = "/api/v1/sandboxes", tag = "sandboxes", security(("bearer" = [])), request_body = NewSandbox,
+    responses((status = 202, body = Job), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody), (status = 423, body = ErrorBody)))]
+pub async fn create(
+    State(app): State<AppState>,
+    auth: Auth,
+    Json(req): Json<NewSandbox>,
+) -> Result<Response, ApiError> {
+    auth.require(Permission::RunBackups)?;
+    auth.require_writable()?;
+    let backup = crate::backup_api::find_backup(&app, auth.account.id, req.backup_id).await?;
+    if backup.state != JobState::Succeeded {
+        return Err(ApiError::invalid(format!(
+            "backup {} did not complete, so it cannot be opened",
+            backup.id
+        )));
+    }
+    let account = auth.account.clone();
+    let handle = app.jobs.start(account.id, &account.account.slug, "sandbox")?;
+    let now = app.clock.now();
+    let (account_id, backup_id) = (account.id, backup.id);
+    let id = app
+        .control
+        .write(move |c| {
+            c.execute(
+                "INSERT INTO sandboxes (account_id, backup_id, state, created_at, expires_at) VALUES (?1, ?2, 'running', ?3, ?4)",
+                params![account_id, backup_id, now.to_rfc3339(), (now + KEEP).to_rfc3339()],
+            )
+            .map_err(control::db_err)?;
+            Ok(c.last_insert_rowid())
+        })
+        .await?;
+    let job = handle
+        .snapshot()
+        .ok_or_else(|| ApiError::internal("start the sandbox", "job vanished"))?;
+    let by = auth.identity.email.clone();
+    let app2 = app.clone();
+    tokio::task::spawn_blocking(move || {
+        let result = build(&app2, &account, &backup, id, &handle);
+        app2.control.with_writer(|c| {
+            let _ = match &result {
+                Ok(location) => c.execute(
+                    "UPDATE sandboxes SET state = 'succeeded', location = ?1 WHERE id = ?2",
+                    params![location, id],
+                ),
+                Err(e) => c.execute(
+                    "UPDATE sandboxes SET state = 'failed', error = ?1, deleted_at = ?2 WHERE id = ?3",
+                    params![e, Utc::now().to_rfc3339(), id],
+                ),
+            };
+        });
+        let entry = AuditEntry {
+            at: control::now_text(),
+            account: account.account.slug.clone(),
+            user: by,
+            event_type: "restore".into(),
+            action: "restore to a sandbox".into(),
+            resource: format!("/sandboxes/{id}"),
+            ip: "-".into(),
+            result: if result.is_ok() { "success" } else { "failure" }.into(),
+            detail: match &result {
+                Ok(l) => format!("backup {} opened as sandbox {id} from the {l} location", backup.id),
+                Err(e) => format!("backup {}: {e}", backup.id),
+            },
+        };
+        let key = app2.audit_key.clone();
+        app2.control.with_writer(|c| {
+            if let Err(e) = crate::audit::append(c, &key, &entry) {
+                tracing::error!(error = %e, "audit entry lost");
+            }
+        });
+        match result {
+            Ok(location) => {
+                handle.succeed(json!({"sandbox_id": id, "backup_id": backup.id, "location": location}));
+            }
+            Err(e) => {
+                let _ = app2.remove_sandbox(id);
+                handle.fail(e);
+            }
+        }
+    });
+    Ok((StatusCode::ACCEPTED, axum::Json(job)).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/sandboxes", tag = "sandboxes", security(("bearer" = [])),
+    params(("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = Page<Sandbox>), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(app): State<AppState>,
+    auth: Auth,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<axum::Json<Page<Sandbox>>, ApiError> {
+    auth.require(Permission::RunBackups)?;
+    let (limit, cursor) = crate::shopdata::limit_and_cursor(&q)?;
+    let account_id = auth.account.id;
+    let now = app.clock.now().to_rfc3339();
+    let items = app
+        .control
+        .read(move |c| {
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT {COLUMNS} FROM sandboxes WHERE account_id = ?1 AND deleted_at IS NULL AND expires_at > ?2
+                     AND id < ?3 ORDER BY id DESC LIMIT ?4"
+                ))
+                .map_err(control::db_err)?;
+            let rows = stmt
+                .query_map(
+                    params![account_id, now, cursor.unwrap_or(i64::MAX), limit + 1],
+                    from_row,
+                )
+                .map_err(control::db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(control::db_err)
+        })
+        .await?;
+    let (items, next) = crate::shopdata::page_of(items, limit, |s| Some(s.id.to_string()));
+    Ok(axum::Json(Page { items, next }))
+}
+
+/// A live sandbox of the account, or why not.
+async fn find(app: &AppState, account_id: i64, id: i64) -> Result<Sandbox, ApiError> {
+    let found = app
+        .control
+        .read(move |c| {
+            c.query_row(
+                &format!("SELECT {COLUMNS}, deleted_at FROM sandboxes WHERE id = ?1 AND account_id = ?2"),
+                params![id, account_id],
+                |r| Ok((from_row(r)?, r.get::<_, Option<String>>(7)?)),
+            )
+            .optional()
+            .map_err(control::db_err)
+        })
+        .await?;
+    let Some((sandbox, deleted)) = found else {
+        return Err(ApiError::not_found(&format!("sandbox {id}")));
+    };
+    if deleted.is_some() || sandbox.expires_at <= app.clock.now() {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "expired",
+            format!("sandbox {id} was deleted (sandboxes last 7 days); create another from the backup"),
+        ));
+    }
+    Ok(sandbox)
+}
+
+#[utoipa::path(delete, path = "/api/v1/sandboxes/{id}", tag = "sandboxes", security(("bearer" = [])), params(("id" = i64, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 410, body = ErrorBody), (status = 423, body = ErrorBody)))]
+pub async fn delete(State(app): State<AppState>, auth: Auth, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
+    auth.require(Permission::RunBackups)?;
+    auth.require_writable()?;
+    let sandbox = find(&app, auth.account.id, id).await?;
+    if sandbox.state == JobState::Running {
+        return Err(ApiError::conflict(format!(
+            "sandbox {id} is still being made; wait for its job"
+        )));
+    }
+    remove(&app, id).await
+}
+
+async fn remove(app: &AppState, id: i64) -> Result<StatusCode, ApiError> {
+    let app2 = app.clone();
+    tokio::task::spawn_blocking(move || app2.remove_sandbox(id))
+        .await
+        .map_err(|e| ApiError::internal("delete the sandbox", e))?
+        .map_err(|e| ApiError::internal("delete the sandbox's files", e))?;
+    let now = app.clock.now().to_rfc3339();
+    app.control
+        .write(move |c| {
+            c.execute("UPDATE sandboxes SET deleted_at = ?1 WHERE id = ?2", params![now, id])
+                .map_err(control::db_err)
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes sandboxes 7 days old, files included (run with the other housekeeping).
+pub async fn sweep(app: &AppState, now: DateTime<Utc>) {
+    let cutoff = now.to_rfc3339();
+    let ids: Vec<i64> = app
+        .control
+        .read(move |c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT id FROM sandboxes WHERE deleted_at IS NULL AND state != 'running' AND expires_at <= ?1",
+                )
+                .map_err(control::db_err)?;
+            let rows = stmt.query_map([&cutoff], |r| r.get(0)).map_err(control::db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(control::db_err)
+        })
+        .await
+        .unwrap_or_default();
+    for id in ids {
+        if let Err(e) = remove(app, id).await {
+            tracing::error!(sandbox = id, error = %e.message, "an expired sandbox could not be deleted");
+        }
+    }
+}
+
+/// `/sandboxes/{id}/api/v1/{rest}`: the shop-data routes, on the sandbox's data.
+pub async fn dispatch(State(app): State<AppState>, shop: axum::Extension<ShopRouter>, req: Request) -> Response {
+    match scoped(&app, req).await {
+        Ok(req) => match shop.0.0.clone().oneshot(req).await {
+            Ok(resp) => resp,
+            Err(never) => match never {},
+        },
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The shop-data routes alone, served again under a sandbox's prefix.
+#[derive(Clone)]
+pub struct ShopRouter(pub axum::Router);
+
+async fn scoped(app: &AppState, req: Request) -> Result<Request, ApiError> {
+    let (mut parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let rest = path.strip_prefix("/sandboxes/").unwrap_or("");
+    let (id, api_path) = rest
+        .split_once('/')
+        .ok_or_else(|| ApiError::not_found("that address"))?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("{id:?} is not a sandbox id")))?;
+    if !api_path.starts_with("api/v1/") {
+        return Err(ApiError::not_found("that address"));
+    }
+    let auth = Auth::from_request_parts(&mut parts, app).await?;
+    auth.require(Permission::RunBackups)?;
+    let sandbox = find(app, auth.account.id, id).await?;
+    if sandbox.state != JobState::Succeeded {
+        return Err(ApiError::conflict(format!(
+            "sandbox {id} is not ready: {}",
+            sandbox.state.as_str()
+        )));
+    }
+    let data = app.sandbox_data(id)?;
+    let target = match parts.uri.query() {
+        Some(q) => format!("/{api_path}?{q}"),
+        None => format!("/{api_path}"),
+    };
+    let uri = target
+        .parse::<Uri>()
+        .map_err(|_| ApiError::bad_request("the address is not valid"))?;
+    // A fresh request: the outer route's own path parameters must not reach the inner one.
+    let mut inner = Request::new(Body::new(body));
+    *inner.method_mut() = parts.method;
+    *inner.uri_mut() = uri;
+    *inner.version_mut() = parts.version;
+    *inner.headers_mut() = parts.headers;
+    if let Some(peer) = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .cloned()
+    {
+        inner.extensions_mut().insert(peer);
+    }
+    inner.extensions_mut().insert(SandboxScope { id, data });
+    Ok(inner)
+}
