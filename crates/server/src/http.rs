@@ -395,7 +395,7 @@ async fn list_impl(
     spec: &'static Spec,
     query: HashMap<String, String>,
 ) -> Result<axum::Json<JsonValue>, ApiError> {
-    let data = auth.shop_data(&app)?;
+    let data = auth.shop_data(app)?;
     let (items, next) = data.db.read(move |c| shopdata::list(c, spec, &query)).await?;
     Ok(axum::Json(serde_json::json!({ "items": items, "next": next })))
 }
@@ -406,7 +406,7 @@ async fn get_impl(
     spec: &'static Spec,
     id: i64,
 ) -> Result<axum::Json<Map<String, JsonValue>>, ApiError> {
-    let data = auth.shop_data(&app)?;
+    let data = auth.shop_data(app)?;
     Ok(axum::Json(data.db.read(move |c| shopdata::get(c, spec, id)).await?))
 }
 
@@ -426,7 +426,7 @@ async fn create_impl(
     body: Map<String, JsonValue>,
 ) -> Result<Response, ApiError> {
     require_write(auth, spec)?;
-    let data = auth.shop_data(&app)?;
+    let data = auth.shop_data(app)?;
     let now = app.clock.now();
     let created = data.db.write(move |c| shopdata::create(c, spec, &body, now)).await?;
     Ok((StatusCode::CREATED, axum::Json(created)).into_response())
@@ -440,7 +440,7 @@ async fn update_impl(
     body: Map<String, JsonValue>,
 ) -> Result<axum::Json<Map<String, JsonValue>>, ApiError> {
     require_write(auth, spec)?;
-    let data = auth.shop_data(&app)?;
+    let data = auth.shop_data(app)?;
     let now = app.clock.now();
     Ok(axum::Json(
         data.db
@@ -452,7 +452,7 @@ async fn update_impl(
 async fn delete_impl(app: &AppState, auth: &Auth, spec: &'static Spec, id: i64) -> Result<StatusCode, ApiError> {
     auth.require(Permission::DeleteRecords)?;
     auth.require_writable()?;
-    let data = auth.shop_data(&app)?;
+    let data = auth.shop_data(app)?;
     data.db.write(move |c| shopdata::delete(c, spec, id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -311,9 +311,14 @@ fn allowed(method: &Method, path: &str, role: &str) -> bool {
     match (method.as_str(), path) {
         (_, p) if p.starts_with("/api/v1/auth/") || p == "/api/v1/portal/repairs" => true,
         ("PATCH", "/api/v1/account") | ("POST", "/api/v1/keys/rotate") => role == "owner",
-        (_, "/api/v1/backups" | "/api/v1/backups/{id}" | "/api/v1/settings/notifications" | "/api/v1/restores") => {
-            managers
-        }
+        (
+            _,
+            "/api/v1/backups"
+            | "/api/v1/backups/{id}"
+            | "/api/v1/settings/notifications"
+            | "/api/v1/restores"
+            | "/api/v1/sandboxes",
+        ) => managers,
         (_, p) if p.starts_with("/api/v1/exports") || p.starts_with("/api/v1/compliance") => managers,
         ("DELETE", _) => managers,
         (_, p) if p.starts_with("/api/v1/shops") => managers,
