@@ -29,6 +29,7 @@ pub mod jobs;
 pub mod live;
 pub mod mail;
 pub mod notify;
+pub mod record_restore;
 pub mod restores;
 pub mod sandboxes;
 pub mod schedule;

@@ -452,3 +452,95 @@ async fn a_sandbox_serves_the_backup_and_writes_there_never_reach_production() {
     assert_eq!(sandbox.get::<Ticket>(1).await.unwrap_err().status(), Some(410));
     assert!(owner.sandboxes().await.unwrap().items.is_empty());
 }
+
+#[tokio::test]
+async fn single_records_come_back_without_clobbering_newer_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = unscheduled(dir.path());
+    let server = TestServer::start_with(&data, &["--config", &config]);
+    let owner = server.sign_in("owner").await;
+    let live = || {
+        let c = rusqlite::Connection::open(data.join("accounts/demo/live.db")).unwrap();
+        c.busy_timeout(Duration::from_secs(5)).unwrap();
+        c
+    };
+    let count = |sql: &str| -> i64 { live().query_row(sql, [], |r| r.get(0)).unwrap() };
+    let (_, backup) = backup_now(&owner).await;
+    let notes9 = count("SELECT count(*) FROM ticket_notes WHERE ticket_id = 9");
+    let ticket9 = owner.get::<Ticket>(9).await.unwrap();
+    assert!(notes9 > 0);
+    owner.delete::<Ticket>(9).await.unwrap();
+    let ticket10 = owner.get::<Ticket>(10).await.unwrap();
+    owner
+        .update::<Ticket>(
+            10,
+            &TicketPatch {
+                problem: Some("changed since the backup".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let counts_before = server.counts("demo");
+    let record = |kind: &str, id: i64, overwrite: bool| json!({"backup_id": backup.id, "kind": kind, "id": id, "overwrite": overwrite});
+
+    // The deleted ticket: back with its notes; its invoice and messages, which the
+    // deletion unlinked, are linked to it again.
+    let (status, v) = post(&owner, "/api/v1/restores/records", record("ticket", 9, false)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["inserted"]["tickets"], 1, "{v}");
+    assert_eq!(v["location"], "primary");
+    let invoices9 = count("SELECT count(*) FROM invoices WHERE ticket_id = 9");
+    assert!(invoices9 > 0, "the invoice was not linked again: {v}");
+    assert_eq!(owner.get::<Ticket>(9).await.unwrap(), ticket9);
+    assert_eq!(count("SELECT count(*) FROM ticket_notes WHERE ticket_id = 9"), notes9);
+    // Nothing else moved: only ticket 9's rows came back.
+    let after = server.counts("demo");
+    for ((table, b), (_, a)) in counts_before.iter().zip(&after) {
+        match table.as_str() {
+            "tickets" => assert_eq!(a - b, 1),
+            "ticket_notes" => assert_eq!(a - b, notes9),
+            "attachments" | "communications" => assert!(a >= b, "{table}"),
+            _ => assert_eq!(a, b, "{table} changed"),
+        }
+    }
+
+    // A ticket changed since: 409 naming it, and only with overwrite is it replaced.
+    let (status, v) = post(&owner, "/api/v1/restores/records", record("ticket", 10, false)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["error"]["code"], "would_overwrite");
+    assert_eq!(v["error"]["conflicts"][0]["table"], "tickets");
+    assert_eq!(v["error"]["conflicts"][0]["id"], 10);
+    assert_eq!(
+        owner.get::<Ticket>(10).await.unwrap().problem,
+        "changed since the backup"
+    );
+    let (status, v) = post(&owner, "/api/v1/restores/records", record("ticket", 10, true)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["overwritten"]["tickets"], 1);
+    assert_eq!(owner.get::<Ticket>(10).await.unwrap().problem, ticket10.problem);
+
+    // A customer as in the backup: nothing to do.
+    let (status, v) = post(&owner, "/api/v1/restores/records", record("customer", 12, false)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["inserted"]["customers"], 0);
+
+    // A customer erased under CCPA since the backup cannot come back, nor their tickets.
+    let erased = owner.get::<Customer>(13).await.unwrap();
+    let their_ticket: i64 = count("SELECT min(id) FROM tickets WHERE customer_id = 13");
+    owner.ccpa_delete(erased.email.as_deref().unwrap()).await.unwrap();
+    let (status, v) = post(&owner, "/api/v1/restores/records", record("customer", 13, true)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["error"]["code"], "erased");
+    let (status, v) = post(&owner, "/api/v1/restores/records", record("ticket", their_ticket, true)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["error"]["code"], "erased");
+    assert_eq!(owner.get::<Customer>(13).await.unwrap_err().status(), Some(404));
+
+    // Not in the backup, or not a kind of record: clear errors.
+    let (status, _) = post(&owner, "/api/v1/restores/records", record("ticket", 999_999, false)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, v) = post(&owner, "/api/v1/restores/records", record("invoice", 1, false)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+}

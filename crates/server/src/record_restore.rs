@@ -1,0 +1,522 @@
+//! Single-record restore: one ticket (with its notes, messages, invoices, their lines
+//! and payments, and attachments) or one customer (with their tickets and all of that)
+//! brought back from a backup into live data, touching nothing else.
+//!
+//! The backup's database is fetched beside the live one and attached to the live
+//! connection; rows are compared column by column. A row missing from live data is
+//! inserted, an identical one left alone, and one that differs is a conflict: answered
+//! 409 with the list, unless the caller repeats with `overwrite: true`. A customer in
+//! the deletion ledger is refused.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path as FsPath;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use repairops_api::{Backup, ErrorBody};
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::audit::AuditEntry;
+use crate::auth::{Auth, Permission};
+use crate::control;
+use crate::error::{ApiError, Json};
+
+/// `POST /api/v1/restores/records`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordRestoreRequest {
+    pub backup_id: i64,
+    /// `ticket` or `customer`.
+    pub kind: String,
+    pub id: i64,
+    /// Replace live rows that differ from the backup's (after a 409 listed them).
+    #[serde(default)]
+    pub overwrite: bool,
+}
+
+/// A live row that differs from the backup's.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq, Eq)]
+pub struct Conflict {
+    pub table: String,
+    pub id: i64,
+    /// When the live row last changed, and when the backup's did.
+    pub live_updated_at: Option<String>,
+    pub backup_updated_at: Option<String>,
+}
+
+/// What a record restore did, per table.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq, Eq)]
+pub struct RecordRestoreResult {
+    pub backup_id: i64,
+    pub kind: String,
+    pub id: i64,
+    /// The location the backup was read from.
+    pub location: String,
+    pub inserted: BTreeMap<String, u64>,
+    /// Rows replaced with the backup's (asked for with `overwrite`), or linked again to
+    /// the restored ticket after its deletion had unlinked them.
+    pub overwritten: BTreeMap<String, u64>,
+    pub unchanged: BTreeMap<String, u64>,
+    pub attachment_files: u64,
+}
+
+/// The tables of a record set, parents first (the order rows are inserted in).
+const TABLES: [&str; 8] = [
+    "customers",
+    "tickets",
+    "ticket_notes",
+    "communications",
+    "invoices",
+    "invoice_lines",
+    "payments",
+    "attachments",
+];
+
+/// Fills `temp.pick_{table}` with the ids of the record set in the attached backup `bk`.
+fn pick(conn: &Connection, kind: &str, id: i64) -> rusqlite::Result<()> {
+    for t in TABLES {
+        conn.execute_batch(&format!(
+            "CREATE TEMP TABLE IF NOT EXISTS pick_{t} (id INTEGER PRIMARY KEY); DELETE FROM temp.pick_{t};"
+        ))?;
+    }
+    if kind == "customer" {
+        conn.execute(
+            "INSERT INTO temp.pick_customers SELECT id FROM bk.customers WHERE id = ?1",
+            [id],
+        )?;
+        conn.execute(
+            "INSERT INTO temp.pick_tickets SELECT id FROM bk.tickets WHERE customer_id = ?1",
+            [id],
+        )?;
+        conn.execute(
+            "INSERT OR IGNORE INTO temp.pick_communications SELECT id FROM bk.communications WHERE customer_id = ?1",
+            [id],
+        )?;
+        conn.execute(
+            "INSERT OR IGNORE INTO temp.pick_invoices SELECT id FROM bk.invoices WHERE customer_id = ?1",
+            [id],
+        )?;
+    } else {
+        conn.execute(
+            "INSERT INTO temp.pick_tickets SELECT id FROM bk.tickets WHERE id = ?1",
+            [id],
+        )?;
+        // The ticket's customer comes too when live data lacks it (otherwise it is left alone).
+        conn.execute(
+            "INSERT INTO temp.pick_customers SELECT customer_id FROM bk.tickets WHERE id = ?1
+             AND customer_id NOT IN (SELECT id FROM main.customers)",
+            [id],
+        )?;
+    }
+    conn.execute_batch(
+        "INSERT OR IGNORE INTO temp.pick_ticket_notes SELECT id FROM bk.ticket_notes WHERE ticket_id IN (SELECT id FROM temp.pick_tickets);
+         INSERT OR IGNORE INTO temp.pick_communications SELECT id FROM bk.communications WHERE ticket_id IN (SELECT id FROM temp.pick_tickets);
+         INSERT OR IGNORE INTO temp.pick_invoices SELECT id FROM bk.invoices WHERE ticket_id IN (SELECT id FROM temp.pick_tickets);
+         INSERT OR IGNORE INTO temp.pick_invoice_lines SELECT id FROM bk.invoice_lines WHERE invoice_id IN (SELECT id FROM temp.pick_invoices);
+         INSERT OR IGNORE INTO temp.pick_payments SELECT id FROM bk.payments WHERE invoice_id IN (SELECT id FROM temp.pick_invoices);
+         INSERT OR IGNORE INTO temp.pick_attachments SELECT id FROM bk.attachments WHERE ticket_id IN (SELECT id FROM temp.pick_tickets);",
+    )
+}
+
+fn columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid"))?;
+    let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    names.collect()
+}
+
+/// Whether live row `m` equals backup row `b`, counting as equal a `ticket_id` the
+/// ticket's deletion set to NULL when that ticket is being restored (a re-link, not a
+/// newer version).
+fn same_row(cols: &[String]) -> String {
+    cols.iter()
+        .map(|c| {
+            if c == "ticket_id" {
+                format!("(m.\"{c}\" IS b.\"{c}\" OR (m.\"{c}\" IS NULL AND b.\"{c}\" IN (SELECT id FROM temp.pick_tickets)))")
+            } else {
+                format!("m.\"{c}\" IS b.\"{c}\"")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// Live rows of the set that differ from the backup's.
+fn conflicts(conn: &Connection) -> rusqlite::Result<Vec<Conflict>> {
+    let mut out = Vec::new();
+    for t in TABLES {
+        let cols = columns(conn, t)?;
+        let same = same_row(&cols);
+        let mut stmt = conn.prepare(&format!(
+            "SELECT b.id, m.updated_at, b.updated_at FROM bk.{t} b JOIN main.{t} m ON m.id = b.id
+             WHERE b.id IN (SELECT id FROM temp.pick_{t}) AND NOT ({same}) ORDER BY b.id"
+        ))?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Conflict {
+                table: t.to_string(),
+                id: r.get(0)?,
+                live_updated_at: r.get(1)?,
+                backup_updated_at: r.get(2)?,
+            })
+        })?;
+        for c in rows {
+            out.push(c?);
+        }
+    }
+    Ok(out)
+}
+
+/// Why a record restore was refused or failed.
+enum Refusal {
+    Api(ApiError),
+    Conflicts(Vec<Conflict>),
+}
+
+impl From<ApiError> for Refusal {
+    fn from(e: ApiError) -> Refusal {
+        Refusal::Api(e)
+    }
+}
+
+fn db(context: &'static str) -> impl Fn(rusqlite::Error) -> Refusal {
+    move |e| {
+        let msg = e.to_string();
+        if msg.contains("FOREIGN KEY") {
+            Refusal::Api(ApiError::conflict(format!(
+                "the {context} refers to something live data no longer has (a team member, a shop or a stock item); nothing was restored"
+            )))
+        } else if msg.contains("UNIQUE") {
+            Refusal::Api(ApiError::conflict(format!(
+                "a live record already uses a number the {context} needs ({msg}); nothing was restored"
+            )))
+        } else {
+            Refusal::Api(ApiError::internal("restore the record", e))
+        }
+    }
+}
+
+/// Rows per table.
+type Counts = BTreeMap<String, u64>;
+
+/// Applies the set: inserts what is missing, overwrites what differs when asked.
+/// Returns the rows inserted, overwritten and left unchanged.
+fn apply(conn: &mut Connection, overwrite: bool, kind: &'static str) -> Result<[Counts; 3], Refusal> {
+    let tx = conn.transaction().map_err(db(kind))?;
+    let found = conflicts(&tx).map_err(db(kind))?;
+    if !found.is_empty() && !overwrite {
+        return Err(Refusal::Conflicts(found));
+    }
+    let (mut inserted, mut overwritten, mut unchanged) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    tx.execute_batch("PRAGMA defer_foreign_keys = ON").map_err(db(kind))?;
+    for t in TABLES {
+        let cols = columns(&tx, t).map_err(db(kind))?;
+        let list = cols.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
+        let from_backup = cols.iter().map(|c| format!("b.\"{c}\"")).collect::<Vec<_>>().join(", ");
+        let ids: Vec<i64> = found.iter().filter(|c| c.table == t).map(|c| c.id).collect();
+        let mut replaced = 0;
+        for id in &ids {
+            replaced += tx
+                .execute(
+                    &format!(
+                        "UPDATE main.{t} SET ({list}) = (SELECT {from_backup} FROM bk.{t} b WHERE b.id = ?1) WHERE id = ?1"
+                    ),
+                    [id],
+                )
+                .map_err(db(kind))? as u64;
+        }
+        if cols.iter().any(|c| c == "ticket_id") {
+            // Rows the ticket's deletion unlinked are linked again.
+            replaced += tx
+                .execute(
+                    &format!(
+                        "UPDATE main.{t} SET ticket_id = (SELECT b.ticket_id FROM bk.{t} b WHERE b.id = main.{t}.id)
+                         WHERE id IN (SELECT id FROM temp.pick_{t}) AND ticket_id IS NULL
+                         AND (SELECT b.ticket_id FROM bk.{t} b WHERE b.id = main.{t}.id) IN (SELECT id FROM temp.pick_tickets)"
+                    ),
+                    [],
+                )
+                .map_err(db(kind))? as u64;
+        }
+        let added = tx
+            .execute(
+                &format!(
+                    "INSERT INTO main.{t} ({list}) SELECT {from_backup} FROM bk.{t} b
+                     WHERE b.id IN (SELECT id FROM temp.pick_{t}) AND b.id NOT IN (SELECT id FROM main.{t}) ORDER BY b.id"
+                ),
+                [],
+            )
+            .map_err(db(kind))? as u64;
+        let picked: i64 = tx
+            .query_row(&format!("SELECT count(*) FROM temp.pick_{t}"), [], |r| r.get(0))
+            .map_err(db(kind))?;
+        inserted.insert(t.to_string(), added);
+        overwritten.insert(t.to_string(), replaced);
+        unchanged.insert(t.to_string(), (picked as u64).saturating_sub(added + replaced));
+    }
+    tx.commit().map_err(db(kind))?;
+    Ok([inserted, overwritten, unchanged])
+}
+
+/// Runs a whole record restore on a blocking thread.
+fn run(
+    app: &AppState,
+    auth: &Auth,
+    backup: &Backup,
+    req: &RecordRestoreRequest,
+    kind: &'static str,
+) -> Result<RecordRestoreResult, Refusal> {
+    let slug = &auth.account.account.slug;
+    let account_dir = app.config.account_dir(slug);
+    let stage = account_dir.join(".record").join(format!("{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&stage);
+    std::fs::create_dir_all(&stage).map_err(|e| ApiError::internal("prepare the restore", e))?;
+    let result = (|| -> Result<RecordRestoreResult, Refusal> {
+        let locations =
+            crate::backups::locations(&app.config, slug).map_err(|e| ApiError::internal("open the backups", e))?;
+        let mut errors = Vec::new();
+        for (name, location) in [("primary", &locations.primary), ("secondary", &locations.secondary)] {
+            let Some(snapshot) = backup
+                .locations
+                .iter()
+                .find(|l| l.name == name && l.ok)
+                .and_then(|l| l.snapshot.clone())
+            else {
+                continue;
+            };
+            let opened = (|| -> Result<_, String> {
+                let mut f = std::fs::File::create(stage.join("backup.db"))
+                    .map_err(|e| format!("cannot create {}: {e}", stage.display()))?;
+                let repo = crate::backups::open_existing(location, &locations.key).map_err(|e| e.to_string())?;
+                let index = repo.load_index().map_err(|e| e.to_string())?;
+                let (_, snap) = repo.find_snapshot(&snapshot).map_err(|e| e.to_string())?;
+                repairops_vault::restore_to_writer(&repo, &index, &snap, "live.db", &mut f)
+                    .map_err(|e| e.to_string())?;
+                Ok((repo, index, snap))
+            })();
+            match opened {
+                Ok((repo, index, snap)) => {
+                    return restore_from(app, auth, &stage.join("backup.db"), req, kind, name, |sha, out| {
+                        repairops_vault::restore_to_writer(&repo, &index, &snap, &attachment_path(sha), out)
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    });
+                }
+                Err(e) => errors.push(format!("{name}: {e}")),
+            }
+        }
+        Err(Refusal::Api(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage",
+            format!(
+                "the backup could not be read from either location ({})",
+                errors.join("; ")
+            ),
+        )))
+    })();
+    let _ = std::fs::remove_dir_all(&stage);
+    let _ = std::fs::remove_dir(account_dir.join(".record"));
+    result
+}
+
+/// Where an attachment sits inside a backup's snapshot.
+fn attachment_path(sha: &str) -> String {
+    match (sha.get(..2), sha.get(2..4)) {
+        (Some(a), Some(b)) => format!("attachments/{a}/{b}/{sha}"),
+        _ => format!("attachments/{sha}"),
+    }
+}
+
+fn restore_from(
+    app: &AppState,
+    auth: &Auth,
+    backup_db: &FsPath,
+    req: &RecordRestoreRequest,
+    kind: &'static str,
+    location: &str,
+    fetch_file: impl Fn(&str, &mut dyn Write) -> Result<(), String>,
+) -> Result<RecordRestoreResult, Refusal> {
+    let data = app.shop_data(&auth.account.account.slug)?;
+    // The backup's schema brought up to date, so its columns match live data's.
+    crate::app::open_live(backup_db).map_err(|e| ApiError::internal("open the backup's database", e))?;
+    let mut conn =
+        crate::db::open_connection(data.db.path()).map_err(|e| ApiError::internal("open the shop's data", e))?;
+    conn.execute("ATTACH DATABASE ?1 AS bk", [backup_db.to_string_lossy()])
+        .map_err(|e| ApiError::internal("open the backup's database", e))?;
+    pick(&conn, &req.kind, req.id).map_err(db(kind))?;
+    let picked: i64 = conn
+        .query_row(&format!("SELECT count(*) FROM temp.pick_{}s", req.kind), [], |r| {
+            r.get(0)
+        })
+        .map_err(db(kind))?;
+    if picked == 0 {
+        return Err(Refusal::Api(ApiError::not_found(&format!(
+            "{kind} {} in backup {}",
+            req.id, req.backup_id
+        ))));
+    }
+    // A customer erased on request stays erased.
+    let people: Vec<(i64, Option<String>)> = {
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, email FROM bk.customers WHERE id IN (SELECT id FROM temp.pick_customers)
+                 OR id IN (SELECT customer_id FROM bk.tickets WHERE id IN (SELECT id FROM temp.pick_tickets))",
+            )
+            .map_err(db(kind))?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db(kind))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(db(kind))?
+    };
+    let account_id = auth.account.id;
+    let ledger: Vec<(i64, Option<String>)> = app
+        .control
+        .with_writer(|c| {
+            let mut stmt = c.prepare("SELECT customer_id, email_hmac FROM deletion_ledger WHERE account_id = ?1")?;
+            let rows = stmt.query_map([account_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(|e| ApiError::internal("read the deletion ledger", e))?;
+    for (id, email) in &people {
+        let hmac = email
+            .as_deref()
+            .map(|e| crate::compliance::email_hmac(&app.ledger_key, e));
+        if ledger
+            .iter()
+            .any(|(lid, lh)| lid == id || (lh.is_some() && *lh == hmac))
+        {
+            return Err(Refusal::Api(ApiError::new(
+                StatusCode::CONFLICT,
+                "erased",
+                format!("customer {id} was permanently deleted on request (CCPA); their records cannot be restored"),
+            )));
+        }
+    }
+    let shas: Vec<String> = {
+        let mut stmt = conn
+            .prepare("SELECT DISTINCT sha256 FROM bk.attachments WHERE id IN (SELECT id FROM temp.pick_attachments)")
+            .map_err(db(kind))?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(db(kind))?;
+        rows.collect::<rusqlite::Result<_>>().map_err(db(kind))?
+    };
+    let [inserted, overwritten, unchanged] = apply(&mut conn, req.overwrite, kind)?;
+    // Attachment files the live folder lacks, written under a temporary name first.
+    let mut files = 0;
+    for sha in shas {
+        let dest = crate::attachments::content_path(&data.attachments, &sha);
+        if dest.exists() {
+            continue;
+        }
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| ApiError::internal("restore an attachment", e))?;
+        }
+        let tmp = dest.with_extension("part");
+        let mut f = std::fs::File::create(&tmp).map_err(|e| ApiError::internal("restore an attachment", e))?;
+        fetch_file(&sha, &mut f).map_err(|e| ApiError::internal("restore an attachment", e))?;
+        f.sync_all()
+            .map_err(|e| ApiError::internal("restore an attachment", e))?;
+        std::fs::rename(&tmp, &dest).map_err(|e| ApiError::internal("restore an attachment", e))?;
+        files += 1;
+    }
+    let _ = conn.execute("DETACH DATABASE bk", []);
+    Ok(RecordRestoreResult {
+        backup_id: req.backup_id,
+        kind: req.kind.clone(),
+        id: req.id,
+        location: location.to_string(),
+        inserted,
+        overwritten,
+        unchanged,
+        attachment_files: files,
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/restores/records", tag = "restores", security(("bearer" = [])),
+    request_body = RecordRestoreRequest,
+    responses((status = 200, body = RecordRestoreResult), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, description = "live records differ (listed in error.conflicts), or the customer was erased on request"),
+              (status = 422, body = ErrorBody), (status = 423, body = ErrorBody)))]
+pub async fn create(
+    State(app): State<AppState>,
+    auth: Auth,
+    ext: axum::http::Extensions,
+    Json(req): Json<RecordRestoreRequest>,
+) -> Result<Response, ApiError> {
+    auth.require(Permission::RunBackups)?;
+    auth.require_writable()?;
+    let kind: &'static str = match req.kind.as_str() {
+        "ticket" => "ticket",
+        "customer" => "customer",
+        other => {
+            return Err(ApiError::invalid(format!(
+                "{other:?} cannot be restored on its own; use ticket or customer"
+            )));
+        }
+    };
+    let backup = crate::backup_api::find_backup(&app, auth.account.id, req.backup_id).await?;
+    if backup.state != repairops_api::JobState::Succeeded {
+        return Err(ApiError::invalid(format!("backup {} did not complete", backup.id)));
+    }
+    let handle = app
+        .jobs
+        .start(auth.account.id, &auth.account.account.slug, "record_restore")?;
+    let (app2, auth2, req2) = (app.clone(), auth.clone(), req.clone());
+    let outcome = tokio::task::spawn_blocking(move || run(&app2, &auth2, &backup, &req2, kind))
+        .await
+        .map_err(|e| ApiError::internal("restore the record", e))?;
+    let (result, detail) = match &outcome {
+        Ok(r) => (
+            "success",
+            format!(
+                "{kind} {} from backup {}: inserted {:?}, overwritten {:?}",
+                req.id, req.backup_id, r.inserted, r.overwritten
+            ),
+        ),
+        Err(Refusal::Conflicts(c)) => (
+            "failure",
+            format!(
+                "{kind} {} from backup {}: {} live records differ",
+                req.id,
+                req.backup_id,
+                c.len()
+            ),
+        ),
+        Err(Refusal::Api(e)) => (
+            "failure",
+            format!("{kind} {} from backup {}: {}", req.id, req.backup_id, e.message),
+        ),
+    };
+    app.audit(AuditEntry {
+        at: control::now_text(),
+        account: auth.account.account.slug.clone(),
+        user: auth.identity.email.clone(),
+        event_type: "restore".into(),
+        action: "restore one record".into(),
+        resource: format!("/api/v1/restores/records ({kind} {})", req.id),
+        ip: crate::http::client_ip(&ext).to_string(),
+        result: result.into(),
+        detail,
+    })
+    .await;
+    let resp = match outcome {
+        Ok(r) => {
+            handle.succeed(json!({"kind": kind, "id": req.id}));
+            axum::Json(r).into_response()
+        }
+        Err(Refusal::Conflicts(c)) => {
+            handle.fail("live records differ from the backup".into());
+            let body = json!({"error": {
+                "code": "would_overwrite",
+                "message": format!("{} live records differ from the backup's; repeat with overwrite: true to replace them", c.len()),
+                "conflicts": c,
+            }});
+            (StatusCode::CONFLICT, axum::Json(body)).into_response()
+        }
+        Err(Refusal::Api(e)) => {
+            handle.fail(e.message.clone());
+            e.into_response()
+        }
+    };
+    Ok(crate::http::audited(resp))
+}
