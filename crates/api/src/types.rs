@@ -468,6 +468,27 @@ pub struct BackupStatus {
     pub history: Vec<Backup>,
     pub errors: Vec<String>,
     pub warnings: Vec<String>,
+    /// The newest restore drill (test restore), if any.
+    #[serde(default)]
+    pub last_drill: Option<Drill>,
+}
+
+/// A restore drill: a backup restored into a scratch folder and checked.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct Drill {
+    pub id: i64,
+    pub backup_id: i64,
+    pub state: JobState,
+    /// Whether every check passed (none while it runs).
+    pub passed: Option<bool>,
+    /// One line per check, e.g. `tickets: 1500 rows, as in the backup's summary`.
+    pub checks: Vec<String>,
+    /// The location the backup was read from.
+    pub location: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: Option<u64>,
+    /// `manual` or `scheduled` (monthly).
+    pub kind: String,
 }
 
 /// `POST /api/v1/exports`: what to export and how.

@@ -73,6 +73,7 @@ impl App {
         crate::export_api::recover(&control, &config.data);
         crate::restores::recover(&control, &config.data);
         crate::sandboxes::recover(&control, &config.data);
+        crate::drills::recover(&control, &config.data);
         let portal_limit = RateLimit::new(config.portal_per_minute);
         // Database copies left by backups a crash interrupted hold customers' data.
         if let Ok(accounts) = std::fs::read_dir(config.data.join("accounts")) {

@@ -382,6 +382,7 @@ pub fn spawn_scheduler(app: AppState) {
         loop {
             let now = app.clock.now();
             tick(&app, now).await;
+            crate::drills::tick(&app, now).await;
             tokio::time::sleep(Duration::from_secs(30)).await;
         }
     });
@@ -674,7 +675,13 @@ pub async fn status(State(app): State<AppState>, auth: Auth) -> Result<axum::Jso
             due.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z")
         ));
     }
+    let account_id = auth.account.id;
+    let last_drill = app
+        .control
+        .read(move |c| crate::drills::last(c, account_id).map_err(control::db_err))
+        .await?;
     Ok(axum::Json(BackupStatus {
+        last_drill,
         last,
         next: NextBackup {
             shop_time: next_utc.with_timezone(&tz).to_rfc3339(),

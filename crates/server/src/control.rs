@@ -176,6 +176,21 @@ CREATE TABLE sandboxes (
 );
 CREATE INDEX sandboxes_account ON sandboxes (account_id, id);
 "#,
+    r#"
+CREATE TABLE drills (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    backup_id INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('manual', 'scheduled')),
+    state TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed')),
+    passed INTEGER,
+    checks TEXT NOT NULL DEFAULT '[]',
+    location TEXT,
+    started_at TEXT NOT NULL,
+    duration_ms INTEGER
+);
+CREATE INDEX drills_account ON drills (account_id, id);
+"#,
 ];
 
 /// An account row with its internal id.

@@ -73,6 +73,7 @@ pub fn router(app: AppState) -> axum::Router {
         .routes(routes!(crate::compliance::requests))
         .routes(routes!(crate::restores::create))
         .routes(routes!(crate::record_restore::create))
+        .routes(routes!(crate::drills::create))
         .routes(routes!(crate::sandboxes::list, crate::sandboxes::create))
         .routes(routes!(crate::sandboxes::delete))
         .routes(routes!(crate::backup_api::rotate_key))

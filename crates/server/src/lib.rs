@@ -19,6 +19,7 @@ pub mod compliance;
 pub mod config;
 pub mod control;
 pub mod db;
+pub mod drills;
 pub mod error;
 pub mod export_api;
 pub mod exports;

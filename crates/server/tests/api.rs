@@ -231,6 +231,7 @@ fn request_for(method: &Method, path: &str, ticket_id: i64) -> (String, Option<(
         ("POST", "/api/v1/exports") => json!({"dataset": "tickets", "format": "csv"}),
         ("POST", "/api/v1/restores") => json!({"backup_id": 999_999, "confirm": "demo"}),
         ("POST", "/api/v1/sandboxes") => json!({"backup_id": 999_999}),
+        ("POST", "/api/v1/backups/{id}/verify") => json!({}),
         ("POST", "/api/v1/restores/records") => json!({"backup_id": 999_999, "kind": "ticket", "id": 1}),
         ("POST", "/api/v1/compliance/subject-export") => json!({"email": "nobody@example.com"}),
         ("POST", "/api/v1/compliance/ccpa") => json!({"email": "nobody@example.com", "kind": "export"}),
@@ -319,6 +320,7 @@ fn allowed(method: &Method, path: &str, role: &str) -> bool {
             | "/api/v1/settings/notifications"
             | "/api/v1/restores"
             | "/api/v1/restores/records"
+            | "/api/v1/backups/{id}/verify"
             | "/api/v1/sandboxes",
         ) => managers,
         (_, p) if p.starts_with("/api/v1/exports") || p.starts_with("/api/v1/compliance") => managers,

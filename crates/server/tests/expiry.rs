@@ -154,3 +154,43 @@ async fn sandboxes_are_deleted_seven_days_after_they_were_made() {
     repairops_server::sandboxes::sweep(&h.app, h.clock.now()).await;
     assert!(!files.exists(), "the expired sandbox's files are still on disk");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_drill_runs_monthly() {
+    let h = Harness::start("2026-11-01T12:00:00Z").await;
+    let made = h.clock.now();
+    let owner = h.at(made).await;
+    finish(&owner, owner.back_up_now().await.unwrap()).await;
+    let account = h
+        .app
+        .control
+        .read(|c| Ok(repairops_server::control::account_by_slug(c, "shop").unwrap().unwrap()))
+        .await
+        .unwrap();
+    let drills = || {
+        let c = rusqlite::Connection::open(h.dir.path().join("data/server.db")).unwrap();
+        c.query_row("SELECT count(*) FROM drills WHERE kind = 'scheduled'", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap()
+    };
+    // Not in the first month after the first backup.
+    repairops_server::drills::tick(&h.app, made + chrono::Duration::days(29)).await;
+    assert_eq!(drills(), 0);
+    // Then once, and not again until a month after it.
+    let month = made + chrono::Duration::days(30);
+    *h.clock.0.lock().unwrap() = month;
+    repairops_server::drills::tick(&h.app, month).await;
+    assert_eq!(drills(), 1);
+    for _ in 0..1200 {
+        if h.app.jobs.running(account.id).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    repairops_server::drills::tick(&h.app, month + chrono::Duration::days(10)).await;
+    assert_eq!(drills(), 1);
+    let owner = h.at(month + chrono::Duration::days(10)).await;
+    let drill = owner.backup_status().await.unwrap().last_drill.unwrap();
+    assert_eq!((drill.kind.as_str(), drill.passed), ("scheduled", Some(true)));
+}

@@ -544,3 +544,53 @@ async fn single_records_come_back_without_clobbering_newer_ones() {
     let (status, v) = post(&owner, "/api/v1/restores/records", record("invoice", 1, false)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
 }
+
+#[tokio::test]
+async fn a_restore_drill_checks_a_backup_and_reports_failure_loudly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = unscheduled(dir.path());
+    let server = TestServer::start_with(&data, &["--config", &config]);
+    let owner = server.sign_in("owner").await;
+    let (_, backup) = backup_now(&owner).await;
+    let (status, v) = post(&owner, &format!("/api/v1/backups/{}/verify", backup.id), json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{v}");
+    let job: Job = serde_json::from_value(v).unwrap();
+    let done = wait_job(&owner, &job).await;
+    assert_eq!(done.state, JobState::Succeeded, "{done:?}");
+    let result = done.result.unwrap();
+    assert_eq!(result["passed"], true);
+    let checks: Vec<String> = serde_json::from_value(result["checks"].clone()).unwrap();
+    assert!(checks[0].contains("integrity check ok"), "{checks:?}");
+    assert!(checks[1].contains("every one matching its SHA-256"), "{checks:?}");
+    let status = owner.backup_status().await.unwrap();
+    let drill = status.last_drill.unwrap();
+    assert_eq!(
+        (drill.passed, drill.backup_id, drill.kind.as_str()),
+        (Some(true), backup.id, "manual")
+    );
+    assert!(drill.duration_ms.is_some());
+    assert!(
+        !data.join("drills").join(drill.id.to_string()).exists(),
+        "scratch left behind"
+    );
+
+    // Both copies of the backup lost: the drill fails, says why, and notifies.
+    std::fs::remove_dir_all(data.join("repos/primary/demo")).unwrap();
+    std::fs::remove_dir_all(data.join("repos/secondary/demo")).unwrap();
+    let (_, v) = post(&owner, &format!("/api/v1/backups/{}/verify", backup.id), json!({})).await;
+    let job: Job = serde_json::from_value(v).unwrap();
+    let done = wait_job(&owner, &job).await;
+    assert_eq!(done.state, JobState::Failed, "{done:?}");
+    assert!(done.error.unwrap().contains("either location"));
+    let drill = owner.backup_status().await.unwrap().last_drill.unwrap();
+    assert_eq!(drill.passed, Some(false));
+    assert!(drill.checks[0].starts_with("fetching:"), "{:?}", drill.checks);
+    let control = rusqlite::Connection::open(data.join("server.db")).unwrap();
+    let notices: i64 = control
+        .query_row("SELECT count(*) FROM notices WHERE kind = 'drill.failed'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(notices, 1);
+}
