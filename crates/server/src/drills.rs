@@ -177,7 +177,11 @@ pub async fn start(
         let started = Instant::now();
         let dir = app2.config.data.join("drills").join(id.to_string());
         handle.phase("fetching", backup.size_bytes);
-        let fetched = crate::restores::fetch(&app2.config, &account.account.slug, &backup, &dir, &handle);
+        let within = crate::jobs::Within {
+            job: &handle,
+            phase: "fetching",
+        };
+        let fetched = crate::restores::fetch(&app2.config, &account.account.slug, &backup, &dir, &within);
         handle.phase("checking", None);
         let (passed, checks, location) = match fetched {
             Ok(location) => {

@@ -367,3 +367,21 @@ impl repairops_vault::Progress for JobHandle {
         self.jobs.update(self.id, |j| j.bytes_done += bytes, false);
     }
 }
+
+/// Reports work done by a step (a backup, a vault restore) under one phase of the job
+/// around it: the step's own phase names are replaced, its totals and progress kept, so
+/// a restore job shows `safety_backup` and `fetching` as DESIGN names them.
+pub struct Within<'a> {
+    pub job: &'a JobHandle,
+    pub phase: &'static str,
+}
+
+impl repairops_vault::Progress for Within<'_> {
+    fn phase(&self, _name: &str, total: Option<u64>) {
+        self.job.phase(self.phase, total);
+    }
+
+    fn advance(&self, bytes: u64) {
+        self.job.advance(bytes);
+    }
+}

@@ -270,13 +270,23 @@ fn run(
         job.phase("safety_backup", None);
         let now = app.clock.now();
         let safety_id = crate::backup_api::begin_backup(app, account.id, BackupKind::Safety, now)?;
-        crate::backup_api::take_backup(app, account, BackupKind::Safety, safety_id, now, job)
+        let within = crate::jobs::Within {
+            job,
+            phase: "safety_backup",
+        };
+        crate::backup_api::take_backup(app, account, BackupKind::Safety, safety_id, now, &within)
             .map_err(|e| format!("the safety backup failed, so nothing was restored: {e}"))?;
         // 2. The backup's files, from whichever location can give them.
         crate::faults::point("restore.fetching");
         job.phase("fetching", backup.size_bytes);
         let new = stage.join("new");
-        let location = fetch(&app.config, slug, backup, &new, job)?;
+        let location = fetch(
+            &app.config,
+            slug,
+            backup,
+            &new,
+            &crate::jobs::Within { job, phase: "fetching" },
+        )?;
         // 3. Checked beside the live data.
         crate::faults::point("restore.checking");
         job.phase("checking", None);

@@ -73,7 +73,8 @@ fn build(
 ) -> Result<String, String> {
     let dir = app.sandbox_dir(id);
     job.phase("fetching", backup.size_bytes);
-    let location = crate::restores::fetch(&app.config, &account.account.slug, backup, &dir, job)?;
+    let within = crate::jobs::Within { job, phase: "fetching" };
+    let location = crate::restores::fetch(&app.config, &account.account.slug, backup, &dir, &within)?;
     job.phase("checking", None);
     crate::restores::check(&dir.join("live.db"), backup)?;
     job.phase("reapplying_deletions", None);

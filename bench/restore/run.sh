@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Restores of the `large` demo shop through the API: a sandbox made from a backup, a
+# restore to production (safety backup included), and single-record restores of a
+# deleted ticket and of a customer. Times are the jobs' own (created to finished) and,
+# for single records, the request's round trip.
+#
+#   bench/restore/run.sh [--smoke]
+#
+# --smoke uses the small demo shop. Results: printed, and target/restore-bench-*/results.md.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SMOKE=0
+[[ "${1:-}" == "--smoke" ]] && SMOKE=1
+SIZE=large; [[ $SMOKE == 1 ]] && SIZE=small
+if [[ -z "${SERVER_BIN:-}" ]]; then
+  (cd "$ROOT" && cargo build --release --locked -q -p repairops-server)
+  SERVER_BIN="$ROOT/target/release/repairops-server"
+fi
+WORK="$ROOT/target/restore-bench-$SIZE"
+mkdir -p "$WORK"
+if [[ ! -f "$WORK/seeded" ]]; then
+  rm -rf "$WORK/data"
+  "$SERVER_BIN" seed --data "$WORK/data" --account bench --size "$SIZE" | tee "$WORK/seed.txt"
+  touch "$WORK/seeded"
+fi
+# Every run starts from the seeded shop and no backups.
+rm -rf "$WORK/run"; cp -a "$WORK/data" "$WORK/run"
+PASSWORD=$(awk '$1 == "owner" {print $4}' "$WORK/seed.txt")
+printf '[backup]\nschedule = false\n' >"$WORK/server.toml"
+"$SERVER_BIN" serve --config "$WORK/server.toml" --data "$WORK/run" --listen 127.0.0.1:0 >"$WORK/server.out" 2>"$WORK/server.err" &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+for _ in $(seq 300); do grep -q "^ca-pem" "$WORK/server.out" 2>/dev/null && break; sleep 0.1; done
+URL=$(awk '/^listening on/ {print $3}' "$WORK/server.out")
+CA=$(awk '/^ca-pem/ {print $2}' "$WORK/server.out")
+TOKEN=$(curl -sf --cacert "$CA" -H 'content-type: application/json' \
+  -d "{\"email\":\"owner@bench.repairops.test\",\"password\":\"$PASSWORD\"}" "$URL/api/v1/auth/login" \
+  | python3 -c 'import sys, json; print(json.load(sys.stdin)["token"])')
+api() { curl -sf --cacert "$CA" -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' "$@"; }
+
+job() { # job JSON -> waits; prints "seconds result-json"
+  local id; id=$(python3 -c 'import sys, json; print(json.load(sys.stdin)["id"])')
+  while :; do
+    local j; j=$(api "$URL/api/v1/jobs/$id")
+    case $(python3 -c 'import sys, json; print(json.load(sys.stdin)["state"])' <<<"$j") in
+      succeeded) python3 -c '
+import sys, json
+from datetime import datetime
+j = json.load(sys.stdin)
+t = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
+print("%.2f" % (t(j["finished_at"]) - t(j["created_at"])).total_seconds(), json.dumps(j["result"]))' <<<"$j"; return ;;
+      failed) echo "job failed: $j" >&2; exit 1 ;;
+    esac
+    sleep 0.1
+  done
+}
+
+read -r BACKUP_S BACKUP_R < <(api -X POST "$URL/api/v1/backups" | job)
+BACKUP_ID=$(python3 -c 'import sys, json; print(json.loads(sys.argv[1])["backup_id"])' "$BACKUP_R")
+SIZE_MB=$(api "$URL/api/v1/backups/$BACKUP_ID" | python3 -c 'import sys, json; print("%.0f" % (json.load(sys.stdin)["size_bytes"] / 1e6))')
+# Changes after the backup: a deleted ticket (its notes and photos rows go with it).
+api -X DELETE "$URL/api/v1/tickets/42" >/dev/null
+read -r SANDBOX_S _ < <(api -X POST -d "{\"backup_id\": $BACKUP_ID}" "$URL/api/v1/sandboxes" | job)
+RECORD_S=$(api -o /dev/null -w '%{time_total}' -X POST -d "{\"backup_id\": $BACKUP_ID, \"kind\": \"ticket\", \"id\": 42}" "$URL/api/v1/restores/records")
+CUSTOMER_S=$(api -o /dev/null -w '%{time_total}' -X POST -d "{\"backup_id\": $BACKUP_ID, \"kind\": \"customer\", \"id\": 7, \"overwrite\": true}" "$URL/api/v1/restores/records")
+read -r RESTORE_S RESTORE_R < <(api -X POST -d "{\"backup_id\": $BACKUP_ID, \"confirm\": \"bench\"}" "$URL/api/v1/restores" | job)
+{
+  echo "### Restores of the $SIZE demo shop ($(date -u +%Y-%m-%d)$([[ $SMOKE == 1 ]] && echo ', smoke'))"
+  echo
+  echo "- Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/ {print $2}') GiB; $("$SERVER_BIN" --version); both locations local folders on the same disk"
+  echo "- Shop: $(head -1 "$WORK/seed.txt"); backup $BACKUP_ID of $SIZE_MB MB of live data took $BACKUP_S s"
+  echo "- Job times from the jobs' own created/finished stamps; single records: curl's total time for the request"
+  echo
+  echo "| operation | seconds | target |"
+  echo "|---|---:|---|"
+  echo "| sandbox from the backup (fetch, check, re-apply deletions) | $SANDBOX_S | < 15 s |"
+  echo "| restore to production (safety backup, fetch, check, swap) | $RESTORE_S | < 15 s |"
+  echo "| single-record restore: a deleted ticket with notes and photos | $RECORD_S | < 2 s |"
+  echo "| single-record restore: a customer with their tickets (overwrite) | $CUSTOMER_S | < 2 s |"
+  echo
+  echo "Restore result: \`$RESTORE_R\`"
+} | tee "$WORK/results.md"
