@@ -440,7 +440,35 @@ async fn ccpa_delete(app: &AppState, auth: &Auth, email: &str) -> Result<Deletio
             Ok((d, files, clean))
         })
         .await?;
-    if deletion.customer_ids.is_empty() {
+    // Open sandboxes hold copies of live data: the customer goes there too.
+    let account_id = auth.account.id;
+    let sandboxes: Vec<i64> = app
+        .control
+        .read(move |c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT id FROM sandboxes WHERE account_id = ?1 AND state = 'succeeded' AND deleted_at IS NULL",
+                )
+                .map_err(control::db_err)?;
+            let rows = stmt.query_map([account_id], |r| r.get(0)).map_err(control::db_err)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(control::db_err)
+        })
+        .await?;
+    let mut in_sandboxes = 0u64;
+    for id in sandboxes {
+        let Ok(sandbox) = app.sandbox_data(id) else { continue };
+        let (e, root) = (email.to_string(), sandbox.attachments.clone());
+        in_sandboxes += sandbox
+            .db
+            .write(move |c| {
+                let d = delete_subject(c, &e).map_err(ApiError::from)?;
+                remove_unused_files(c, &root, &d.attachment_shas);
+                checkpoint_truncate(c);
+                Ok(d.customer_ids.len() as u64)
+            })
+            .await?;
+    }
+    if deletion.customer_ids.is_empty() && in_sandboxes == 0 {
         return Err(ApiError::new(
             axum::http::StatusCode::NOT_FOUND,
             "not_found",
@@ -452,6 +480,7 @@ async fn ccpa_delete(app: &AppState, auth: &Auth, email: &str) -> Result<Deletio
     }
     let mut removed = deletion.removed.clone();
     removed.insert("attachment_files".into(), files);
+    removed.insert("sandbox_customers".into(), in_sandboxes);
     let detail = format!(
         "{} customer records, {} tickets, {} invoices deleted",
         deletion.customer_ids.len(),

@@ -3,6 +3,7 @@
 //! (`POST /api/v1/backups/{id}/verify`) or monthly by the scheduler. Checks: SQLite's
 //! integrity check, every table's rows against the backup's summary, every attachment
 //! file's SHA-256 against its name, and every attachment row's file present. The
+//! whole backup is read from storage (no local copy stands in, unlike a restore). The
 //! scratch folder is removed when the drill ends; a failed drill notifies like a failed
 //! backup.
 
@@ -181,7 +182,7 @@ pub async fn start(
             job: &handle,
             phase: "fetching",
         };
-        let fetched = crate::restores::fetch(&app2.config, &account.account.slug, &backup, &dir, &within);
+        let fetched = crate::restores::fetch(&app2.config, &account.account.slug, &backup, &dir, None, &within);
         handle.phase("checking", None);
         let (passed, checks, location) = match fetched {
             Ok(location) => {

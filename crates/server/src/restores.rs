@@ -47,11 +47,17 @@ fn staging_root(account_dir: &FsPath) -> PathBuf {
 
 /// Fetches a backup's files into `target` from the primary repository, or the secondary
 /// when the primary is unreachable, damaged or lacks it. Returns the location used.
+///
+/// With `reuse` (the live attachments folder), attachment files already there are
+/// hard-linked instead of read from storage, each checked first against its name (its
+/// SHA-256): attachments are content-addressed and never changed in place, so sharing
+/// them is safe, and a damaged local copy is read from the backup instead.
 pub fn fetch(
     config: &crate::config::Config,
     slug: &str,
     backup: &Backup,
     target: &FsPath,
+    reuse: Option<&FsPath>,
     progress: &dyn Progress,
 ) -> Result<&'static str, String> {
     let locations = crate::backups::locations(config, slug)?;
@@ -71,7 +77,16 @@ pub fn fetch(
             let repo = crate::backups::open_existing(location, &locations.key)?;
             let index = repo.load_index()?;
             let (_, snap) = repo.find_snapshot(&snapshot)?;
-            repairops_vault::restore(&repo, &index, &snap, target, None, progress)?;
+            if let Some(live) = reuse {
+                let nodes = repo.read_tree(&index, &snap)?;
+                link_verified(&nodes, live, target);
+            }
+            let already_there = |n: &repairops_vault::Node| {
+                reuse.is_some()
+                    && n.path.starts_with("attachments/")
+                    && std::fs::metadata(target.join(&n.path)).is_ok_and(|m| m.len() == n.size)
+            };
+            repairops_vault::restore_except(&repo, &index, &snap, target, None, &already_there, progress)?;
             Ok(())
         })();
         match result {
@@ -87,6 +102,41 @@ pub fn fetch(
         "the backup could not be read from either location ({})",
         errors.join("; ")
     ))
+}
+
+/// Hard-links into `target` the attachment files of `nodes` that `live` has with the
+/// same size and whose content matches their SHA-256 name; two threads hash.
+fn link_verified(nodes: &[repairops_vault::Node], live: &FsPath, target: &FsPath) {
+    let wanted: Vec<&repairops_vault::Node> = nodes
+        .iter()
+        .filter(|n| n.kind == repairops_vault::NodeKind::File && n.path.starts_with("attachments/"))
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(node) = wanted.get(i) else { break };
+                    let Some(sha) = node.path.rsplit('/').next() else { continue };
+                    let src = crate::attachments::content_path(live, sha);
+                    let Ok(bytes) = std::fs::read(&src) else { continue };
+                    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
+                    if bytes.len() as u64 != node.size || hex::encode(digest.as_ref()) != sha {
+                        tracing::warn!(file = %src.display(), "a live attachment does not match its name; reading it from the backup");
+                        continue;
+                    }
+                    let dest = target.join(&node.path);
+                    if let Some(dir) = dest.parent() {
+                        let _ = std::fs::create_dir_all(dir);
+                    }
+                    if std::fs::hard_link(&src, &dest).is_err() {
+                        let _ = std::fs::write(&dest, &bytes);
+                    }
+                }
+            });
+        }
+    });
 }
 
 /// Checks a fetched database: SQLite's integrity check, the schema brought up to date,
@@ -280,13 +330,9 @@ fn run(
         crate::faults::point("restore.fetching");
         job.phase("fetching", backup.size_bytes);
         let new = stage.join("new");
-        let location = fetch(
-            &app.config,
-            slug,
-            backup,
-            &new,
-            &crate::jobs::Within { job, phase: "fetching" },
-        )?;
+        let within = crate::jobs::Within { job, phase: "fetching" };
+        let live_attachments = account_dir.join("attachments");
+        let location = fetch(&app.config, slug, backup, &new, Some(&live_attachments), &within)?;
         // 3. Checked beside the live data.
         crate::faults::point("restore.checking");
         job.phase("checking", None);
@@ -320,9 +366,17 @@ fn run(
     })();
     if result.is_err() {
         undo(&account_dir, &stage);
+        let _ = std::fs::remove_dir_all(&stage);
+        let _ = std::fs::remove_dir(staging_root(&account_dir));
+    } else {
+        // The replaced files (tens of thousands of photos) are removed after the job
+        // reports success; a crash meanwhile leaves a committed folder, removed at start.
+        let root = staging_root(&account_dir);
+        std::thread::spawn(move || {
+            let _ = std::fs::remove_dir_all(&stage);
+            let _ = std::fs::remove_dir(&root);
+        });
     }
-    let _ = std::fs::remove_dir_all(&stage);
-    let _ = std::fs::remove_dir(staging_root(&account_dir));
     let back_online = set_mode(app, account.id, AccountMode::Normal);
     let (outcome, detail) = match &result {
         Ok(v) => (

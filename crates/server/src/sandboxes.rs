@@ -74,7 +74,8 @@ fn build(
     let dir = app.sandbox_dir(id);
     job.phase("fetching", backup.size_bytes);
     let within = crate::jobs::Within { job, phase: "fetching" };
-    let location = crate::restores::fetch(&app.config, &account.account.slug, backup, &dir, &within)?;
+    let live = app.config.account_dir(&account.account.slug).join("attachments");
+    let location = crate::restores::fetch(&app.config, &account.account.slug, backup, &dir, Some(&live), &within)?;
     job.phase("checking", None);
     crate::restores::check(&dir.join("live.db"), backup)?;
     job.phase("reapplying_deletions", None);

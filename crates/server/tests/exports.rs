@@ -446,8 +446,11 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn a_ccpa_deletion_leaves_no_trace_in_live_data() {
-    let server = TestServer::start();
+async fn a_ccpa_deletion_leaves_no_trace_in_live_data_or_sandboxes() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    std::fs::write(&config, "[backup]\nschedule = false\n").unwrap();
+    let server = TestServer::start_with(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
     let owner = server.sign_in("owner").await;
     const EMAIL: &str = "erase.me.7731@example.net";
     const PHONE: &str = "0044 7700 900731";
@@ -540,8 +543,16 @@ async fn a_ccpa_deletion_leaves_no_trace_in_live_data() {
     let ccpa = owner.ccpa_export(EMAIL).await.unwrap();
     assert!(ccpa["categories"].as_array().unwrap().len() >= 5);
     assert_eq!(ccpa["customers"][0]["id"], customer.id);
-    // An export made before the deletion holds the customer too.
+    // An export made before the deletion holds the customer too, and so does a sandbox.
     let (old_export, _) = run_export(&owner, request("customers", "csv")).await;
+    let (_, backup) = common::backup_now(&owner).await;
+    let job = common::wait_job(&owner, &owner.create_sandbox(backup.id).await.unwrap()).await;
+    assert_eq!(job.state, JobState::Succeeded, "{job:?}");
+    let sandbox = owner.in_sandbox(job.result.unwrap()["sandbox_id"].as_i64().unwrap());
+    assert_eq!(
+        sandbox.get::<Customer>(customer.id).await.unwrap().email.as_deref(),
+        Some(EMAIL)
+    );
     let counts_before = server.counts("demo");
 
     let result = owner.ccpa_delete(EMAIL).await.unwrap();
@@ -583,7 +594,16 @@ async fn a_ccpa_deletion_leaves_no_trace_in_live_data() {
             files_containing(&server.data.join("exports"), needle),
             Vec::<String>::new()
         );
+        assert_eq!(
+            files_containing(&server.data.join("sandboxes"), needle),
+            Vec::<String>::new()
+        );
     }
+    assert_eq!(
+        sandbox.get::<Customer>(customer.id).await.unwrap_err().status(),
+        Some(404)
+    );
+    assert_eq!(result.removed.get("sandbox_customers"), Some(&1));
     // The control plane keeps the ledger, not the address.
     assert_eq!(files_containing(&server.data, EMAIL.as_bytes()), Vec::<String>::new());
     let control = rusqlite::Connection::open(server.data.join("server.db")).unwrap();

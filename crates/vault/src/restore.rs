@@ -160,8 +160,25 @@ pub fn restore(
     only: Option<&str>,
     progress: &dyn Progress,
 ) -> Result<RestoreStats> {
+    restore_except(repo, index, snapshot, target, only, &|_| false, progress)
+}
+
+/// [`restore`], leaving out the files `already_there` says the caller has put in place
+/// itself (say, from a verified local copy), so only the rest is read from storage.
+pub fn restore_except(
+    repo: &Repository,
+    index: &Index,
+    snapshot: &Snapshot,
+    target: &Path,
+    only: Option<&str>,
+    already_there: &(dyn Fn(&Node) -> bool + Sync),
+    progress: &dyn Progress,
+) -> Result<RestoreStats> {
     let nodes = repo.read_tree(index, snapshot)?;
-    let picked = select(&nodes, only)?;
+    let picked: Vec<&Node> = select(&nodes, only)?
+        .into_iter()
+        .filter(|n| !(matches!(n.kind, NodeKind::File) && already_there(n)))
+        .collect();
     let total: u64 = picked.iter().map(|n| n.size).sum();
     progress.phase("restore", Some(total));
     std::fs::create_dir_all(target).map_err(|e| VaultError::io("create", target, e))?;
