@@ -64,6 +64,9 @@ read -r SANDBOX_S _ < <(api -X POST -d "{\"backup_id\": $BACKUP_ID}" "$URL/api/v
 RECORD_S=$(api -o /dev/null -w '%{time_total}' -X POST -d "{\"backup_id\": $BACKUP_ID, \"kind\": \"ticket\", \"id\": 42}" "$URL/api/v1/restores/records")
 CUSTOMER_S=$(api -o /dev/null -w '%{time_total}' -X POST -d "{\"backup_id\": $BACKUP_ID, \"kind\": \"customer\", \"id\": 7, \"overwrite\": true}" "$URL/api/v1/restores/records")
 read -r RESTORE_S RESTORE_R < <(api -X POST -d "{\"backup_id\": $BACKUP_ID, \"confirm\": \"bench\"}" "$URL/api/v1/restores" | job)
+# The disaster case: the photos folder lost, so every file comes from storage.
+rm -rf "$WORK/run/accounts/bench/attachments"
+read -r DISASTER_S _ < <(api -X POST -d "{\"backup_id\": $BACKUP_ID, \"confirm\": \"bench\"}" "$URL/api/v1/restores" | job)
 {
   echo "### Restores of the $SIZE demo shop ($(date -u +%Y-%m-%d)$([[ $SMOKE == 1 ]] && echo ', smoke'))"
   echo
@@ -75,6 +78,7 @@ read -r RESTORE_S RESTORE_R < <(api -X POST -d "{\"backup_id\": $BACKUP_ID, \"co
   echo "|---|---:|---|"
   echo "| sandbox from the backup (fetch, check, re-apply deletions) | $SANDBOX_S | < 15 s |"
   echo "| restore to production (safety backup, fetch, check, swap) | $RESTORE_S | < 15 s |"
+  echo "| restore to production after the photos folder was lost (every file from storage) | $DISASTER_S | < 15 s |"
   echo "| single-record restore: a deleted ticket with notes and photos | $RECORD_S | < 2 s |"
   echo "| single-record restore: a customer with their tickets (overwrite) | $CUSTOMER_S | < 2 s |"
   echo

@@ -204,6 +204,9 @@ pub fn run(locations: &Locations, input: BackupInput<'_>, progress: &dyn Progres
     snapshot_database(&input.account_dir.join("live.db"), &snapshot)
         .map_err(|e| format!("cannot snapshot the shop's database: {e}"))?;
     let attachments = input.account_dir.join("attachments");
+    // A lost photos folder is backed up as an empty one, not a failed backup (the
+    // safety backup before restoring it must work).
+    std::fs::create_dir_all(&attachments).map_err(|e| format!("cannot create {}: {e}", attachments.display()))?;
     let summary = summarize(&snapshot, &attachments).map_err(|e| format!("cannot read the database snapshot: {e}"))?;
     let tags = BTreeMap::from([
         ("kind".to_string(), input.kind.as_str().to_string()),
