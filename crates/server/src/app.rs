@@ -44,6 +44,7 @@ pub struct App {
     pub export_key: Arc<crate::sealed_file::FileKey>,
     /// Keys the email hashes of the deletion ledger (`keys/ledger.key`).
     pub ledger_key: [u8; 32],
+    pub metrics: crate::metrics::Metrics,
     live: RwLock<HashMap<String, Db>>,
     sandboxes: RwLock<HashMap<i64, Db>>,
 }
@@ -90,6 +91,7 @@ impl App {
             password_checks: tokio::sync::Semaphore::new(4),
             export_key: Arc::new(crate::sealed_file::FileKey::new(&export_key)),
             ledger_key,
+            metrics: crate::metrics::Metrics::default(),
             config,
             control,
             audit_key,

@@ -91,11 +91,16 @@ pub fn router(app: AppState) -> axum::Router {
             get(move || async move { ([(header::CONTENT_TYPE, "application/json")], doc_json.clone()) }),
         )
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(crate::metrics::scrape))
         .route(
             "/sandboxes/{*rest}",
             axum::routing::any(crate::sandboxes::dispatch).layer(axum::Extension(shop)),
         )
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), audit_layer))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            crate::metrics::record,
+        ))
         .fallback(crate::error::no_route)
         .method_not_allowed_fallback(crate::error::wrong_method)
         // JSON bodies are small; the upload handler reads its body with its own limit.

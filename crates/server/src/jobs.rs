@@ -218,6 +218,16 @@ impl Jobs {
         jobs
     }
 
+    /// How many jobs of each kind run now, across accounts (for `/metrics`).
+    pub fn running_by_kind(&self) -> std::collections::BTreeMap<String, usize> {
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts = std::collections::BTreeMap::new();
+        for l in live.values() {
+            *counts.entry(l.job.kind.clone()).or_insert(0) += 1;
+        }
+        counts
+    }
+
     fn update(&self, id: i64, f: impl FnOnce(&mut Job), publish: bool) {
         let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
         let Some(l) = live.get_mut(&id) else { return };

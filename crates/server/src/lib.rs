@@ -29,6 +29,7 @@ pub mod invoice_pdf;
 pub mod jobs;
 pub mod live;
 pub mod mail;
+pub mod metrics;
 pub mod notify;
 pub mod record_restore;
 pub mod restores;

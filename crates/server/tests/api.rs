@@ -689,3 +689,38 @@ async fn owners_read_and_export_the_audit_log_filtered_and_technicians_cannot() 
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {v}");
     }
 }
+
+#[tokio::test]
+async fn metrics_show_backup_age_and_request_latencies() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    std::fs::write(&config, "[backup]\nschedule = false\n").unwrap();
+    let server = TestServer::start_with(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
+    let owner = server.sign_in("owner").await;
+    let (done, _) = common::backup_now(&owner).await;
+    assert_eq!(done.state, JobState::Succeeded);
+    owner.list::<Ticket>(&[]).await.unwrap();
+    let (status, bytes) = server.client().raw(Method::GET, "/metrics", None).await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(bytes).unwrap();
+    let age: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("repairops_backup_age_seconds{account=\"demo\"} "))
+        .unwrap_or_else(|| panic!("no backup age in {text}"))
+        .parse()
+        .unwrap();
+    assert!((0.0..600.0).contains(&age), "{age}");
+    assert!(
+        text.contains("repairops_backup_last_size_bytes{account=\"demo\"} "),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("repairops_http_request_duration_seconds_count{")
+                && l.contains("route=\"/api/v1/tickets\"")
+                && l.contains("status=\"2xx\"")),
+        "{text}"
+    );
+    // Routes are patterns, never raw paths with ids.
+    assert!(!text.contains("/api/v1/jobs/1\""), "{text}");
+}
