@@ -35,6 +35,45 @@ pub fn email_hmac(key: &[u8; 32], email: &str) -> String {
     hex::encode(hmac::sign(&k, normalize_email(email).as_bytes()).as_ref())
 }
 
+/// The deletion ledger of an account: the customers who must stay deleted, by id or by
+/// the keyed hash of their email.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    ids: std::collections::HashSet<i64>,
+    hashes: std::collections::HashSet<String>,
+}
+
+impl Ledger {
+    /// Reads an account's ledger from the control plane.
+    pub fn load(control: &crate::db::Db, account_id: i64) -> Result<Ledger, String> {
+        control
+            .with_writer(|c| {
+                let mut stmt =
+                    c.prepare("SELECT customer_id, email_hmac FROM deletion_ledger WHERE account_id = ?1")?;
+                let rows = stmt.query_map([account_id], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+                })?;
+                let mut ledger = Ledger::default();
+                for row in rows {
+                    let (id, hash) = row?;
+                    ledger.ids.insert(id);
+                    ledger.hashes.extend(hash);
+                }
+                Ok(ledger)
+            })
+            .map_err(|e: rusqlite::Error| format!("cannot read the deletion ledger: {e}"))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty() && self.hashes.is_empty()
+    }
+
+    /// Whether a customer (as a backup holds them) was deleted on request.
+    pub fn erases(&self, key: &[u8; 32], id: i64, email: Option<&str>) -> bool {
+        self.ids.contains(&id) || email.is_some_and(|e| self.hashes.contains(&email_hmac(key, e)))
+    }
+}
+
 /// `jane.doe@example.com` → `j***@example.com`: enough to recognise a request, not to
 /// recover the address.
 pub fn mask(email: &str) -> String {

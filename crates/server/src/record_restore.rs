@@ -369,23 +369,10 @@ fn restore_from(
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db(kind))?;
         rows.collect::<rusqlite::Result<_>>().map_err(db(kind))?
     };
-    let account_id = auth.account.id;
-    let ledger: Vec<(i64, Option<String>)> = app
-        .control
-        .with_writer(|c| {
-            let mut stmt = c.prepare("SELECT customer_id, email_hmac FROM deletion_ledger WHERE account_id = ?1")?;
-            let rows = stmt.query_map([account_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-        })
+    let ledger = crate::compliance::Ledger::load(&app.control, auth.account.id)
         .map_err(|e| ApiError::internal("read the deletion ledger", e))?;
     for (id, email) in &people {
-        let hmac = email
-            .as_deref()
-            .map(|e| crate::compliance::email_hmac(&app.ledger_key, e));
-        if ledger
-            .iter()
-            .any(|(lid, lh)| lid == id || (lh.is_some() && *lh == hmac))
-        {
+        if ledger.erases(&app.ledger_key, *id, email.as_deref()) {
             return Err(Refusal::Api(ApiError::new(
                 StatusCode::CONFLICT,
                 "erased",

@@ -174,15 +174,13 @@ pub fn check(db: &FsPath, backup: &Backup) -> Result<(), String> {
 pub fn reapply_deletions(
     db: &FsPath,
     attachments: &FsPath,
-    ledger: &[(i64, Option<String>)],
+    ledger: &crate::compliance::Ledger,
     key: &[u8; 32],
 ) -> Result<u64, String> {
     if ledger.is_empty() {
         return Ok(0);
     }
     let mut conn = crate::db::open_connection(db).map_err(|e| e.to_string())?;
-    let ids: std::collections::HashSet<i64> = ledger.iter().map(|(id, _)| *id).collect();
-    let hashes: std::collections::HashSet<&str> = ledger.iter().filter_map(|(_, h)| h.as_deref()).collect();
     let tx = conn.transaction().map_err(|e| e.to_string())?;
     tx.execute_batch(
         "CREATE TEMP TABLE IF NOT EXISTS gone_customers (id INTEGER PRIMARY KEY);
@@ -202,10 +200,7 @@ pub fn reapply_deletions(
             .map_err(|e| e.to_string())?;
         for row in rows {
             let (id, email) = row.map_err(|e| e.to_string())?;
-            let by_email = email
-                .as_deref()
-                .is_some_and(|e| hashes.contains(crate::compliance::email_hmac(key, e).as_str()));
-            if ids.contains(&id) || by_email {
+            if ledger.erases(key, id, email.as_deref()) {
                 insert.execute([id]).map_err(|e| e.to_string())?;
             }
         }
@@ -340,16 +335,7 @@ fn run(
         // 4. Customers deleted since the backup are deleted again before anyone sees them.
         crate::faults::point("restore.reapplying_deletions");
         job.phase("reapplying_deletions", None);
-        let account_id = account.id;
-        let ledger: Vec<(i64, Option<String>)> = app
-            .control
-            .with_writer(|c| {
-                let mut stmt =
-                    c.prepare("SELECT customer_id, email_hmac FROM deletion_ledger WHERE account_id = ?1")?;
-                let rows = stmt.query_map([account_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                rows.collect::<rusqlite::Result<Vec<_>>>()
-            })
-            .map_err(|e| format!("cannot read the deletion ledger: {e}"))?;
+        let ledger = crate::compliance::Ledger::load(&app.control, account.id)?;
         let redeleted = reapply_deletions(&new.join("live.db"), &new.join("attachments"), &ledger, &app.ledger_key)?;
         std::fs::create_dir_all(new.join("attachments")).map_err(|e| e.to_string())?;
         // 5. The swap, with every connection to the old file closed.

@@ -79,15 +79,7 @@ fn build(
     job.phase("checking", None);
     crate::restores::check(&dir.join("live.db"), backup)?;
     job.phase("reapplying_deletions", None);
-    let account_id = account.id;
-    let ledger: Vec<(i64, Option<String>)> = app
-        .control
-        .with_writer(|c| {
-            let mut stmt = c.prepare("SELECT customer_id, email_hmac FROM deletion_ledger WHERE account_id = ?1")?;
-            let rows = stmt.query_map([account_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .map_err(|e| format!("cannot read the deletion ledger: {e}"))?;
+    let ledger = crate::compliance::Ledger::load(&app.control, account.id)?;
     crate::restores::reapply_deletions(&dir.join("live.db"), &dir.join("attachments"), &ledger, &app.ledger_key)?;
     std::fs::create_dir_all(dir.join("attachments")).map_err(|e| e.to_string())?;
     Ok(location.to_string())
