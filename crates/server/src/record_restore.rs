@@ -275,47 +275,21 @@ fn run(
     let _ = std::fs::remove_dir_all(&stage);
     std::fs::create_dir_all(&stage).map_err(|e| ApiError::internal("prepare the restore", e))?;
     let result = (|| -> Result<RecordRestoreResult, Refusal> {
-        let locations =
-            crate::backups::locations(&app.config, slug).map_err(|e| ApiError::internal("open the backups", e))?;
-        let mut errors = Vec::new();
-        for (name, location) in [("primary", &locations.primary), ("secondary", &locations.secondary)] {
-            let Some(snapshot) = backup
-                .locations
-                .iter()
-                .find(|l| l.name == name && l.ok)
-                .and_then(|l| l.snapshot.clone())
-            else {
-                continue;
-            };
-            let opened = (|| -> Result<_, String> {
-                let mut f = std::fs::File::create(stage.join("backup.db"))
-                    .map_err(|e| format!("cannot create {}: {e}", stage.display()))?;
-                let repo = crate::backups::open_existing(location, &locations.key).map_err(|e| e.to_string())?;
-                let index = repo.load_index().map_err(|e| e.to_string())?;
-                let (_, snap) = repo.find_snapshot(&snapshot).map_err(|e| e.to_string())?;
+        let backup_db = stage.join("backup.db");
+        let ((repo, index, snap), location) =
+            crate::restores::from_either(&app.config, slug, backup, |repo, index, snap| {
+                let mut f = std::fs::File::create(&backup_db)
+                    .map_err(|e| format!("cannot create {}: {e}", backup_db.display()))?;
                 repairops_vault::restore_to_writer(&repo, &index, &snap, "live.db", &mut f)
                     .map_err(|e| e.to_string())?;
                 Ok((repo, index, snap))
-            })();
-            match opened {
-                Ok((repo, index, snap)) => {
-                    return restore_from(app, auth, &stage.join("backup.db"), req, kind, name, |sha, out| {
-                        repairops_vault::restore_to_writer(&repo, &index, &snap, &attachment_path(sha), out)
-                            .map(|_| ())
-                            .map_err(|e| e.to_string())
-                    });
-                }
-                Err(e) => errors.push(format!("{name}: {e}")),
-            }
-        }
-        Err(Refusal::Api(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "storage",
-            format!(
-                "the backup could not be read from either location ({})",
-                errors.join("; ")
-            ),
-        )))
+            })
+            .map_err(|e| Refusal::Api(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage", e)))?;
+        restore_from(app, auth, &backup_db, req, kind, location, |sha, out| {
+            repairops_vault::restore_to_writer(&repo, &index, &snap, &attachment_path(sha), out)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
     })();
     let _ = std::fs::remove_dir_all(&stage);
     let _ = std::fs::remove_dir(account_dir.join(".record"));

@@ -60,6 +60,39 @@ pub fn fetch(
     reuse: Option<&FsPath>,
     progress: &dyn Progress,
 ) -> Result<&'static str, String> {
+    let result = from_either(config, slug, backup, |repo, index, snap| {
+        let _ = std::fs::remove_dir_all(target);
+        if let Some(live) = reuse {
+            let nodes = repo.read_tree(&index, &snap).map_err(|e| e.to_string())?;
+            link_verified(&nodes, live, target);
+        }
+        let already_there = |n: &repairops_vault::Node| {
+            reuse.is_some()
+                && n.path.starts_with("attachments/")
+                && std::fs::metadata(target.join(&n.path)).is_ok_and(|m| m.len() == n.size)
+        };
+        repairops_vault::restore_except(&repo, &index, &snap, target, None, &already_there, progress)
+            .map_err(|e| e.to_string())
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(target);
+    }
+    result.map(|(_, location)| location)
+}
+
+/// Runs `read` on a backup as stored in the primary repository, or in the secondary
+/// when the primary is unreachable, damaged, lacks the backup or `read` fails there.
+/// Returns what `read` returned and the location used.
+pub fn from_either<T>(
+    config: &crate::config::Config,
+    slug: &str,
+    backup: &Backup,
+    mut read: impl FnMut(
+        repairops_vault::Repository,
+        repairops_vault::Index,
+        repairops_vault::Snapshot,
+    ) -> Result<T, String>,
+) -> Result<(T, &'static str), String> {
     let locations = crate::backups::locations(config, slug)?;
     let mut errors = Vec::new();
     for (name, location) in [("primary", &locations.primary), ("secondary", &locations.secondary)] {
@@ -72,32 +105,20 @@ pub fn fetch(
             errors.push(format!("{name}: this backup is not stored there"));
             continue;
         };
-        let _ = std::fs::remove_dir_all(target);
-        let result = (|| -> Result<(), repairops_vault::VaultError> {
-            let repo = crate::backups::open_existing(location, &locations.key)?;
-            let index = repo.load_index()?;
-            let (_, snap) = repo.find_snapshot(&snapshot)?;
-            if let Some(live) = reuse {
-                let nodes = repo.read_tree(&index, &snap)?;
-                link_verified(&nodes, live, target);
-            }
-            let already_there = |n: &repairops_vault::Node| {
-                reuse.is_some()
-                    && n.path.starts_with("attachments/")
-                    && std::fs::metadata(target.join(&n.path)).is_ok_and(|m| m.len() == n.size)
-            };
-            repairops_vault::restore_except(&repo, &index, &snap, target, None, &already_there, progress)?;
-            Ok(())
+        let result = (|| {
+            let repo = crate::backups::open_existing(location, &locations.key).map_err(|e| e.to_string())?;
+            let index = repo.load_index().map_err(|e| e.to_string())?;
+            let (_, snap) = repo.find_snapshot(&snapshot).map_err(|e| e.to_string())?;
+            read(repo, index, snap)
         })();
         match result {
-            Ok(()) => return Ok(name),
+            Ok(v) => return Ok((v, name)),
             Err(e) => {
-                tracing::warn!(location = name, error = %e, "restore could not read this location");
+                tracing::warn!(location = name, error = %e, "a backup could not be read from this location");
                 errors.push(format!("{name}: {e}"));
             }
         }
     }
-    let _ = std::fs::remove_dir_all(target);
     Err(format!(
         "the backup could not be read from either location ({})",
         errors.join("; ")

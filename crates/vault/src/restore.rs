@@ -105,22 +105,50 @@ pub(crate) fn write_content(
                 "shorter than the index says (truncated)",
             ));
         }
-        for id in &node.blobs[i..j] {
-            let b = index.blobs[id];
-            let start = (b.offset - loc.offset) as usize;
-            let plain = repo.open_blob(
-                id,
-                b.compressed,
-                b.raw_length,
-                &run[start..start + b.length as usize],
-                &pack_path,
-            )?;
-            out.write_all(&plain)
-                .map_err(|e| VaultError::io("write", &node.path, e))?;
-            written += plain.len() as u64;
-            progress.advance(plain.len() as u64);
-        }
+        let run = PackRun {
+            bytes: &run,
+            start: loc.offset,
+            path: &pack_path,
+        };
+        written += write_blobs(repo, index, node, &node.blobs[i..j], &run, out, progress)?;
         i = j;
+    }
+    Ok(written)
+}
+
+/// Bytes read from a pack: `bytes` start at `start` in the pack at `path`.
+struct PackRun<'a> {
+    bytes: &'a [u8],
+    start: u64,
+    path: &'a str,
+}
+
+/// Decrypts `blobs` of `node` out of a run of their pack and writes their plaintext to
+/// `out`.
+fn write_blobs(
+    repo: &Repository,
+    index: &Index,
+    node: &Node,
+    blobs: &[Id],
+    run: &PackRun<'_>,
+    out: &mut dyn Write,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let mut written = 0u64;
+    for id in blobs {
+        let b = index.blobs[id];
+        let at = (b.offset - run.start) as usize;
+        let plain = repo.open_blob(
+            id,
+            b.compressed,
+            b.raw_length,
+            &run.bytes[at..at + b.length as usize],
+            run.path,
+        )?;
+        out.write_all(&plain)
+            .map_err(|e| VaultError::io("write", &node.path, e))?;
+        written += plain.len() as u64;
+        progress.advance(plain.len() as u64);
     }
     Ok(written)
 }
@@ -359,23 +387,12 @@ fn restore_group(repo: &Repository, index: &Index, files: &[(&Node, PathBuf)], p
     }
     for (node, dest) in files {
         write_file(node, dest, |out| {
-            let mut written = 0u64;
-            for id in &node.blobs {
-                let b = index.blobs[id];
-                let at = (b.offset - start) as usize;
-                let plain = repo.open_blob(
-                    id,
-                    b.compressed,
-                    b.raw_length,
-                    &run[at..at + b.length as usize],
-                    &pack_path,
-                )?;
-                out.write_all(&plain)
-                    .map_err(|e| VaultError::io("write", &node.path, e))?;
-                written += plain.len() as u64;
-                progress.advance(plain.len() as u64);
-            }
-            Ok(written)
+            let run = PackRun {
+                bytes: &run,
+                start,
+                path: &pack_path,
+            };
+            write_blobs(repo, index, node, &node.blobs, &run, out, progress)
         })?;
         progress.event(&ProgressEvent::FileDone {
             path: node.path.clone(),
