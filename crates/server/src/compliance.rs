@@ -576,36 +576,29 @@ pub async fn requests(
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Result<axum::Json<Page<ComplianceRecord>>, ApiError> {
     auth.require(Permission::Exports)?;
-    let (limit, cursor) = crate::shopdata::limit_and_cursor(&q)?;
-    let account_id = auth.account.id;
-    let items = app
-        .control
-        .read(move |c| {
-            let mut stmt = c
-                .prepare(
-                    "SELECT id, kind, subject, requested_by, at, detail FROM compliance_requests
-                     WHERE account_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
-                )
-                .map_err(control::db_err)?;
-            let rows = stmt
-                .query_map(params![account_id, cursor.unwrap_or(i64::MAX), limit + 1], |r| {
-                    Ok(ComplianceRecord {
-                        id: r.get(0)?,
-                        kind: r.get(1)?,
-                        subject: r.get(2)?,
-                        requested_by: r.get(3)?,
-                        at: chrono::DateTime::parse_from_rfc3339(&r.get::<_, String>(4)?)
-                            .map(|t| t.with_timezone(&chrono::Utc))
-                            .unwrap_or_default(),
-                        detail: r.get(5)?,
-                    })
-                })
-                .map_err(control::db_err)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(control::db_err)
-        })
-        .await?;
-    let (items, next) = crate::shopdata::page_of(items, limit, |r| Some(r.id.to_string()));
-    Ok(axum::Json(Page { items, next }))
+    let page = crate::shopdata::newest_first(
+        &app.control,
+        "SELECT id, kind, subject, requested_by, at, detail FROM compliance_requests WHERE account_id = ?1".into(),
+        vec![auth.account.id.into()],
+        &q,
+        request_from_row,
+        |r| r.id,
+    )
+    .await?;
+    Ok(axum::Json(page))
+}
+
+fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ComplianceRecord> {
+    Ok(ComplianceRecord {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        subject: r.get(2)?,
+        requested_by: r.get(3)?,
+        at: chrono::DateTime::parse_from_rfc3339(&r.get::<_, String>(4)?)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_default(),
+        detail: r.get(5)?,
+    })
 }
 
 #[cfg(test)]

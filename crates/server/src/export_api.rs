@@ -274,26 +274,18 @@ pub async fn list(
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Result<axum::Json<Page<Export>>, ApiError> {
     auth.require(Permission::Exports)?;
-    let (limit, cursor) = crate::shopdata::limit_and_cursor(&q)?;
-    let account_id = auth.account.id;
-    let now = app.clock.now().to_rfc3339();
-    let items = app
-        .control
-        .read(move |c| {
-            let mut stmt = c
-                .prepare(&format!(
-                    "SELECT {EXPORT_COLUMNS} FROM exports WHERE account_id = ?1 AND deleted_at IS NULL AND expires_at > ?2
-                     AND id < ?3 ORDER BY id DESC LIMIT ?4"
-                ))
-                .map_err(control::db_err)?;
-            let rows = stmt
-                .query_map(params![account_id, now, cursor.unwrap_or(i64::MAX), limit + 1], export_from_row)
-                .map_err(control::db_err)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(control::db_err)
-        })
-        .await?;
-    let (items, next) = crate::shopdata::page_of(items, limit, |e| Some(e.id.to_string()));
-    Ok(axum::Json(Page { items, next }))
+    let page = crate::shopdata::newest_first(
+        &app.control,
+        format!(
+            "SELECT {EXPORT_COLUMNS} FROM exports WHERE account_id = ?1 AND deleted_at IS NULL AND expires_at > ?2"
+        ),
+        vec![auth.account.id.into(), app.clock.now().to_rfc3339().into()],
+        &q,
+        export_from_row,
+        |e| e.id,
+    )
+    .await?;
+    Ok(axum::Json(page))
 }
 
 /// A single byte range of a `Range` header, resolved against the file's length:

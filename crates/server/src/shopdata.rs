@@ -297,6 +297,18 @@ pub fn page_of<T>(mut items: Vec<T>, limit: i64, key: impl Fn(&T) -> Option<Stri
     }
 }
 
+fn parse_limit(raw: &str) -> Result<i64, ApiError> {
+    raw.parse()
+        .ok()
+        .filter(|l| (1..=MAX_LIMIT).contains(l))
+        .ok_or_else(|| ApiError::bad_request(format!("limit must be a number from 1 to {MAX_LIMIT}")))
+}
+
+fn parse_cursor(raw: &str) -> Result<i64, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::bad_request("cursor must be the `next` value of a previous page"))
+}
+
 /// `limit` (1 to [`MAX_LIMIT`], 50 by default) and `cursor` (an id) of a list that takes
 /// nothing else; any other parameter is an error naming what is accepted.
 pub fn limit_and_cursor(query: &HashMap<String, String>) -> Result<(i64, Option<i64>), ApiError> {
@@ -304,19 +316,8 @@ pub fn limit_and_cursor(query: &HashMap<String, String>) -> Result<(i64, Option<
     let mut cursor = None;
     for (key, raw) in query {
         match key.as_str() {
-            "limit" => {
-                limit = raw
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=MAX_LIMIT).contains(l))
-                    .ok_or_else(|| ApiError::bad_request(format!("limit must be a number from 1 to {MAX_LIMIT}")))?;
-            }
-            "cursor" => {
-                cursor = Some(
-                    raw.parse()
-                        .map_err(|_| ApiError::bad_request("cursor must be the `next` value of a previous page"))?,
-                );
-            }
+            "limit" => limit = parse_limit(raw)?,
+            "cursor" => cursor = Some(parse_cursor(raw)?),
             other => {
                 return Err(ApiError::bad_request(format!(
                     "{other:?} is not a parameter of this list; use limit and cursor"
@@ -325,6 +326,35 @@ pub fn limit_and_cursor(query: &HashMap<String, String>) -> Result<(i64, Option<
         }
     }
     Ok((limit, cursor))
+}
+
+/// A page of control-plane rows, newest first. `select` is a `SELECT … WHERE …` whose
+/// placeholders `?1…` take `args`; paging by `limit` and `cursor` from `query` is added.
+pub async fn newest_first<T: Send + 'static>(
+    db: &crate::db::Db,
+    select: String,
+    mut args: Vec<Value>,
+    query: &HashMap<String, String>,
+    from_row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    id: fn(&T) -> i64,
+) -> Result<repairops_api::Page<T>, ApiError> {
+    let (limit, cursor) = limit_and_cursor(query)?;
+    let sql = format!(
+        "{select} AND id < ?{} ORDER BY id DESC LIMIT ?{}",
+        args.len() + 1,
+        args.len() + 2
+    );
+    args.push(Value::Integer(cursor.unwrap_or(i64::MAX)));
+    args.push(Value::Integer(limit + 1));
+    let items = db
+        .read(move |c| {
+            let mut stmt = c.prepare(&sql)?;
+            let rows = stmt.query_map(params_from_iter(args.iter()), from_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await?;
+    let (items, next) = page_of(items, limit, |t| Some(id(t).to_string()));
+    Ok(repairops_api::Page { items, next })
 }
 
 /// A record as JSON fields.
@@ -344,17 +374,9 @@ pub fn list(
     let mut limit = 50i64;
     for (key, raw) in query {
         match key.as_str() {
-            "limit" => {
-                limit = raw
-                    .parse()
-                    .ok()
-                    .filter(|l| (1..=MAX_LIMIT).contains(l))
-                    .ok_or_else(|| ApiError::bad_request(format!("limit must be a number from 1 to {MAX_LIMIT}")))?;
-            }
+            "limit" => limit = parse_limit(raw)?,
             "cursor" => {
-                let after: i64 = raw
-                    .parse()
-                    .map_err(|_| ApiError::bad_request("cursor must be the `next` value of a previous page"))?;
+                let after = parse_cursor(raw)?;
                 sql.push_str(" AND id > ?");
                 args.push(Value::Integer(after));
             }
