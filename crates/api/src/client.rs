@@ -11,7 +11,14 @@ use crate::types::*;
 pub enum ClientError {
     /// The server answered with an error body.
     #[error("{message}")]
-    Api { status: u16, code: String, message: String },
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        /// Anything else the error object carried, e.g. the `conflicts` of a 409
+        /// `would_overwrite`.
+        details: Option<serde_json::Value>,
+    },
     /// The server could not be reached or the connection broke.
     #[error("cannot reach the server: {0}")]
     Transport(String),
@@ -164,18 +171,7 @@ impl Client {
     ) -> Result<T, ClientError> {
         let (status, bytes) = self.raw(method, path, body).await?;
         if !status.is_success() {
-            return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
-                Ok(e) => ClientError::Api {
-                    status: status.as_u16(),
-                    code: e.error.code,
-                    message: e.error.message,
-                },
-                Err(_) => ClientError::Api {
-                    status: status.as_u16(),
-                    code: "http_error".into(),
-                    message: format!("the server answered {status}"),
-                },
-            });
+            return Err(error_from(status.as_u16(), &bytes));
         }
         let bytes = if bytes.is_empty() { b"null".to_vec() } else { bytes };
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()))
@@ -276,11 +272,7 @@ impl Client {
         if status.is_success() {
             Ok(bytes)
         } else {
-            Err(ClientError::Api {
-                status: status.as_u16(),
-                code: "http_error".into(),
-                message: String::from_utf8_lossy(&bytes).into_owned(),
-            })
+            Err(error_from(status.as_u16(), &bytes))
         }
     }
 
@@ -324,7 +316,16 @@ impl Client {
     /// to read in chunks. Its `x-content-sha256` header is the whole file's SHA-256; a
     /// resumed download answers 206 with `content-range`.
     pub async fn export_download(&self, id: i64, from: u64) -> Result<reqwest::Response, ClientError> {
-        let mut req = self.http.get(format!("{}/api/v1/exports/{id}/download", self.base));
+        self.stream_get(&format!("/api/v1/exports/{id}/download"), from).await
+    }
+
+    /// A GET whose body is read in chunks by the caller (large files). Long downloads
+    /// get hours, not the two minutes of an ordinary call.
+    async fn stream_get(&self, path: &str, from: u64) -> Result<reqwest::Response, ClientError> {
+        let mut req = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .timeout(std::time::Duration::from_secs(6 * 3600));
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
         }
@@ -337,18 +338,103 @@ impl Client {
         }
         let status = resp.status().as_u16();
         let bytes = resp.bytes().await.map_err(|e| ClientError::Transport(describe(&e)))?;
-        Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
-            Ok(e) => ClientError::Api {
-                status,
-                code: e.error.code,
-                message: e.error.message,
-            },
-            Err(_) => ClientError::Api {
-                status,
-                code: "http_error".into(),
-                message: format!("the server answered {status}"),
-            },
-        })
+        Err(error_from(status, &bytes))
+    }
+
+    /// One backup with its data summary and locations.
+    pub async fn backup(&self, id: i64) -> Result<Backup, ClientError> {
+        self.call(Method::GET, &format!("/api/v1/backups/{id}"), None).await
+    }
+
+    /// Deletes a manual or safety backup (scheduled ones follow the plan's retention).
+    pub async fn delete_backup(&self, id: i64) -> Result<(), ClientError> {
+        self.call::<serde_json::Value>(Method::DELETE, &format!("/api/v1/backups/{id}"), None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Starts a restore drill of a backup (read back from storage and checked).
+    pub async fn verify_backup(&self, id: i64) -> Result<Job, ClientError> {
+        self.call(Method::POST, &format!("/api/v1/backups/{id}/verify"), None)
+            .await
+    }
+
+    /// Rows per table of the live data now (to compare with a backup's summary).
+    pub async fn live_summary(&self) -> Result<DataSummary, ClientError> {
+        self.call(Method::GET, "/api/v1/account/summary", None).await
+    }
+
+    /// Each backup location and whether it answers now.
+    pub async fn storage(&self) -> Result<Vec<StorageLocation>, ClientError> {
+        self.call(Method::GET, "/api/v1/storage", None).await
+    }
+
+    /// The audit log, newest first (`query`: from, to, event_type, user, limit, cursor).
+    pub async fn audit(&self, query: &[(&str, &str)]) -> Result<Page<AuditRecord>, ClientError> {
+        self.call(Method::GET, &with_query("/api/v1/audit", query), None).await
+    }
+
+    /// The audit log as CSV, with the same filters: the response, to read in chunks.
+    pub async fn audit_csv(&self, query: &[(&str, &str)]) -> Result<reqwest::Response, ClientError> {
+        self.stream_get(&with_query("/api/v1/audit/export.csv", query), 0).await
+    }
+
+    pub async fn notification_settings(&self) -> Result<NotificationSettings, ClientError> {
+        self.call(Method::GET, "/api/v1/settings/notifications", None).await
+    }
+
+    pub async fn set_notification_settings(
+        &self,
+        settings: &NotificationSettings,
+    ) -> Result<NotificationSettings, ClientError> {
+        self.json(Method::PUT, "/api/v1/settings/notifications", settings).await
+    }
+
+    /// Brings one ticket or customer back from a backup; a 409 `would_overwrite` lists
+    /// the live rows that differ (ask again with `overwrite`).
+    pub async fn restore_record(&self, req: &RecordRestoreRequest) -> Result<RecordRestoreResult, ClientError> {
+        self.json(Method::POST, "/api/v1/restores/records", req).await
+    }
+
+    /// Starts rotating the master key.
+    pub async fn rotate_key(&self) -> Result<Job, ClientError> {
+        self.call(Method::POST, "/api/v1/keys/rotate", None).await
+    }
+
+    /// The account's event stream (server-sent events), from after `last_event_id` when
+    /// resuming: the server first replays what was missed, then sends events as they
+    /// happen. The stream ends when the connection drops; call again with the last id.
+    pub async fn events(
+        &self,
+        last_event_id: Option<u64>,
+    ) -> Result<impl futures_util::Stream<Item = Result<ServerEvent, ClientError>> + use<>, ClientError> {
+        use eventsource_stream::Eventsource;
+        use futures_util::StreamExt;
+        let mut req = self
+            .http
+            .get(format!("{}/api/v1/events", self.base))
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .timeout(std::time::Duration::from_secs(24 * 3600));
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id.to_string());
+        }
+        let resp = req.send().await.map_err(|e| ClientError::Transport(describe(&e)))?;
+        if !resp.status().is_success() {
+            let status = resp.status().as_u16();
+            let bytes = resp.bytes().await.map_err(|e| ClientError::Transport(describe(&e)))?;
+            return Err(error_from(status, &bytes));
+        }
+        Ok(resp.bytes_stream().eventsource().map(|item| match item {
+            Ok(e) => Ok(ServerEvent {
+                id: e.id.parse().ok(),
+                kind: e.event,
+                data: serde_json::from_str(&e.data).unwrap_or(serde_json::Value::String(e.data)),
+            }),
+            Err(e) => Err(ClientError::Transport(e.to_string())),
+        }))
     }
 
     /// Everything tied to a customer's email (GDPR data-subject export).
@@ -420,6 +506,37 @@ impl Client {
     /// A customer's repair request through the portal (no sign-in).
     pub async fn portal_repair(&self, req: &PortalRepairRequest) -> Result<PortalRepairResponse, ClientError> {
         self.json(Method::POST, "/api/v1/portal/repairs", req).await
+    }
+}
+
+/// The error an unsuccessful answer carries, as a sentence when the body is not the
+/// API's error shape (a proxy's page, say).
+fn error_from(status: u16, bytes: &[u8]) -> ClientError {
+    let parsed = serde_json::from_slice::<serde_json::Value>(bytes).ok();
+    let mut detail = match parsed {
+        Some(serde_json::Value::Object(mut body)) => match body.remove("error") {
+            Some(serde_json::Value::Object(detail)) => detail,
+            _ => Default::default(),
+        },
+        _ => Default::default(),
+    };
+    let text = |v: Option<serde_json::Value>| match v {
+        Some(serde_json::Value::String(s)) => Some(s),
+        _ => None,
+    };
+    match (text(detail.remove("code")), text(detail.remove("message"))) {
+        (Some(code), Some(message)) => ClientError::Api {
+            status,
+            code,
+            message,
+            details: (!detail.is_empty()).then_some(serde_json::Value::Object(detail)),
+        },
+        _ => ClientError::Api {
+            status,
+            code: "http_error".into(),
+            message: format!("the server answered HTTP {status}"),
+            details: None,
+        },
     }
 }
 

@@ -7,12 +7,14 @@ use utoipa::ToSchema;
 
 /// `{"error": {"code", "message"}}`, the body of every error response.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 /// What went wrong, for a program (`code`) and for a person (`message`).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ErrorDetail {
     /// Stable machine-readable code, e.g. `read_only`, `forbidden`, `not_found`.
     pub code: String,
@@ -22,6 +24,7 @@ pub struct ErrorDetail {
 
 /// One page of a list: `next` is the cursor for the following page, or null at the end.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<String>,
@@ -29,6 +32,7 @@ pub struct Page<T> {
 
 /// What a signed-in person may do.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Owner,
@@ -60,6 +64,7 @@ impl Role {
 
 /// The plan decides backup retention: Starter 30 days, Pro 60, Enterprise 730.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Plan {
     Starter,
@@ -97,6 +102,7 @@ impl Plan {
 
 /// Whether an account takes writes.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum AccountMode {
     Normal,
@@ -106,6 +112,7 @@ pub enum AccountMode {
 
 /// A business using RepairOps: one or more shops.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Account {
     pub slug: String,
     pub name: String,
@@ -118,6 +125,7 @@ pub struct Account {
 
 /// `PATCH /api/v1/account` (owner only).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct AccountPatch {
     pub name: Option<String>,
@@ -127,6 +135,7 @@ pub struct AccountPatch {
 
 /// The signed-in person.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SignedInUser {
     /// The team member's id in the shop data (`users` table).
     pub id: i64,
@@ -137,6 +146,7 @@ pub struct SignedInUser {
 
 /// `POST /api/v1/auth/login`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub email: String,
@@ -145,6 +155,7 @@ pub struct LoginRequest {
 
 /// A bearer token and who it belongs to.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LoginResponse {
     /// Send as `Authorization: Bearer <token>`.
     pub token: String,
@@ -154,6 +165,7 @@ pub struct LoginResponse {
 
 /// `POST /api/v1/portal/repairs`: a customer asks for a repair, without signing in.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct PortalRepairRequest {
     /// The shop's account slug (from the portal's address).
@@ -169,6 +181,7 @@ pub struct PortalRepairRequest {
 
 /// The portal's answer: the ticket number to quote.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PortalRepairResponse {
     pub ticket_id: i64,
     pub status: String,
@@ -186,6 +199,7 @@ macro_rules! resource {
     ) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
         pub struct $record {
             pub id: i64,
             $(pub $req: $req_ty,)*
@@ -196,6 +210,7 @@ macro_rules! resource {
 
         #[doc = concat!("Creates a `", stringify!($record), "`.")]
         #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
         #[serde(deny_unknown_fields)]
         pub struct $input {
             $(pub $req: $req_ty,)*
@@ -204,6 +219,7 @@ macro_rules! resource {
 
         #[doc = concat!("Changes the given fields of a `", stringify!($record), "`.")]
         #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
         #[serde(deny_unknown_fields)]
         pub struct $patch {
             $(#[serde(default, skip_serializing_if = "Option::is_none")] pub $req: Option<$req_ty>,)*
@@ -278,6 +294,7 @@ resource! {
 
 /// Metadata of a stored photo or document; its bytes are at `/attachments/{id}/content`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Attachment {
     pub id: i64,
     pub ticket_id: i64,
@@ -292,6 +309,7 @@ pub struct Attachment {
 
 /// Changes an attachment's name.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct AttachmentPatch {
     pub file_name: Option<String>,
@@ -320,6 +338,7 @@ pub const PAYMENT_METHODS: &[&str] = &["card", "cash", "bank_transfer", "store_c
 
 /// Why a backup was taken.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum BackupKind {
     /// The nightly 02:00 backup; kept as long as the plan says.
@@ -351,6 +370,7 @@ impl BackupKind {
 
 /// What is in a backup: rows per table and attachment files.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct DataSummary {
     pub rows: std::collections::BTreeMap<String, i64>,
     pub attachments: i64,
@@ -367,6 +387,7 @@ impl DataSummary {
 
 /// How one backup location fared.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct BackupLocation {
     /// `primary` or `secondary`.
     pub name: String,
@@ -384,6 +405,7 @@ pub struct BackupLocation {
 
 /// State of a backup or a job.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     Queued,
@@ -415,6 +437,7 @@ impl JobState {
 
 /// One backup of an account.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Backup {
     pub id: i64,
     pub kind: BackupKind,
@@ -434,6 +457,7 @@ pub struct Backup {
 
 /// Long work: a backup, restore, export…
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Job {
     pub id: i64,
     /// backup, restore, record_restore, sandbox, drill, export, prune, copy, key_rotation.
@@ -451,6 +475,7 @@ pub struct Job {
 
 /// The next scheduled backup, in shop time and in UTC.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct NextBackup {
     /// Shop-local time with its offset, e.g. `2026-12-01T02:00:00-06:00`.
     pub shop_time: String,
@@ -460,6 +485,7 @@ pub struct NextBackup {
 
 /// `GET /api/v1/backups/status`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct BackupStatus {
     /// The last backup that completed (in at least one location).
     pub last: Option<Backup>,
@@ -475,6 +501,7 @@ pub struct BackupStatus {
 
 /// A restore drill: a backup restored into a scratch folder and checked.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Drill {
     pub id: i64,
     pub backup_id: i64,
@@ -493,6 +520,7 @@ pub struct Drill {
 
 /// `POST /api/v1/exports`: what to export and how.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct NewExport {
     /// tickets, customers, invoices, inventory, users or transactions.
@@ -509,6 +537,7 @@ pub struct NewExport {
 
 /// Filters of an export (a "custom selection"): any combination, on any dataset they apply to.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct ExportFilters {
     /// First shop-local date (inclusive) of `created_at`, `YYYY-MM-DD`.
@@ -527,6 +556,7 @@ pub struct ExportFilters {
 
 /// A stored export file (`GET /api/v1/exports`).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Export {
     pub id: i64,
     pub dataset: String,
@@ -550,6 +580,7 @@ pub struct Export {
 
 /// `POST /api/v1/compliance/subject-export` and `ccpa`: whose data.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct SubjectRequest {
     pub email: String,
@@ -557,6 +588,7 @@ pub struct SubjectRequest {
 
 /// `POST /api/v1/compliance/ccpa`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct CcpaRequest {
     pub email: String,
@@ -566,6 +598,7 @@ pub struct CcpaRequest {
 
 /// The outcome of a CCPA deletion: what was removed, counted per table.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct DeletionResult {
     pub request_id: i64,
     /// Customers deleted (several when the email was on more than one record).
@@ -577,6 +610,7 @@ pub struct DeletionResult {
 /// A compliance request handled (`GET /api/v1/compliance/requests`). Holds no personal
 /// data of the subject: the email is masked (`j***@example.com`).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ComplianceRecord {
     pub id: i64,
     /// subject_export, ccpa_export or ccpa_delete.
@@ -590,6 +624,7 @@ pub struct ComplianceRecord {
 
 /// `POST /api/v1/sandboxes`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct NewSandbox {
     pub backup_id: i64,
@@ -597,6 +632,7 @@ pub struct NewSandbox {
 
 /// A backup restored into a separate database, served under `/sandboxes/{id}/api/v1/…`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Sandbox {
     pub id: i64,
     pub backup_id: i64,
@@ -608,4 +644,126 @@ pub struct Sandbox {
     /// Deleted automatically then (7 days after creation), files included.
     pub expires_at: DateTime<Utc>,
     pub error: Option<String>,
+}
+
+/// Which notifications an account wants by email (`GET`/`PUT /api/v1/settings/notifications`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct NotificationSettings {
+    /// Email when a backup fails.
+    pub on_failure: bool,
+    /// Email when a backup is more than two hours late.
+    pub on_delay: bool,
+    /// Email when the shop's data passes 500 MB.
+    pub on_large: bool,
+}
+
+impl Default for NotificationSettings {
+    fn default() -> Self {
+        NotificationSettings {
+            on_failure: true,
+            on_delay: true,
+            on_large: true,
+        }
+    }
+}
+
+/// One backup location as `GET /api/v1/storage` reports it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct StorageLocation {
+    /// `primary` or `secondary`.
+    pub name: String,
+    pub url: String,
+    pub reachable: bool,
+    pub error: Option<String>,
+    /// When a backup last reached this location.
+    pub last_success: Option<DateTime<Utc>>,
+}
+
+/// One thing that happened, as the audit log records it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct AuditEntry {
+    pub at: String,
+    /// Account slug, or `-` for server-wide events.
+    pub account: String,
+    /// Email of who did it, `anonymous`, or `portal`.
+    pub user: String,
+    /// login, logout, data_change, deletion, export, restore, backup, settings, ...
+    pub event_type: String,
+    /// What was done, e.g. `POST /api/v1/tickets`.
+    pub action: String,
+    /// What it was done to, e.g. `/api/v1/tickets/42`.
+    pub resource: String,
+    pub ip: String,
+    /// `success` or `failure`.
+    pub result: String,
+    /// Status code and anything else worth keeping (never a password).
+    pub detail: String,
+}
+
+/// One audit-log entry as the API returns it: its place in the log and what it records.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct AuditRecord {
+    pub seq: i64,
+    #[serde(flatten)]
+    #[cfg_attr(feature = "ts", ts(flatten))]
+    pub entry: AuditEntry,
+}
+
+/// `POST /api/v1/restores/records`: one ticket or customer back from a backup.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct RecordRestoreRequest {
+    pub backup_id: i64,
+    /// `ticket` or `customer`.
+    pub kind: String,
+    pub id: i64,
+    /// Replace live rows that differ from the backup's (after a 409 listed them).
+    #[serde(default)]
+    pub overwrite: bool,
+}
+
+/// A live row that differs from the backup's (listed by a 409 `would_overwrite`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct RecordConflict {
+    pub table: String,
+    pub id: i64,
+    /// When the live row last changed, and when the backup's did.
+    pub live_updated_at: Option<String>,
+    pub backup_updated_at: Option<String>,
+}
+
+/// What a record restore did, per table.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct RecordRestoreResult {
+    pub backup_id: i64,
+    pub kind: String,
+    pub id: i64,
+    /// The location the backup was read from.
+    pub location: String,
+    pub inserted: std::collections::BTreeMap<String, u64>,
+    /// Rows replaced with the backup's (asked for with `overwrite`), or linked again to
+    /// the restored ticket after its deletion had unlinked them.
+    pub overwritten: std::collections::BTreeMap<String, u64>,
+    pub unchanged: std::collections::BTreeMap<String, u64>,
+    pub attachment_files: u64,
+}
+
+/// One event of `GET /api/v1/events`: `kind` is job.progress, job.finished,
+/// backup.failed, backup.delayed, backup.large, drill.failed, restore.finished or
+/// location.down; `data` holds at least `account`, `at` and the ids it concerns.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ServerEvent {
+    /// Resume after this id (`Last-Event-ID`).
+    pub id: Option<u64>,
+    pub kind: String,
+    pub data: serde_json::Value,
 }

@@ -10,28 +10,8 @@
 use std::path::Path;
 
 use rusqlite::{Connection, params};
-use serde::Serialize;
 
-/// One thing that happened, as the log records it.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema, PartialEq, Eq)]
-pub struct AuditEntry {
-    pub at: String,
-    /// Account slug, or `-` for server-wide events.
-    pub account: String,
-    /// Email of who did it, `anonymous`, or `portal`.
-    pub user: String,
-    /// login, logout, data_change, deletion, export, restore, backup, settings, ...
-    pub event_type: String,
-    /// What was done, e.g. `POST /api/v1/tickets`.
-    pub action: String,
-    /// What it was done to, e.g. `/api/v1/tickets/42`.
-    pub resource: String,
-    pub ip: String,
-    /// `success` or `failure`.
-    pub result: String,
-    /// Status code and anything else worth keeping (never a password).
-    pub detail: String,
-}
+pub use repairops_api::AuditEntry;
 
 /// The columns of an entry, in table order.
 pub const ENTRY_COLUMNS: &str = "at, account, user, event_type, action, resource, ip, result, detail";

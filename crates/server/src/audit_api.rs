@@ -10,7 +10,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use repairops_api::{ErrorBody, Page};
 use rusqlite::types::Value;
-use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::audit::{AuditEntry, ENTRY_COLUMNS};
@@ -18,13 +17,7 @@ use crate::auth::{Auth, Permission};
 use crate::control;
 use crate::error::{ApiError, Query};
 
-/// One audit-log entry as the API returns it: its place in the log and what it records.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq, Eq)]
-pub struct AuditRecord {
-    pub seq: i64,
-    #[serde(flatten)]
-    pub entry: AuditEntry,
-}
+pub use repairops_api::AuditRecord;
 
 /// The WHERE clause and arguments of the filters (`from`, `to` as dates or times,
 /// `event_type`, `user`), always limited to the caller's account.

@@ -761,17 +761,7 @@ pub async fn events(
 /// (name, url, whether it answered).
 type Probe = (String, String, Result<(), String>);
 
-/// One backup location as `GET /api/v1/storage` reports it.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct StorageLocation {
-    /// `primary` or `secondary`.
-    pub name: String,
-    pub url: String,
-    pub reachable: bool,
-    pub error: Option<String>,
-    /// When a backup last reached this location.
-    pub last_success: Option<DateTime<Utc>>,
-}
+pub use repairops_api::StorageLocation;
 
 #[utoipa::path(get, path = "/api/v1/storage", tag = "backups", security(("bearer" = [])),
     responses((status = 200, body = Vec<StorageLocation>), (status = 403, body = ErrorBody)))]

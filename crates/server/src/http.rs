@@ -55,6 +55,7 @@ pub fn router(app: AppState) -> axum::Router {
         .routes(routes!(login))
         .routes(routes!(logout))
         .routes(routes!(get_account, patch_account))
+        .routes(routes!(account_summary))
         .merge(shop_routes())
         .routes(routes!(portal_repair))
         .routes(routes!(crate::backup_api::list, crate::backup_api::create))
@@ -341,6 +342,24 @@ async fn logout(State(app): State<AppState>, auth: Auth) -> Result<StatusCode, A
     responses((status = 200, body = Account), (status = 401, body = ErrorBody)))]
 async fn get_account(auth: Auth) -> axum::Json<Account> {
     axum::Json(auth.account.account)
+}
+
+/// Rows per table of the live data now, in the shape of a backup's summary, so a
+/// restore can be compared with what it would replace.
+#[utoipa::path(get, path = "/api/v1/account/summary", tag = "account", security(("bearer" = [])),
+    responses((status = 200, body = repairops_api::DataSummary), (status = 403, body = ErrorBody)))]
+async fn account_summary(
+    State(app): State<AppState>,
+    auth: Auth,
+) -> Result<axum::Json<repairops_api::DataSummary>, ApiError> {
+    auth.require(Permission::ViewBackups)?;
+    let dir = app.config.account_dir(&auth.account.account.slug);
+    let summary =
+        tokio::task::spawn_blocking(move || crate::backups::summarize(&dir.join("live.db"), &dir.join("attachments")))
+            .await
+            .map_err(|e| ApiError::internal("count the shop's data", e))?
+            .map_err(|e| ApiError::internal("count the shop's data", e))?;
+    Ok(axum::Json(summary))
 }
 
 #[utoipa::path(patch, path = "/api/v1/account", tag = "account", security(("bearer" = [])), request_body = AccountPatch,

@@ -9,27 +9,7 @@ use serde_json::Value;
 use crate::app::AppState;
 use crate::control::AccountRow;
 
-/// Which notifications an account wants by email.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NotificationSettings {
-    /// Email when a backup fails.
-    pub on_failure: bool,
-    /// Email when a backup is more than two hours late.
-    pub on_delay: bool,
-    /// Email when the shop's data passes 500 MB.
-    pub on_large: bool,
-}
-
-impl Default for NotificationSettings {
-    fn default() -> Self {
-        NotificationSettings {
-            on_failure: true,
-            on_delay: true,
-            on_large: true,
-        }
-    }
-}
+pub use repairops_api::NotificationSettings;
 
 pub fn settings(conn: &rusqlite::Connection, account_id: i64) -> NotificationSettings {
     conn.query_row(

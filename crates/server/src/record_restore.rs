@@ -17,7 +17,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use repairops_api::{Backup, ErrorBody};
 use rusqlite::Connection;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::app::AppState;
@@ -26,44 +25,7 @@ use crate::auth::{Auth, Permission};
 use crate::control;
 use crate::error::{ApiError, Json};
 
-/// `POST /api/v1/restores/records`.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RecordRestoreRequest {
-    pub backup_id: i64,
-    /// `ticket` or `customer`.
-    pub kind: String,
-    pub id: i64,
-    /// Replace live rows that differ from the backup's (after a 409 listed them).
-    #[serde(default)]
-    pub overwrite: bool,
-}
-
-/// A live row that differs from the backup's.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq, Eq)]
-pub struct Conflict {
-    pub table: String,
-    pub id: i64,
-    /// When the live row last changed, and when the backup's did.
-    pub live_updated_at: Option<String>,
-    pub backup_updated_at: Option<String>,
-}
-
-/// What a record restore did, per table.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq, Eq)]
-pub struct RecordRestoreResult {
-    pub backup_id: i64,
-    pub kind: String,
-    pub id: i64,
-    /// The location the backup was read from.
-    pub location: String,
-    pub inserted: BTreeMap<String, u64>,
-    /// Rows replaced with the backup's (asked for with `overwrite`), or linked again to
-    /// the restored ticket after its deletion had unlinked them.
-    pub overwritten: BTreeMap<String, u64>,
-    pub unchanged: BTreeMap<String, u64>,
-    pub attachment_files: u64,
-}
+pub use repairops_api::{RecordConflict as Conflict, RecordRestoreRequest, RecordRestoreResult};
 
 /// The tables of a record set, parents first (the order rows are inserted in).
 const TABLES: [&str; 8] = [

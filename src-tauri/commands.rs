@@ -1,0 +1,591 @@
+//! The Tauri commands: thin wrappers over `repairops-api`'s client (parse, call, map
+//! the error). Arguments are snake_case on the wire, as the generated TypeScript types.
+
+use std::path::PathBuf;
+
+use repairops_api::{
+    Account, AccountPatch, AuditRecord, Backup, ComplianceRecord, Customer, DataSummary, DeletionResult, Export, Job,
+    NewExport, NotificationSettings, Page, RecordRestoreRequest, RecordRestoreResult, Sandbox, Ticket,
+};
+use serde::{Deserialize, Serialize};
+use tauri::{AppHandle, Emitter, State};
+use tauri_plugin_dialog::DialogExt;
+use ts_rs::TS;
+
+use crate::error::{ErrorKind, UiError};
+use crate::files::{SavedFile, Verification, safe_file_name};
+use crate::session::SessionInfo;
+use crate::state::{Desktop, Overview, Prefs};
+
+type Result<T> = std::result::Result<T, UiError>;
+
+/// A server as first seen: the fingerprint to compare with what the server printed.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct ServerIdentity {
+    pub url: String,
+    pub ca_sha256: String,
+    /// This computer trusted this CA for this server before.
+    pub trusted: bool,
+}
+
+/// Filters of the backups list.
+#[derive(Debug, Clone, Default, Deserialize, TS)]
+pub struct BackupFilter {
+    pub kind: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub cursor: Option<String>,
+}
+
+/// Filters of the audit log.
+#[derive(Debug, Clone, Default, Deserialize, TS)]
+pub struct AuditFilter {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub event_type: Option<String>,
+    pub user: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl AuditFilter {
+    fn query(&self) -> Vec<(&'static str, String)> {
+        let mut q = vec![];
+        for (k, v) in [
+            ("from", &self.from),
+            ("to", &self.to),
+            ("event_type", &self.event_type),
+            ("user", &self.user),
+            ("cursor", &self.cursor),
+        ] {
+            if let Some(v) = v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+                q.push((k, v.to_string()));
+            }
+        }
+        q
+    }
+}
+
+/// Progress of a file being saved.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct SaveProgress {
+    pub target: String,
+    #[ts(type = "number")]
+    pub done: u64,
+    #[ts(type = "number")]
+    pub total: u64,
+}
+
+/// The disaster kit as saved.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct KitResult {
+    pub folder: String,
+    pub files: Vec<SavedFile>,
+}
+
+fn pairs<'a>(q: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    q.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn session(desktop: State<'_, Desktop>) -> Result<Option<SessionInfo>> {
+    desktop.resume()
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn check_server(desktop: State<'_, Desktop>, url: String) -> Result<ServerIdentity> {
+    let url = crate::trust::server_key(&url);
+    let probe_url = url.clone();
+    let seen = tokio::task::spawn_blocking(move || crate::trust::see_ca(&probe_url))
+        .await
+        .map_err(|e| UiError::failed(e.to_string()))??;
+    let trusted = desktop.pins.get(&url).is_some_and(|p| p.sha256 == seen.sha256);
+    if let Some(pinned) = desktop.pins.get(&url)
+        && pinned.sha256 != seen.sha256
+    {
+        return Err(UiError::new(
+            ErrorKind::Forbidden,
+            format!(
+                "This server's certificate changed since this computer last connected (it was {}, it is now {}). If the server was not reinstalled, someone may be intercepting the connection: ask whoever runs the server before going on.",
+                pinned.sha256, seen.sha256
+            ),
+        ));
+    }
+    Ok(ServerIdentity {
+        url,
+        ca_sha256: seen.sha256,
+        trusted,
+    })
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn sign_in(
+    desktop: State<'_, Desktop>,
+    url: String,
+    ca_sha256: String,
+    email: String,
+    password: String,
+) -> Result<SessionInfo> {
+    let url = crate::trust::server_key(&url);
+    if email.trim().is_empty() || password.is_empty() {
+        return Err(UiError::invalid("Enter your email and password."));
+    }
+    // Trust exactly the CA the person confirmed: look again, and refuse if it changed.
+    let probe_url = url.clone();
+    let seen = tokio::task::spawn_blocking(move || crate::trust::see_ca(&probe_url))
+        .await
+        .map_err(|e| UiError::failed(e.to_string()))??;
+    if seen.sha256 != crate::trust::normalise_fingerprint(&ca_sha256) {
+        return Err(UiError::new(
+            ErrorKind::Forbidden,
+            "The server's certificate is not the one you confirmed. Check the server again.",
+        ));
+    }
+    if let Some(pinned) = desktop.pins.get(&url)
+        && pinned.sha256 != seen.sha256
+    {
+        return Err(UiError::new(
+            ErrorKind::Forbidden,
+            "This server's certificate changed since this computer last connected; ask whoever runs the server before going on.",
+        ));
+    }
+    let client = repairops_api::Client::new(&url, repairops_api::Trust::PinnedCa(seen.pem.clone().into_bytes()))?;
+    let (client, login) = client.login(email.trim(), &password).await?;
+    desktop.pins.pin(&url, &seen)?;
+    crate::session::store_token(&url, &login.user.email, &login.token)?;
+    let info = SessionInfo {
+        server: url,
+        ca_sha256: seen.sha256,
+        email: login.user.email.clone(),
+        user: login.user,
+        account: login.account,
+    };
+    desktop.session_file.save(&info)?;
+    desktop.set_current(Some((info.clone(), client)));
+    Ok(info)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn sign_out(desktop: State<'_, Desktop>) -> Result<()> {
+    if let Ok(client) = desktop.client() {
+        // Revoke the token on the server when it answers; sign out here regardless.
+        let _ = client.logout().await;
+    }
+    desktop.forget_session()
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn overview(app: AppHandle, desktop: State<'_, Desktop>) -> Result<Overview> {
+    let o = desktop.overview().await?;
+    crate::tray::show(&app, &o);
+    Ok(o)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn backups(desktop: State<'_, Desktop>, filter: BackupFilter) -> Result<Page<Backup>> {
+    let mut q = vec![];
+    for (k, v) in [
+        ("kind", &filter.kind),
+        ("from", &filter.from),
+        ("to", &filter.to),
+        ("cursor", &filter.cursor),
+    ] {
+        if let Some(v) = v.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            q.push((k, v.to_string()));
+        }
+    }
+    Ok(desktop.client()?.backups(&pairs(&q)).await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn backup(desktop: State<'_, Desktop>, id: i64) -> Result<Backup> {
+    Ok(desktop.client()?.backup(id).await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn back_up_now(desktop: State<'_, Desktop>) -> Result<Job> {
+    Ok(desktop.client()?.back_up_now().await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn delete_backup(desktop: State<'_, Desktop>, id: i64) -> Result<()> {
+    Ok(desktop.client()?.delete_backup(id).await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn verify_backup(desktop: State<'_, Desktop>, id: i64) -> Result<Job> {
+    Ok(desktop.client()?.verify_backup(id).await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn job(desktop: State<'_, Desktop>, id: i64) -> Result<Job> {
+    Ok(desktop.client()?.job(id).await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn running_jobs(desktop: State<'_, Desktop>) -> Result<Vec<Job>> {
+    Ok(desktop.client()?.running_jobs().await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn live_summary(desktop: State<'_, Desktop>) -> Result<DataSummary> {
+    Ok(desktop.client()?.live_summary().await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn sandboxes(desktop: State<'_, Desktop>) -> Result<Page<Sandbox>> {
+    Ok(desktop.client()?.sandboxes().await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn create_sandbox(desktop: State<'_, Desktop>, backup_id: i64) -> Result<Job> {
+    Ok(desktop.client()?.create_sandbox(backup_id).await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn delete_sandbox(desktop: State<'_, Desktop>, id: i64) -> Result<()> {
+    Ok(desktop.client()?.delete_sandbox(id).await?)
+}
+
+fn cursor_query(cursor: &Option<String>) -> Vec<(&'static str, String)> {
+    match cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(c) => vec![("cursor", c.to_string())],
+        None => vec![],
+    }
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn sandbox_tickets(desktop: State<'_, Desktop>, id: i64, cursor: Option<String>) -> Result<Page<Ticket>> {
+    let q = cursor_query(&cursor);
+    Ok(desktop.client()?.in_sandbox(id).list::<Ticket>(&pairs(&q)).await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn sandbox_customers(desktop: State<'_, Desktop>, id: i64, cursor: Option<String>) -> Result<Page<Customer>> {
+    let q = cursor_query(&cursor);
+    Ok(desktop.client()?.in_sandbox(id).list::<Customer>(&pairs(&q)).await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn restore(desktop: State<'_, Desktop>, backup_id: i64, confirm: String) -> Result<Job> {
+    Ok(desktop.client()?.restore(backup_id, confirm.trim()).await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn restore_record(desktop: State<'_, Desktop>, req: RecordRestoreRequest) -> Result<RecordRestoreResult> {
+    Ok(desktop.client()?.restore_record(&req).await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn exports(desktop: State<'_, Desktop>) -> Result<Page<Export>> {
+    Ok(desktop.client()?.exports(&[]).await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn start_export(desktop: State<'_, Desktop>, req: NewExport) -> Result<Job> {
+    Ok(desktop.client()?.start_export(&req).await?)
+}
+
+/// Asks where to save, with a safe default name. `None` when the dialog was closed.
+async fn ask_save_path(app: &AppHandle, title: &str, name: &str, ext: &str) -> Result<Option<PathBuf>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut dialog = app.dialog().file().set_title(title).set_file_name(safe_file_name(name));
+    if !ext.is_empty() {
+        dialog = dialog.add_filter(ext.to_uppercase(), &[ext]);
+    }
+    dialog.save_file(move |path| {
+        let _ = tx.send(path);
+    });
+    let Some(path) = rx
+        .await
+        .map_err(|_| UiError::failed("The save dialog closed unexpectedly."))?
+    else {
+        return Ok(None);
+    };
+    let path = path
+        .into_path()
+        .map_err(|_| UiError::invalid("That place cannot be written to from this app. Pick a folder on a drive."))?;
+    // Whatever was typed, the name must be one every drive format accepts.
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| UiError::invalid("Pick a file name."))?;
+    Ok(Some(path.with_file_name(safe_file_name(name))))
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn save_export(app: AppHandle, desktop: State<'_, Desktop>, export_id: i64) -> Result<Option<SavedFile>> {
+    let client = desktop.client()?;
+    let export = client
+        .exports(&[("limit", "200")])
+        .await?
+        .items
+        .into_iter()
+        .find(|e| e.id == export_id)
+        .ok_or_else(|| {
+            UiError::new(
+                ErrorKind::NotFound,
+                "That export is no longer on the server (exports are kept 30 days).",
+            )
+        })?;
+    if export.state != repairops_api::JobState::Succeeded {
+        return Err(UiError::invalid(
+            "That export has not finished; save it once it is ready.",
+        ));
+    }
+    let Some(target) = ask_save_path(&app, "Save export", &export.file_name, &export.format).await? else {
+        return Ok(None);
+    };
+    let total = export.size_bytes.unwrap_or(0);
+    if let Some(dir) = target.parent() {
+        crate::files::check_fits(dir, total)?;
+    }
+    let resp = client.export_download(export_id, 0).await?;
+    let server_sha = resp
+        .headers()
+        .get("x-content-sha256")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or(export.sha256.clone());
+    let shown = target.to_string_lossy().into_owned();
+    let progress_app = app.clone();
+    let mut last = std::time::Instant::now() - std::time::Duration::from_secs(1);
+    let (sha256, size) = crate::files::save_chunks(
+        crate::files::response_chunks(resp),
+        &target,
+        server_sha.as_deref(),
+        |done| {
+            if last.elapsed().as_millis() >= 100 || done == total {
+                last = std::time::Instant::now();
+                let _ = progress_app.emit(
+                    "save-progress",
+                    SaveProgress {
+                        target: shown.clone(),
+                        done,
+                        total,
+                    },
+                );
+            }
+        },
+    )
+    .await?;
+    let saved = SavedFile {
+        path: target.to_string_lossy().into_owned(),
+        sha256,
+        size,
+        saved_at: chrono::Utc::now().to_rfc3339(),
+        what: format!(
+            "{} ({}), export {}",
+            export.dataset,
+            export.format.to_uppercase(),
+            export.id
+        ),
+        server: client.base().to_string(),
+    };
+    desktop.saved.add(saved.clone())?;
+    Ok(Some(saved))
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn saved_files(desktop: State<'_, Desktop>) -> Vec<SavedFile> {
+    desktop.saved.all()
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn verify_saved(desktop: State<'_, Desktop>, path: String) -> Result<Verification> {
+    let saved = desktop.saved.clone();
+    tokio::task::spawn_blocking(move || saved.verify(&path))
+        .await
+        .map_err(|e| UiError::failed(e.to_string()))?
+}
+
+/// Saves bytes the app already holds (a compliance document, the audit CSV) through
+/// the dialog, the same careful way as an export.
+async fn save_bytes(
+    app: &AppHandle,
+    desktop: &Desktop,
+    title: &str,
+    name: &str,
+    ext: &str,
+    bytes: Vec<u8>,
+    what: String,
+) -> Result<Option<SavedFile>> {
+    let Some(target) = ask_save_path(app, title, name, ext).await? else {
+        return Ok(None);
+    };
+    if let Some(dir) = target.parent() {
+        crate::files::check_fits(dir, bytes.len() as u64)?;
+    }
+    let chunks: crate::files::Chunks = Box::pin(futures_util::stream::iter([Ok(bytes)]));
+    let (sha256, size) = crate::files::save_chunks(chunks, &target, None, |_| {}).await?;
+    let saved = SavedFile {
+        path: target.to_string_lossy().into_owned(),
+        sha256,
+        size,
+        saved_at: chrono::Utc::now().to_rfc3339(),
+        what,
+        server: desktop.client().map(|c| c.base().to_string()).unwrap_or_default(),
+    };
+    desktop.saved.add(saved.clone())?;
+    Ok(Some(saved))
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn compliance_export(
+    app: AppHandle,
+    desktop: State<'_, Desktop>,
+    email: String,
+    kind: String,
+) -> Result<Option<SavedFile>> {
+    let client = desktop.client()?;
+    let email = email.trim().to_string();
+    let (doc, label) = match kind.as_str() {
+        "subject" => (client.subject_export(&email).await?, "data-subject export"),
+        "ccpa" => (client.ccpa_export(&email).await?, "CCPA export"),
+        _ => return Err(UiError::invalid("Choose a data-subject (GDPR) or a CCPA export.")),
+    };
+    let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| UiError::failed(e.to_string()))?;
+    let day = chrono::Utc::now().format("%Y-%m-%d");
+    save_bytes(
+        &app,
+        &desktop,
+        "Save personal data export",
+        &format!("{kind}-export-{day}.json"),
+        "json",
+        bytes,
+        format!("{label} (JSON)"),
+    )
+    .await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn ccpa_delete(desktop: State<'_, Desktop>, email: String, confirm: String) -> Result<DeletionResult> {
+    let email = email.trim();
+    if email.is_empty() || !email.eq_ignore_ascii_case(confirm.trim()) {
+        return Err(UiError::invalid(
+            "Type the customer's email address a second time, exactly, to confirm the deletion.",
+        ));
+    }
+    Ok(desktop.client()?.ccpa_delete(email).await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn compliance_requests(desktop: State<'_, Desktop>) -> Result<Page<ComplianceRecord>> {
+    Ok(desktop.client()?.compliance_requests().await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn audit(desktop: State<'_, Desktop>, filter: AuditFilter) -> Result<Page<AuditRecord>> {
+    let q = filter.query();
+    Ok(desktop.client()?.audit(&pairs(&q)).await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn save_audit_csv(
+    app: AppHandle,
+    desktop: State<'_, Desktop>,
+    filter: AuditFilter,
+) -> Result<Option<SavedFile>> {
+    let client = desktop.client()?;
+    let mut q = filter.query();
+    q.retain(|(k, _)| *k != "cursor");
+    let Some(target) = ask_save_path(
+        &app,
+        "Save audit log",
+        &format!("audit-log-{}.csv", chrono::Utc::now().format("%Y-%m-%d")),
+        "csv",
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    let resp = client.audit_csv(&pairs(&q)).await?;
+    if let (Some(dir), Some(len)) = (target.parent(), resp.content_length()) {
+        crate::files::check_fits(dir, len)?;
+    }
+    let (sha256, size) = crate::files::save_chunks(crate::files::response_chunks(resp), &target, None, |_| {}).await?;
+    let saved = SavedFile {
+        path: target.to_string_lossy().into_owned(),
+        sha256,
+        size,
+        saved_at: chrono::Utc::now().to_rfc3339(),
+        what: "audit log (CSV)".into(),
+        server: client.base().to_string(),
+    };
+    desktop.saved.add(saved.clone())?;
+    Ok(Some(saved))
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn notification_settings(desktop: State<'_, Desktop>) -> Result<NotificationSettings> {
+    Ok(desktop.client()?.notification_settings().await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn set_notification_settings(
+    desktop: State<'_, Desktop>,
+    settings: NotificationSettings,
+) -> Result<NotificationSettings> {
+    Ok(desktop.client()?.set_notification_settings(&settings).await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn account(desktop: State<'_, Desktop>) -> Result<Account> {
+    Ok(desktop.client()?.account().await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn update_account(desktop: State<'_, Desktop>, patch: AccountPatch) -> Result<Account> {
+    Ok(desktop.client()?.update_account(&patch).await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn rotate_key(desktop: State<'_, Desktop>) -> Result<Job> {
+    Ok(desktop.client()?.rotate_key().await?)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn prefs(desktop: State<'_, Desktop>) -> Prefs {
+    desktop.prefs()
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn set_prefs(app: AppHandle, desktop: State<'_, Desktop>, prefs: Prefs) -> Result<Prefs> {
+    use tauri_plugin_autostart::ManagerExt;
+    let autostart = app.autolaunch();
+    let now = autostart.is_enabled().unwrap_or(false);
+    if prefs.start_at_login != now {
+        let r = if prefs.start_at_login {
+            autostart.enable()
+        } else {
+            autostart.disable()
+        };
+        r.map_err(|e| UiError::failed(format!("Could not change starting at login: {e}.")))?;
+    }
+    desktop.set_prefs(&prefs)?;
+    Ok(prefs)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn save_disaster_kit(app: AppHandle, desktop: State<'_, Desktop>) -> Result<Option<KitResult>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    app.dialog()
+        .file()
+        .set_title("Choose a folder or drive for the disaster kit")
+        .pick_folder(move |p| {
+            let _ = tx.send(p);
+        });
+    let Some(folder) = rx
+        .await
+        .map_err(|_| UiError::failed("The folder dialog closed unexpectedly."))?
+    else {
+        return Ok(None);
+    };
+    let folder = folder
+        .into_path()
+        .map_err(|_| UiError::invalid("That place cannot be written to from this app. Pick a folder on a drive."))?;
+    let result = crate::kit::save(&desktop, &folder).await?;
+    let mut prefs = desktop.prefs();
+    prefs.kit_folder = Some(folder.to_string_lossy().into_owned());
+    desktop.set_prefs(&prefs)?;
+    Ok(Some(result))
+}

@@ -1,0 +1,521 @@
+//! Saving files to any folder or drive the way a careful person would: a name every
+//! drive format accepts, a check that the file fits before writing, the bytes written
+//! to a temporary file beside the target, flushed to the device, read back and checked
+//! against the server's SHA-256, and only then renamed into place. A dropped
+//! connection or a removed drive leaves nothing under the chosen name.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use ts_rs::TS;
+
+use crate::error::{UiError, io_sentence};
+
+/// A file this app saved, remembered on this computer so it can be listed and checked
+/// again offline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct SavedFile {
+    pub path: String,
+    /// SHA-256 of the bytes written, hex.
+    pub sha256: String,
+    #[ts(type = "number")]
+    pub size: u64,
+    /// When it was saved (RFC 3339).
+    pub saved_at: String,
+    /// What it holds, e.g. `tickets (CSV), export 12`.
+    pub what: String,
+    /// The server it came from.
+    pub server: String,
+}
+
+/// The outcome of checking a saved file again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+pub struct Verification {
+    pub path: String,
+    pub intact: bool,
+    pub message: String,
+}
+
+/// Characters some drive format (FAT32, exFAT, NTFS) refuses in a file name.
+const FORBIDDEN: &[char] = &['<', '>', ':', '"', '/', '\\', '|', '?', '*'];
+
+/// Names Windows reserves for devices, with or without an extension.
+const RESERVED: &[&str] = &[
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8", "COM9", "LPT1", "LPT2",
+    "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+];
+
+/// A file name every drive format accepts: forbidden and control characters become
+/// `_`, no trailing dot or space, no reserved device name, at most 200 bytes (the
+/// extension kept).
+pub fn safe_file_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if FORBIDDEN.contains(&c) || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    out = out.trim_end_matches(['.', ' ']).trim_start().to_string();
+    if out.is_empty() {
+        out = "export".into();
+    }
+    let stem = out.split('.').next().unwrap_or("").trim_end().to_ascii_uppercase();
+    if RESERVED.contains(&stem.as_str()) {
+        out.insert(0, '_');
+    }
+    if out.len() > 200 {
+        let ext = Path::new(&out)
+            .extension()
+            .and_then(|e| e.to_str())
+            .filter(|e| e.len() <= 10)
+            .map(|e| format!(".{e}"))
+            .unwrap_or_default();
+        let mut cut = 200 - ext.len();
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out = format!("{}{ext}", &out[..cut]);
+    }
+    out
+}
+
+/// The drive a folder is on, as far as writing a file there is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriveRoom {
+    /// Bytes this user may still write.
+    pub free: u64,
+    /// The largest file the drive's format can hold (4 GiB - 1 on FAT32).
+    pub max_file: Option<u64>,
+    /// The format's name when it limits file sizes.
+    pub format: Option<&'static str>,
+}
+
+/// How much room the drive holding `dir` has, and its format's file-size limit.
+#[cfg(unix)]
+pub fn drive_room(dir: &Path) -> std::io::Result<DriveRoom> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "the folder name holds a NUL byte"))?;
+    // SAFETY: `c` is a valid NUL-terminated path and `st` is a properly sized out-parameter.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let free = (st.f_bavail as u64).saturating_mul(st.f_frsize as u64);
+    let fat = is_fat(&c);
+    Ok(DriveRoom {
+        free,
+        max_file: fat.then_some(4 * 1024 * 1024 * 1024 - 1),
+        format: fat.then_some("FAT32"),
+    })
+}
+
+#[cfg(target_os = "linux")]
+fn is_fat(c: &std::ffi::CStr) -> bool {
+    const MSDOS_SUPER_MAGIC: i64 = 0x4d44;
+    // SAFETY: as in `drive_room`.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    (unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0) && st.f_type as i64 == MSDOS_SUPER_MAGIC
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+fn is_fat(c: &std::ffi::CStr) -> bool {
+    // SAFETY: as in `drive_room`.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return false;
+    }
+    let name = unsafe { std::ffi::CStr::from_ptr(st.f_fstypename.as_ptr()) };
+    name.to_bytes() == b"msdos"
+}
+
+#[cfg(not(unix))]
+pub fn drive_room(_dir: &Path) -> std::io::Result<DriveRoom> {
+    Ok(DriveRoom {
+        free: u64::MAX,
+        max_file: None,
+        format: None,
+    })
+}
+
+/// Refuses, with a sentence, a file of `size` bytes that cannot fit in `dir`.
+pub fn check_fits(dir: &Path, size: u64) -> Result<(), UiError> {
+    let room = drive_room(dir).map_err(|e| UiError::storage(io_sentence(&e)))?;
+    if let (Some(max), Some(format)) = (room.max_file, room.format)
+        && size > max
+    {
+        return Err(UiError::storage(format!(
+            "This drive is formatted {format}, which cannot hold a file of 4 GB or more, and this file is {}. Use a drive formatted exFAT or NTFS, or export less (a date range).",
+            human_bytes(size)
+        )));
+    }
+    // Keep a little room for the file system's own bookkeeping.
+    let needed = size.saturating_add(1024 * 1024);
+    if room.free < needed {
+        return Err(UiError::storage(format!(
+            "The file needs {} but the drive has only {} free. Free some space or pick another drive.",
+            human_bytes(size),
+            human_bytes(room.free)
+        )));
+    }
+    Ok(())
+}
+
+/// `1.2 MB` (decimal units, as drives are sold).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KB", "MB", "GB", "TB"];
+    if n < 1000 {
+        return format!("{n} bytes");
+    }
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+/// Bytes arriving for a file, as a stream of chunks.
+pub type Chunks = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Vec<u8>, String>> + Send>>;
+
+/// A response body as [`Chunks`].
+pub fn response_chunks(resp: reqwest::Response) -> Chunks {
+    Box::pin(
+        resp.bytes_stream()
+            .map(|c| c.map(|b| b.to_vec()).map_err(|e| e.to_string())),
+    )
+}
+
+/// Writes `chunks` to `target` through a temporary file beside it (see the module
+/// doc). `expected_sha256` is the server's hash of the whole file; `progress` gets the
+/// bytes written so far. Returns the hash and size of what was written.
+pub async fn save_chunks(
+    mut chunks: Chunks,
+    target: &Path,
+    expected_sha256: Option<&str>,
+    mut progress: impl FnMut(u64),
+) -> Result<(String, u64), UiError> {
+    let dir = target
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .ok_or_else(|| UiError::invalid("Pick a folder to save into."))?
+        .to_path_buf();
+    let name = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| UiError::invalid("Pick a file name."))?
+        .to_string();
+    let temp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".partial")
+        .tempfile_in(&dir)
+        .map_err(UiError::from)?;
+    let mut file = temp.as_file().try_clone().map_err(UiError::from)?;
+    let mut hasher = Sha256::new();
+    let mut written = 0u64;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| {
+            UiError::new(
+                crate::error::ErrorKind::Offline,
+                format!("The connection to the server dropped while saving ({e}). Nothing was saved under \"{name}\"; try again."),
+            )
+        })?;
+        hasher.update(&chunk);
+        written += chunk.len() as u64;
+        // Writes are small and the device may be slow: keep them off the async workers.
+        file = tokio::task::spawn_blocking(move || file.write_all(&chunk).map(|_| file))
+            .await
+            .map_err(|e| UiError::failed(e.to_string()))?
+            .map_err(UiError::from)?;
+        progress(written);
+    }
+    let sha = hex::encode(hasher.finalize());
+    if let Some(expected) = expected_sha256
+        && !expected.eq_ignore_ascii_case(&sha)
+    {
+        return Err(UiError::failed(format!(
+            "The file arrived damaged (its checksum does not match the server's). Nothing was saved under \"{name}\"; try again."
+        )));
+    }
+    let target = target.to_path_buf();
+    let expected = sha.clone();
+    tokio::task::spawn_blocking(move || -> Result<(), UiError> {
+        file.sync_all().map_err(UiError::from)?;
+        drop_cached_pages(&file);
+        drop(file);
+        // Read back what the drive holds, not what we meant to write.
+        let (again, size) = hash_file(temp.path()).map_err(UiError::from)?;
+        if again != expected || size != written {
+            return Err(UiError::storage(format!(
+                "The drive did not keep the file intact (read back {}, expected {}). Nothing was saved under \"{name}\"; try another drive.",
+                human_bytes(size),
+                human_bytes(written)
+            )));
+        }
+        temp.persist(&target).map_err(|e| UiError::from(e.error))?;
+        sync_dir(&dir);
+        Ok(())
+    })
+    .await
+    .map_err(|e| UiError::failed(e.to_string()))??;
+    Ok((sha, written))
+}
+
+/// Asks the kernel to forget its cached copy so the read-back comes from the device.
+#[cfg(target_os = "linux")]
+fn drop_cached_pages(file: &std::fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid open descriptor; advice only, errors ignored.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn drop_cached_pages(_file: &std::fs::File) {}
+
+/// Makes a rename in `dir` durable.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+/// SHA-256 (hex) and size of a file on disk.
+pub fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((hex::encode(hasher.finalize()), size))
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves the old or the new file, never
+/// half of one.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), UiError> {
+    let dir = path.parent().ok_or_else(|| UiError::failed("no folder"))?;
+    std::fs::create_dir_all(dir)?;
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| UiError::from(e.error))?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// The files this app saved (`saved.json` in the app's folder).
+#[derive(Debug, Clone)]
+pub struct SavedList {
+    path: PathBuf,
+}
+
+impl SavedList {
+    pub fn new(path: PathBuf) -> SavedList {
+        SavedList { path }
+    }
+
+    /// Newest first.
+    pub fn all(&self) -> Vec<SavedFile> {
+        let mut all: Vec<SavedFile> = std::fs::read(&self.path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        all.sort_by(|a, b| b.saved_at.cmp(&a.saved_at));
+        all
+    }
+
+    /// Remembers a saved file (replacing an older entry for the same path).
+    pub fn add(&self, file: SavedFile) -> Result<(), UiError> {
+        let mut all = self.all();
+        all.retain(|f| f.path != file.path);
+        all.insert(0, file);
+        all.truncate(500);
+        let bytes = serde_json::to_vec_pretty(&all).map_err(|e| UiError::failed(e.to_string()))?;
+        write_atomically(&self.path, &bytes)
+    }
+
+    /// Re-hashes a saved file and says whether it is still what was saved.
+    pub fn verify(&self, path: &str) -> Result<Verification, UiError> {
+        let Some(saved) = self.all().into_iter().find(|f| f.path == path) else {
+            return Err(UiError::new(
+                crate::error::ErrorKind::NotFound,
+                "This app did not save that file, so it has no checksum to compare with.",
+            ));
+        };
+        let (intact, message) = match hash_file(Path::new(path)) {
+            Ok((sha, size)) if sha == saved.sha256 && size == saved.size => (
+                true,
+                format!("Intact: the file matches its checksum ({}).", human_bytes(size)),
+            ),
+            Ok((_, size)) => (
+                false,
+                format!(
+                    "Changed or damaged: the file no longer matches the checksum it was saved with ({} now, {} when saved). Save it again from the server.",
+                    human_bytes(size),
+                    human_bytes(saved.size)
+                ),
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (
+                false,
+                "Not found: the file was moved or deleted, or its drive is not plugged in.".to_string(),
+            ),
+            Err(e) => (false, format!("Cannot read the file: {}", io_sentence(&e))),
+        };
+        Ok(Verification {
+            path: path.to_string(),
+            intact,
+            message,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(parts: Vec<Result<Vec<u8>, String>>) -> Chunks {
+        Box::pin(futures_util::stream::iter(parts))
+    }
+
+    #[test]
+    fn names_are_safe_on_every_drive_format() {
+        assert_eq!(safe_file_name("tickets 2026/11:30?.csv"), "tickets 2026_11_30_.csv");
+        assert_eq!(safe_file_name("report. . "), "report");
+        assert_eq!(safe_file_name("CON"), "_CON");
+        assert_eq!(safe_file_name("nul.csv"), "_nul.csv");
+        assert_eq!(safe_file_name("com1 .txt"), "_com1 .txt");
+        assert_eq!(safe_file_name("console.csv"), "console.csv");
+        assert_eq!(safe_file_name("a\u{7}b\"c<d>e|f*g\\h"), "a_b_c_d_e_f_g_h");
+        assert_eq!(safe_file_name("..."), "export");
+        let long = format!("{}.csv", "é".repeat(300));
+        let safe = safe_file_name(&long);
+        assert!(safe.len() <= 200 && safe.ends_with(".csv"), "{safe}");
+    }
+
+    #[test]
+    fn a_file_too_big_for_the_drive_is_refused_before_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = check_fits(dir.path(), u64::MAX / 2).unwrap_err();
+        assert!(e.message.contains("free"), "{}", e.message);
+        check_fits(dir.path(), 10).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_saved_file_is_checked_and_renamed_into_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("tickets.csv");
+        let body = b"id,name\n1,Ada\n".to_vec();
+        let sha = hex::encode(Sha256::digest(&body));
+        let mut seen = 0;
+        let (got, size) = save_chunks(
+            chunks(vec![Ok(body[..5].to_vec()), Ok(body[5..].to_vec())]),
+            &target,
+            Some(&sha),
+            |n| seen = n,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (got.as_str(), size, seen),
+            (sha.as_str(), body.len() as u64, body.len() as u64)
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), body);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dropped_connection_leaves_no_file_under_the_chosen_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("tickets.csv");
+        std::fs::write(&target, b"the older copy").unwrap();
+        let e = save_chunks(
+            chunks(vec![Ok(b"half of it".to_vec()), Err("connection reset".into())]),
+            &target,
+            None,
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+        assert!(e.message.contains("dropped"), "{}", e.message);
+        assert_eq!(
+            std::fs::read(&target).unwrap(),
+            b"the older copy",
+            "the old file is untouched"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no partial file left"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_checksum_mismatch_saves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("tickets.csv");
+        let e = save_chunks(
+            chunks(vec![Ok(b"abc".to_vec())]),
+            &target,
+            Some(&"0".repeat(64)),
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+        assert!(e.message.contains("checksum"), "{}", e.message);
+        assert!(!target.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn verify_tells_intact_from_changed_and_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = SavedList::new(dir.path().join("saved.json"));
+        let file = dir.path().join("a.csv");
+        std::fs::write(&file, b"abc").unwrap();
+        let (sha, size) = hash_file(&file).unwrap();
+        let path = file.to_string_lossy().into_owned();
+        list.add(SavedFile {
+            path: path.clone(),
+            sha256: sha,
+            size,
+            saved_at: "2026-11-30T10:00:00Z".into(),
+            what: "test".into(),
+            server: "https://127.0.0.1:8443".into(),
+        })
+        .unwrap();
+        assert!(list.verify(&path).unwrap().intact);
+        std::fs::write(&file, b"abd").unwrap();
+        let v = list.verify(&path).unwrap();
+        assert!(!v.intact && v.message.starts_with("Changed"), "{}", v.message);
+        std::fs::remove_file(&file).unwrap();
+        let v = list.verify(&path).unwrap();
+        assert!(!v.intact && v.message.starts_with("Not found"), "{}", v.message);
+        assert_eq!(
+            list.verify("/elsewhere").unwrap_err().kind,
+            crate::error::ErrorKind::NotFound
+        );
+    }
+}
