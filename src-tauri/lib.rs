@@ -36,6 +36,7 @@ pub fn run() {
             };
             std::fs::create_dir_all(&dir)?;
             app.manage(state::Desktop::new(dir));
+            demo_sign_in(app.handle());
             tray::create(app.handle())?;
             // Started at login: stay in the tray until asked for.
             if std::env::args().any(|a| a == "--hidden")
@@ -56,6 +57,7 @@ pub fn run() {
         })
         .invoke_handler(tauri::generate_handler![
             commands::session,
+            commands::ui_ready,
             commands::check_server,
             commands::sign_in,
             commands::sign_out,
@@ -99,6 +101,33 @@ pub fn run() {
         eprintln!("RepairOps Backup could not start: {e}");
         std::process::exit(1);
     }
+}
+
+/// `REPAIROPS_DEMO_URL` and `REPAIROPS_DEMO_CA_SHA256` (set by `scripts/demo`, which
+/// read them from the server it started) sign the app in as the demo owner, so the one
+/// run command opens the app signed in. The fingerprint comes from the server's own
+/// output, not from the network, so trusting it is as safe as typing it.
+fn demo_sign_in(app: &tauri::AppHandle) {
+    let (Ok(url), Ok(ca)) = (
+        std::env::var("REPAIROPS_DEMO_URL"),
+        std::env::var("REPAIROPS_DEMO_CA_SHA256"),
+    ) else {
+        return;
+    };
+    let desktop = app.state::<state::Desktop>();
+    let Ok(guard) = desktop.startup.clone().try_lock_owned() else {
+        return;
+    };
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let desktop = app.state::<state::Desktop>();
+        let email = std::env::var("REPAIROPS_DEMO_EMAIL").unwrap_or_else(|_| "owner@demo.repairops.test".into());
+        let password = std::env::var("REPAIROPS_DEMO_PASSWORD").unwrap_or_else(|_| "demo-owner".into());
+        if let Err(e) = commands::sign_in_to(&desktop, url, ca, email, password).await {
+            tracing::warn!(error = %e, "demo sign-in failed; sign in by hand");
+        }
+        drop(guard);
+    });
 }
 
 /// The TypeScript declarations of every type the UI receives or sends, as

@@ -47,6 +47,8 @@ pub struct Desktop {
     signed_in: Mutex<Option<(SessionInfo, Client)>>,
     /// Bumped at every sign-in and sign-out, so the watcher follows the new session.
     changes: tokio::sync::watch::Sender<u64>,
+    /// Held while the app signs in by itself at start (`--demo`).
+    pub startup: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Desktop {
@@ -58,6 +60,7 @@ impl Desktop {
             session_file: SessionFile::new(dir.join("session.json")),
             signed_in: Mutex::new(None),
             changes: tokio::sync::watch::Sender::new(0),
+            startup: Default::default(),
             dir,
         }
     }

@@ -120,6 +120,8 @@ async function call<T>(command: string, args?: Record<string, unknown>): Promise
 
 // ---- session ----
 export const session = () => call<SessionInfo | null>("session");
+/** The first screen is on display (for the start-up benchmark). */
+export const uiReady = () => call<null>("ui_ready").catch(() => null);
 export const checkServer = (url: string) => call<ServerIdentity>("check_server", { url });
 export const signIn = (url: string, ca_sha256: string, email: string, password: string) =>
   call<SessionInfo>("sign_in", { url, ca_sha256, email, password });

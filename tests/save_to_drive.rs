@@ -1,0 +1,185 @@
+//! Saving an export the app's way against a real server process, through a TCP relay
+//! that can cut the connection mid-download: a dropped connection leaves no file (whole
+//! or half) under the chosen name, and an older file there stays as it was.
+//!
+//! Needs `target/debug/repairops-server` (built by `cargo build -p repairops-server`,
+//! or by any workspace test run).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use repairops_api::{Client, JobState, NewExport, Trust};
+use repairops_desktop::files::{response_chunks, save_chunks};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Server {
+    child: Child,
+    url: String,
+    ca_pem: Vec<u8>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn server_bin() -> PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let bin = dir.join("debug/repairops-server");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p repairops-server` first",
+        bin.display()
+    );
+    bin
+}
+
+fn start_server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    std::fs::write(&config, "[backup]\nschedule = false\n").unwrap();
+    let mut child = Command::new(server_bin())
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .env("REPAIROPS_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut url = None;
+    let mut ca = None;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(u) = line.strip_prefix("listening on ") {
+            url = Some(u.to_string());
+        }
+        if let Some(p) = line.strip_prefix("ca-pem ") {
+            ca = Some(std::fs::read(p).unwrap());
+        }
+        if url.is_some() && ca.is_some() {
+            break;
+        }
+    }
+    Server {
+        child,
+        url: url.expect("the server printed no address"),
+        ca_pem: ca.expect("the server printed no CA"),
+        _dir: dir,
+    }
+}
+
+/// A loopback relay to `upstream` that passes `limit` bytes from the server and then
+/// drops both sides (what a pulled cable or a dying Wi-Fi does mid-download).
+async fn cutting_relay(upstream: std::net::SocketAddr, limit: usize) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut cr, &mut sw).await;
+                });
+                let mut passed = 0;
+                let mut buf = vec![0u8; 4096];
+                while passed < limit {
+                    let n = match sr.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n.min(limit - passed),
+                    };
+                    if cw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                    passed += n;
+                }
+                // Dropping both halves closes the connection mid-body.
+            });
+        }
+    });
+    addr
+}
+
+async fn finished_export(client: &Client) -> i64 {
+    let job = client
+        .start_export(&NewExport {
+            dataset: "tickets".into(),
+            format: "csv".into(),
+            ..NewExport::default()
+        })
+        .await
+        .unwrap();
+    for _ in 0..600 {
+        let j = client.job(job.id).await.unwrap();
+        match j.state {
+            JobState::Succeeded => return j.result.unwrap()["export_id"].as_i64().unwrap(),
+            JobState::Failed => panic!("the export failed: {:?}", j.error),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    panic!("the export did not finish");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_dropped_mid_download_leaves_no_file_under_the_chosen_name() {
+    let server = start_server();
+    let direct = Client::new(&server.url, Trust::PinnedCa(server.ca_pem.clone())).unwrap();
+    let (direct, _) = direct.login("owner@demo.repairops.test", "demo-owner").await.unwrap();
+    let id = finished_export(&direct).await;
+
+    let drive = tempfile::tempdir().unwrap();
+    let target = drive.path().join("tickets.csv");
+
+    // The whole file through a clean connection: saved, and its hash is the server's.
+    let resp = direct.export_download(id, 0).await.unwrap();
+    let sha = resp.headers()["x-content-sha256"].to_str().unwrap().to_string();
+    let (saved_sha, size) = save_chunks(response_chunks(resp), &target, Some(&sha), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(saved_sha, sha);
+    assert!(size > 100_000, "the demo export is big enough to cut: {size} bytes");
+    let whole = std::fs::read(&target).unwrap();
+
+    // Through a relay that cuts after 64 KiB (TLS handshake included): an error that
+    // says so, the older file untouched, no partial file left beside it.
+    let upstream: std::net::SocketAddr = server.url.trim_start_matches("https://").parse().unwrap();
+    let relay = cutting_relay(upstream, 64 * 1024).await;
+    let cut = Client::new(&format!("https://{relay}"), Trust::PinnedCa(server.ca_pem.clone()))
+        .unwrap()
+        .with_token(direct.token().unwrap());
+    let outcome = match cut.export_download(id, 0).await {
+        Ok(resp) => save_chunks(response_chunks(resp), &target, Some(&sha), |_| {})
+            .await
+            .map(|_| ()),
+        Err(e) => Err(e.into()),
+    };
+    let e = outcome.expect_err("a cut connection cannot produce a whole file");
+    assert!(
+        e.message.contains("dropped") || e.message.contains("cannot be reached"),
+        "{}",
+        e.message
+    );
+    assert!(!e.message.contains('{'), "a sentence, not JSON: {}", e.message);
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        whole,
+        "the file saved before is untouched"
+    );
+    let names: Vec<String> = std::fs::read_dir(drive.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["tickets.csv"], "no partial file left on the drive");
+}
