@@ -194,6 +194,9 @@ pub fn response_chunks(resp: reqwest::Response) -> Chunks {
     )
 }
 
+/// Bytes gathered before each write.
+const WRITE_BATCH: usize = 1 << 20;
+
 /// Writes `chunks` to `target` through a temporary file beside it (see the module
 /// doc). `expected_sha256` is the server's hash of the whole file; `progress` gets the
 /// bytes written so far. Returns the hash and size of what was written.
@@ -221,17 +224,33 @@ pub async fn save_chunks(
     let mut file = temp.as_file().try_clone().map_err(UiError::from)?;
     let mut hasher = Sha256::new();
     let mut written = 0u64;
-    while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(|e| {
-            UiError::new(
-                crate::error::ErrorKind::Offline,
-                format!("The connection to the server dropped while saving ({e}). Nothing was saved under \"{name}\"; try again."),
-            )
-        })?;
-        hasher.update(&chunk);
-        written += chunk.len() as u64;
-        // Writes are small and the device may be slow: keep them off the async workers.
-        file = tokio::task::spawn_blocking(move || file.write_all(&chunk).map(|_| file))
+    // Network chunks are small (often 16 KiB): gather a megabyte before each write so
+    // the blocking-pool round trip is paid per megabyte, not per chunk.
+    let mut pending: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
+    let mut ended = false;
+    while !ended {
+        match chunks.next().await {
+            Some(Ok(chunk)) => {
+                hasher.update(&chunk);
+                written += chunk.len() as u64;
+                pending.extend_from_slice(&chunk);
+                if pending.len() < WRITE_BATCH {
+                    continue;
+                }
+            }
+            Some(Err(e)) => {
+                return Err(UiError::new(
+                    crate::error::ErrorKind::Offline,
+                    format!(
+                        "The connection to the server dropped while saving ({e}). Nothing was saved under \"{name}\"; try again."
+                    ),
+                ));
+            }
+            None => ended = true,
+        }
+        let batch = std::mem::replace(&mut pending, Vec::with_capacity(WRITE_BATCH));
+        // Writes may block on a slow device: keep them off the async workers.
+        file = tokio::task::spawn_blocking(move || file.write_all(&batch).map(|_| file))
             .await
             .map_err(|e| UiError::failed(e.to_string()))?
             .map_err(UiError::from)?;

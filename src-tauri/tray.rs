@@ -22,9 +22,29 @@ fn icon(h: Health) -> Option<Image<'static>> {
     Image::from_bytes(bytes).ok()
 }
 
-/// Brings the main window back (from the tray or a notification) on `screen`.
+/// Brings the main window back (from the tray or a notification) on `screen`,
+/// creating it again when it was closed.
 pub fn open(app: &AppHandle, screen: Option<&str>) {
-    if let Some(w) = app.get_webview_window("main") {
+    let window = match app.get_webview_window("main") {
+        Some(w) => Some(w),
+        None => {
+            let config = app.config().app.windows.iter().find(|w| w.label == "main").cloned();
+            let mut url = config.as_ref().map(|c| c.url.clone());
+            if let (Some(screen), Some(tauri::WebviewUrl::App(path))) = (screen, url.as_mut()) {
+                // A new window starts on the asked-for screen.
+                *path = format!("index.html#{screen}").into();
+            }
+            config.and_then(|mut c| {
+                if let Some(u) = url {
+                    c.url = u;
+                }
+                tauri::WebviewWindowBuilder::from_config(app, &c)
+                    .and_then(|b| b.build())
+                    .ok()
+            })
+        }
+    };
+    if let Some(w) = window {
         let _ = w.show();
         let _ = w.unminimize();
         let _ = w.set_focus();

@@ -57,7 +57,8 @@ fn start_server() -> Server {
         .unwrap();
     let mut url = None;
     let mut ca = None;
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(u) = line.strip_prefix("listening on ") {
             url = Some(u.to_string());
@@ -69,6 +70,9 @@ fn start_server() -> Server {
             break;
         }
     }
+    // Keep reading: the server prints more (the demo sign-ins), and a closed pipe would
+    // fail its writes.
+    std::thread::spawn(move || lines.for_each(drop));
     Server {
         child,
         url: url.expect("the server printed no address"),
