@@ -397,21 +397,34 @@ pub async fn save_export(app: AppHandle, desktop: State<'_, Desktop>, export_id:
         },
     )
     .await?;
+    let what = format!(
+        "{} ({}), export {}",
+        export.dataset,
+        export.format.to_uppercase(),
+        export.id
+    );
+    remember(&desktop, &target, sha256, size, what, client.base()).map(Some)
+}
+
+/// Adds a file just saved to the list kept on this computer.
+fn remember(
+    desktop: &Desktop,
+    target: &std::path::Path,
+    sha256: String,
+    size: u64,
+    what: String,
+    server: &str,
+) -> Result<SavedFile> {
     let saved = SavedFile {
         path: target.to_string_lossy().into_owned(),
         sha256,
         size,
         saved_at: chrono::Utc::now().to_rfc3339(),
-        what: format!(
-            "{} ({}), export {}",
-            export.dataset,
-            export.format.to_uppercase(),
-            export.id
-        ),
-        server: client.base().to_string(),
+        what,
+        server: server.to_string(),
     };
     desktop.saved.add(saved.clone())?;
-    Ok(Some(saved))
+    Ok(saved)
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -446,16 +459,8 @@ async fn save_bytes(
     }
     let chunks: crate::files::Chunks = Box::pin(futures_util::stream::iter([Ok(bytes)]));
     let (sha256, size) = crate::files::save_chunks(chunks, &target, None, |_| {}).await?;
-    let saved = SavedFile {
-        path: target.to_string_lossy().into_owned(),
-        sha256,
-        size,
-        saved_at: chrono::Utc::now().to_rfc3339(),
-        what,
-        server: desktop.client().map(|c| c.base().to_string()).unwrap_or_default(),
-    };
-    desktop.saved.add(saved.clone())?;
-    Ok(Some(saved))
+    let server = desktop.client().map(|c| c.base().to_string()).unwrap_or_default();
+    remember(desktop, &target, sha256, size, what, &server).map(Some)
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -532,16 +537,7 @@ pub async fn save_audit_csv(
         crate::files::check_fits(dir, len)?;
     }
     let (sha256, size) = crate::files::save_chunks(crate::files::response_chunks(resp), &target, None, |_| {}).await?;
-    let saved = SavedFile {
-        path: target.to_string_lossy().into_owned(),
-        sha256,
-        size,
-        saved_at: chrono::Utc::now().to_rfc3339(),
-        what: "audit log (CSV)".into(),
-        server: client.base().to_string(),
-    };
-    desktop.saved.add(saved.clone())?;
-    Ok(Some(saved))
+    remember(&desktop, &target, sha256, size, "audit log (CSV)".into(), client.base()).map(Some)
 }
 
 #[tauri::command(rename_all = "snake_case")]

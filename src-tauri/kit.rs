@@ -18,15 +18,13 @@ use crate::state::Desktop;
 /// The marker file in a kit's folder: `{"kit": "<account slug>"}`.
 pub const MARKER: &str = ".repairops-kit.json";
 
-/// Ticket statuses of repairs still in the shop.
-const OPEN: &[&str] = &[
-    "New",
-    "In Diagnosis",
-    "Pending Approval",
-    "In Repair",
-    "Waiting for Parts",
-    "Ready for Pickup",
-];
+/// Ticket statuses of repairs still in the shop: all but the two final ones.
+fn open_statuses() -> impl Iterator<Item = &'static str> {
+    repairops_api::TICKET_STATUSES
+        .iter()
+        .copied()
+        .filter(|s| !matches!(*s, "Completed" | "Cancelled"))
+}
 
 async fn all<R: repairops_api::Resource>(client: &Client, extra: &[(&str, &str)]) -> Result<Vec<R>, UiError> {
     let mut out = Vec::new();
@@ -196,7 +194,7 @@ pub async fn save(desktop: &Desktop, folder: &Path) -> Result<KitResult, UiError
     let (info, client) = desktop.current().ok_or_else(UiError::signed_out)?;
     let customers: Vec<Customer> = all(&client, &[]).await?;
     let mut open: Vec<Ticket> = Vec::new();
-    for status in OPEN {
+    for status in open_statuses() {
         open.extend(all::<Ticket>(&client, &[("status", status)]).await?);
     }
     open.sort_by_key(|t| t.id);
