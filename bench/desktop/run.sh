@@ -19,7 +19,7 @@ if [[ -z "${_DESKTOP_BENCH_INNER:-}" ]]; then
   if [[ $SMOKE == 1 ]]; then
     export SERVER_BIN=${SERVER_BIN:-$ROOT/target/debug/repairops-server}
     export APP_BIN=${APP_BIN:-$ROOT/target/debug/repairops-desktop}
-    cargo build --locked -q --example save_export
+    cargo build --workspace --locked -q --examples --features repairops-desktop/custom-protocol
     export SAVE_BIN=$ROOT/target/debug/examples/save_export
   else
     cargo build --release --locked -q -p repairops-server --bin repairops-server

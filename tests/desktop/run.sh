@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # End-to-end tests of the desktop app: builds the app the way tauri-driver needs it
-# (`tauri build --debug --no-bundle`: a plain `cargo build` would load the dev
-# server's URL and show a blank window) and the server, then runs e2e.test.mjs inside
-# a throwaway desktop session.
+# (the built UI inside the binary, as `tauri build --debug --no-bundle` makes it: a
+# plain `cargo build` would load the dev server's URL and show a blank window) and the
+# server, then runs e2e.test.mjs inside a throwaway desktop session. The cargo build
+# is the workspace's with the `custom-protocol` feature, the same build scripts/test
+# runs the unit tests with, so nothing is compiled twice.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 [[ -d ui/node_modules ]] || npm --prefix ui ci --no-audit --no-fund
 [[ -n "${SKIP_BUILD:-}" ]] || {
-  cargo build -p repairops-server --bin repairops-server
-  ui/node_modules/.bin/tauri build --debug --no-bundle
+  [[ -f ui/dist/index.html ]] || npm --prefix ui run build
+  cargo build --workspace --bins --locked --features repairops-desktop/custom-protocol
 }
 exec tests/desktop/with-desktop-session.sh node --test --test-reporter=spec tests/desktop/e2e.test.mjs
