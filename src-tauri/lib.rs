@@ -18,15 +18,6 @@ use tauri::Manager;
 
 /// Starts the app.
 pub fn run() {
-    // A dashboard needs no GPU compositing; without it WebKitGTK's web process takes
-    // about 75 MB less (measured under software GL), and it avoids the blank windows
-    // some Linux GPU drivers give. `WEBKIT_DISABLE_COMPOSITING_MODE=0` turns it back on.
-    #[cfg(target_os = "linux")]
-    if std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
-        // SAFETY: the first thing the process does: no other thread reads the
-        // environment yet.
-        unsafe { std::env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1") };
-    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("REPAIROPS_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
