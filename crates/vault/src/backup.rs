@@ -1,9 +1,11 @@
 //! Backing up folders, files and named streams into a snapshot.
 //!
 //! The pipeline, on as many threads as there are cores:
-//! - the calling thread walks the sources, cuts files into chunks (FastCDC, seeded
-//!   from the repository key), hashes each chunk and skips those the repository (or
-//!   this backup) already has;
+//! - the sources are walked (metadata only) while the repository is locked and its
+//!   index loaded, or, from the CLI, while the passphrase is stretched ([`Walked`]);
+//! - reader threads cut changed files into chunks (FastCDC seeded from the repository
+//!   key, or fixed blocks for SQLite databases), hash each chunk and skip those the
+//!   repository (or this backup) already has;
 //! - workers compress and seal new chunks;
 //! - a packer groups sealed blobs into packs and an uploader stores them.
 //!
@@ -214,9 +216,17 @@ fn walk(fs_path: &Path, rel: &Path, out: &mut Vec<Entry>, warnings: &mut Vec<Str
 /// Packs stored by a backup, and the sealed bytes they hold.
 type Uploaded = (Vec<IndexedPack>, u64);
 
+/// A chunk the repository lacks, on its way to a worker.
+struct NewChunk {
+    id: Id,
+    data: Vec<u8>,
+    /// Cut from a SQLite database: its pages compress, so the probe is skipped.
+    compressible: bool,
+}
+
 /// Sends sealed blobs through workers to the packer; collects the packs stored.
 struct Pipeline<'scope> {
-    chunks: Option<SyncSender<(Id, Vec<u8>)>>,
+    chunks: Option<SyncSender<NewChunk>>,
     handles: Vec<std::thread::ScopedJoinHandle<'scope, Result<()>>>,
     uploader: Option<std::thread::ScopedJoinHandle<'scope, Result<Uploaded>>>,
 }
@@ -229,7 +239,7 @@ impl<'scope> Pipeline<'scope> {
         lock: &'env crate::repository::Lock,
     ) -> Pipeline<'scope> {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(1, 8);
-        let (chunk_tx, chunk_rx) = sync_channel::<(Id, Vec<u8>)>(workers * 2);
+        let (chunk_tx, chunk_rx) = sync_channel::<NewChunk>(workers * 2);
         let chunk_rx = Arc::new(Mutex::new(chunk_rx));
         let (sealed_tx, sealed_rx) = sync_channel::<SealedBlob>(workers * 2);
         let (pack_tx, pack_rx) = sync_channel::<FinishedPack>(1);
@@ -245,8 +255,13 @@ impl<'scope> Pipeline<'scope> {
                         .lock()
                         .map_err(|_| VaultError::InvalidInput("worker poisoned".into()))?
                         .recv();
-                    let Ok((id, data)) = next else { return Ok(()) };
-                    if tx.send(compressor.seal(repo.keys(), id, &data)).is_err() {
+                    let Ok(chunk) = next else { return Ok(()) };
+                    let sealed = if chunk.compressible {
+                        compressor.seal_compressible(repo.keys(), chunk.id, &chunk.data)
+                    } else {
+                        compressor.seal(repo.keys(), chunk.id, &chunk.data)
+                    };
+                    if tx.send(sealed).is_err() {
                         return Ok(());
                     }
                 }
@@ -263,8 +278,8 @@ impl<'scope> Pipeline<'scope> {
     }
 
     /// Queues a new chunk; `false` when the pipeline has stopped (an error follows from `finish`).
-    fn send(&self, id: Id, data: Vec<u8>) -> bool {
-        self.chunks.as_ref().is_some_and(|tx| tx.send((id, data)).is_ok())
+    fn send(&self, chunk: NewChunk) -> bool {
+        self.chunks.as_ref().is_some_and(|tx| tx.send(chunk).is_ok())
     }
 
     fn finish(mut self) -> Result<Uploaded> {
@@ -361,7 +376,11 @@ impl Chunking<'_> {
             if new {
                 self.added_blobs.fetch_add(1, Ordering::Relaxed);
                 // A stopped pipeline means an error that `finish` reports.
-                return pipeline.send(id, data);
+                return pipeline.send(NewChunk {
+                    id,
+                    data,
+                    compressible: layout == Layout::FixedBlocks,
+                });
             }
             true
         };
@@ -589,7 +608,85 @@ fn unchanged(old: &Node, new: &Node, index: &Index) -> bool {
         && old.blobs.iter().all(|b| index.contains(b))
 }
 
+/// The sources of a backup, walked: every folder, file and symlink with its metadata,
+/// before any content is read.
+///
+/// Walking needs no key and no repository, so it can run while the repository opens:
+/// on a cold cache, stat-ing a shop's few thousand files takes about as long as
+/// stretching the passphrase, and the two overlap (see [`backup_walked`]). The snapshot
+/// holds the files as the walk found them: one changed after the walk keeps the
+/// metadata the walk saw, so the next backup reads it again.
+pub struct Walked {
+    entries: Vec<Entry>,
+    streams: Vec<(String, Box<dyn Read + Send>)>,
+    /// What the snapshot records as its sources: absolute paths and `stream:NAME`.
+    paths: Vec<String>,
+    warnings: Vec<String>,
+    took: std::time::Duration,
+}
+
+impl Walked {
+    /// Walks `sources`. Names must be unique: each source is stored under its own.
+    pub fn walk(sources: Vec<Source>) -> Result<Walked> {
+        let started = Instant::now();
+        if sources.is_empty() {
+            return Err(VaultError::InvalidInput(
+                "nothing to back up: give at least one path or stream".into(),
+            ));
+        }
+        let mut warnings = Vec::new();
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut streams: Vec<(String, Box<dyn Read + Send>)> = Vec::new();
+        let mut paths = Vec::new();
+        let mut top_names = HashSet::new();
+        for source in sources {
+            match source {
+                Source::Path { path, name } => {
+                    let abs = std::path::absolute(&path).map_err(|e| VaultError::io("resolve", &path, e))?;
+                    let top = match name {
+                        Some(n) => n,
+                        None => abs
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .ok_or_else(|| {
+                                VaultError::InvalidInput(format!("{} has no name to store it under", path.display()))
+                            })?,
+                    };
+                    check_top_name(&top)?;
+                    if !top_names.insert(top.clone()) {
+                        return Err(VaultError::InvalidInput(format!(
+                            "two sources would both be stored as {top:?}"
+                        )));
+                    }
+                    paths.push(path_text(&abs).0);
+                    walk(&abs, Path::new(&top), &mut entries, &mut warnings)?;
+                }
+                Source::Stream { name, reader } => {
+                    check_top_name(&name)?;
+                    if !top_names.insert(name.clone()) {
+                        return Err(VaultError::InvalidInput(format!(
+                            "two sources would both be stored as {name:?}"
+                        )));
+                    }
+                    paths.push(format!("stream:{name}"));
+                    streams.push((name, reader));
+                }
+            }
+        }
+        Ok(Walked {
+            entries,
+            streams,
+            paths,
+            warnings,
+            took: started.elapsed(),
+        })
+    }
+}
+
 /// Backs `sources` up into a new snapshot.
+///
+/// The sources are walked on a second thread while the repository is locked and its
+/// index loaded: both wait on storage, so neither waits for the other.
 pub fn backup(
     repo: &Repository,
     sources: Vec<Source>,
@@ -597,56 +694,55 @@ pub fn backup(
     progress: &dyn Progress,
 ) -> Result<BackupOutcome> {
     let started = Instant::now();
-    if sources.is_empty() {
-        return Err(VaultError::InvalidInput(
-            "nothing to back up: give at least one path or stream".into(),
-        ));
-    }
+    let (walked, opened) = std::thread::scope(|scope| {
+        let walker = scope.spawn(move || Walked::walk(sources));
+        let opened = open_for_backup(repo);
+        let walked = walker
+            .join()
+            .unwrap_or_else(|_| Err(VaultError::InvalidInput("walking the sources crashed".into())));
+        (walked, opened)
+    });
+    let mut walked = walked?;
+    walked.took = started.elapsed();
+    store(repo, walked, opened?, options, progress)
+}
+
+/// Backs up sources walked earlier (see [`Walked`]), typically while `repo` was opening.
+pub fn backup_walked(
+    repo: &Repository,
+    walked: Walked,
+    options: BackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupOutcome> {
+    let opened = open_for_backup(repo)?;
+    store(repo, walked, opened, options, progress)
+}
+
+/// Takes the shared lock and loads the index, in that order: prune must not delete
+/// packs between the index being read and the snapshot being written.
+fn open_for_backup(repo: &Repository) -> Result<(crate::repository::Lock, Index)> {
     let lock = repo.lock(false, "backup")?;
     // A damaged index object only costs dedup: its blobs are stored again.
     let (index, _damaged) = repo.load_index_lenient()?;
+    Ok((lock, index))
+}
 
-    // Walk everything first: names must be unique, and the total drives the progress bar.
-    let mut warnings = Vec::new();
-    let mut entries: Vec<Entry> = Vec::new();
-    let mut streams: Vec<(String, Box<dyn Read + Send>)> = Vec::new();
-    let mut paths = Vec::new();
-    let mut top_names = HashSet::new();
-    for source in sources {
-        match source {
-            Source::Path { path, name } => {
-                let abs = std::path::absolute(&path).map_err(|e| VaultError::io("resolve", &path, e))?;
-                let top = match name {
-                    Some(n) => n,
-                    None => abs
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .ok_or_else(|| {
-                            VaultError::InvalidInput(format!("{} has no name to store it under", path.display()))
-                        })?,
-                };
-                check_top_name(&top)?;
-                if !top_names.insert(top.clone()) {
-                    return Err(VaultError::InvalidInput(format!(
-                        "two sources would both be stored as {top:?}"
-                    )));
-                }
-                paths.push(path_text(&abs).0);
-                walk(&abs, Path::new(&top), &mut entries, &mut warnings)?;
-            }
-            Source::Stream { name, reader } => {
-                check_top_name(&name)?;
-                if !top_names.insert(name.clone()) {
-                    return Err(VaultError::InvalidInput(format!(
-                        "two sources would both be stored as {name:?}"
-                    )));
-                }
-                paths.push(format!("stream:{name}"));
-                streams.push((name, reader));
-            }
-        }
-    }
-
+/// Reads what changed, stores it, then writes the index and the snapshot.
+fn store(
+    repo: &Repository,
+    walked: Walked,
+    (lock, index): (crate::repository::Lock, Index),
+    options: BackupOptions,
+    progress: &dyn Progress,
+) -> Result<BackupOutcome> {
+    let started = Instant::now();
+    let Walked {
+        mut entries,
+        streams,
+        paths,
+        mut warnings,
+        took: walk_took,
+    } = walked;
     let parent = match options.parent {
         Some(id) => Some(repo.read_snapshot(&id)?),
         None => {
@@ -764,7 +860,7 @@ pub fn backup(
     }
     stats.added_blobs = chunking.added_blobs.load(Ordering::Relaxed);
     stats.added_bytes = added_bytes;
-    stats.duration_ms = started.elapsed().as_millis() as u64;
+    stats.duration_ms = (walk_took + started.elapsed()).as_millis() as u64;
     let snapshot = Snapshot {
         version: FORMAT_VERSION,
         time: options.time,

@@ -41,7 +41,7 @@ mod repository;
 mod restore;
 
 pub use backend::{Backend, Location, ObjectInfo, OpendalBackend, S3Settings};
-pub use backup::{BackupOptions, BackupOutcome, Source, backup};
+pub use backup::{BackupOptions, BackupOutcome, Source, Walked, backup, backup_walked};
 pub use crypto::{KeyProvider, MasterKey, Passphrase};
 pub use error::{Result, VaultError};
 pub use format::{Node, NodeKind, Snapshot, SnapshotStats};

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use clap::{Args, Parser, Subcommand};
 use repairops_vault::{
     BackupOptions, ForgetPolicy, Id, KeyProvider, Location, MasterKey, Passphrase, Progress, ProgressEvent, Repository,
-    Source, VaultError,
+    Source, VaultError, Walked,
 };
 use serde_json::json;
 
@@ -392,7 +392,6 @@ fn run(cli: Cli) -> Result<(), VaultError> {
             }
         }
         Command::Backup { paths, tags, summary } => {
-            let repo = Repository::open(open_backend(&url)?, provider(&cli.key, "repository")?.as_ref())?;
             let summary = match summary {
                 Some(s) => serde_json::from_str(&s)
                     .map_err(|e| VaultError::InvalidInput(format!("--summary is not JSON: {e}")))?,
@@ -403,8 +402,20 @@ fn run(cli: Cli) -> Result<(), VaultError> {
                 summary,
                 ..Default::default()
             };
-            let outcome =
-                repairops_vault::backup(&repo, paths.into_iter().map(Source::path).collect(), options, &progress)?;
+            // The sources are walked while the passphrase is stretched: one waits on the
+            // disk, the other on a core.
+            let (walked, repo) = std::thread::scope(|scope| {
+                let sources = paths.into_iter().map(Source::path).collect();
+                let walker = scope.spawn(move || Walked::walk(sources));
+                let repo = open_backend(&url)
+                    .and_then(|backend| Repository::open(backend, provider(&cli.key, "repository")?.as_ref()));
+                let walked = walker
+                    .join()
+                    .unwrap_or_else(|_| Err(VaultError::InvalidInput("walking the sources crashed".into())));
+                (walked, repo)
+            });
+            let repo = repo?;
+            let outcome = repairops_vault::backup_walked(&repo, walked?, options, &progress)?;
             progress.finish();
             for w in &outcome.warnings {
                 eprintln!("warning: {w}");

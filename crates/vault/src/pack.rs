@@ -37,14 +37,16 @@ impl Compressor {
         }
     }
 
-    fn compress(&mut self, plaintext: &[u8]) -> Option<Vec<u8>> {
+    fn compress(&mut self, plaintext: &[u8], probe: bool) -> Option<Vec<u8>> {
         if plaintext.len() < 128 {
             return None;
         }
-        let sample = &plaintext[..plaintext.len().min(16 * 1024)];
-        let probe = self.probe.as_mut()?.compress(sample).ok()?;
-        if probe.len() * 10 >= sample.len() * 9 {
-            return None;
+        if probe {
+            let sample = &plaintext[..plaintext.len().min(16 * 1024)];
+            let probed = self.probe.as_mut()?.compress(sample).ok()?;
+            if probed.len() * 10 >= sample.len() * 9 {
+                return None;
+            }
         }
         self.main
             .as_mut()?
@@ -54,8 +56,17 @@ impl Compressor {
     }
 
     pub fn seal(&mut self, keys: &DataKeys, id: Id, plaintext: &[u8]) -> SealedBlob {
+        self.seal_probed(keys, id, plaintext, true)
+    }
+
+    /// Seals a blob of data known to compress (a database's pages), without the probe.
+    pub fn seal_compressible(&mut self, keys: &DataKeys, id: Id, plaintext: &[u8]) -> SealedBlob {
+        self.seal_probed(keys, id, plaintext, false)
+    }
+
+    fn seal_probed(&mut self, keys: &DataKeys, id: Id, plaintext: &[u8], probe: bool) -> SealedBlob {
         let raw_length = plaintext.len() as u32;
-        match self.compress(plaintext) {
+        match self.compress(plaintext, probe) {
             Some(c) => SealedBlob {
                 id,
                 compressed: true,
@@ -172,6 +183,24 @@ mod tests {
         let sealed = Compressor::new(3).seal(&keys, id, text.as_bytes());
         assert!(sealed.compressed);
         assert!(sealed.bytes.len() < text.len() / 5);
+    }
+
+    #[test]
+    fn database_blocks_skip_the_probe_but_not_the_keep_rule() {
+        let keys = DataKeys::generate();
+        let page = "INSERT INTO tickets VALUES (1, 'cracked screen');".repeat(1500);
+        let id = keys.blob_id(page.as_bytes());
+        let sealed = Compressor::new(3).seal_compressible(&keys, id, page.as_bytes());
+        assert!(sealed.compressed);
+        assert!(sealed.bytes.len() < page.len() / 5);
+        // A database holding photos in BLOB columns: compression that does not pay
+        // is still thrown away.
+        let mut photo = vec![0u8; 65_536];
+        crate::crypto::fill_random(&mut photo);
+        let id = keys.blob_id(&photo);
+        let sealed = Compressor::new(3).seal_compressible(&keys, id, &photo);
+        assert!(!sealed.compressed);
+        assert_eq!(sealed.raw_length, 65_536);
     }
 
     #[test]

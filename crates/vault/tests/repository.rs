@@ -10,7 +10,7 @@ use chrono::{Duration, Utc};
 use common::*;
 use repairops_vault::{
     Backend, BackupOptions, ForgetPolicy, Id, InitOptions, MasterKey, NoProgress, Passphrase, Repository, Source,
-    VaultError, backup, check, copy, forget, prune, restore, restore_to_writer,
+    VaultError, Walked, backup, backup_walked, check, copy, forget, prune, restore, restore_to_writer,
 };
 
 /// Opens a backend at a named place inside the test's storage.
@@ -406,6 +406,62 @@ fn an_interrupted_init_does_not_leave_a_shadowing_key() {
             second.config().id
         );
     }
+}
+
+#[test]
+fn sources_walked_before_the_repository_opens_back_up_alike() {
+    // The CLI walks the sources while the passphrase is stretched, then stores them.
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("shop");
+    std::fs::create_dir_all(src.join("photos")).unwrap();
+    std::fs::write(src.join("photos/a.jpg"), Rng::new(1).bytes(300_000)).unwrap();
+    std::fs::write(src.join("settings.json"), b"{\"tz\": \"Europe/Paris\"}").unwrap();
+    let backend = local_backend(&dir.path().join("r"));
+    let key = MasterKey::generate();
+    Repository::init(backend.clone(), &key, InitOptions::default()).unwrap();
+
+    let repo = Repository::open(backend, &key).unwrap();
+    let walked = Walked::walk(vec![Source::path(&src)]).unwrap();
+    let walked_first = backup_walked(&repo, walked, BackupOptions::default(), &NoProgress).unwrap();
+    let direct = backup(&repo, vec![Source::path(&src)], BackupOptions::default(), &NoProgress).unwrap();
+    assert_eq!(
+        walked_first.snapshot.tree, direct.snapshot.tree,
+        "both snapshots hold the same files"
+    );
+    assert_eq!(walked_first.snapshot.paths, direct.snapshot.paths);
+
+    // A snapshot holds the files as the walk found them: a file changed after the walk
+    // (its metadata still matching the parent) is the next backup's to read.
+    let walked = Walked::walk(vec![Source::path(&src)]).unwrap();
+    std::fs::write(src.join("settings.json"), b"{\"tz\": \"Europe/Berlin\"}").unwrap();
+    let changed = backup_walked(&repo, walked, BackupOptions::default(), &NoProgress).unwrap();
+    assert_eq!(changed.snapshot.tree, direct.snapshot.tree);
+    let next = backup(&repo, vec![Source::path(&src)], BackupOptions::default(), &NoProgress).unwrap();
+    assert_eq!(
+        next.snapshot.stats.read_bytes,
+        std::fs::metadata(src.join("settings.json")).unwrap().len(),
+        "only settings.json is read again"
+    );
+    let index = repo.load_index().unwrap();
+    let out = dir.path().join("out");
+    restore(&repo, &index, &next.snapshot, &out, None, &NoProgress).unwrap();
+    assert_eq!(
+        std::fs::read(out.join("shop/settings.json")).unwrap(),
+        b"{\"tz\": \"Europe/Berlin\"}"
+    );
+
+    // What the walk refuses, it refuses before any repository is involved.
+    let Err(empty) = Walked::walk(Vec::new()) else {
+        panic!("an empty backup was walked")
+    };
+    assert!(empty.to_string().contains("nothing to back up"), "{empty}");
+    let Err(twice) = Walked::walk(vec![
+        Source::path(&src),
+        Source::named_path(dir.path().join("r"), "shop"),
+    ]) else {
+        panic!("two sources with one name were walked")
+    };
+    assert!(twice.to_string().contains("both be stored as \"shop\""), "{twice}");
 }
 
 #[test]
