@@ -112,22 +112,7 @@ pub fn ui_ready() {
 #[tauri::command(rename_all = "snake_case")]
 pub async fn check_server(desktop: State<'_, Desktop>, url: String) -> Result<ServerIdentity> {
     let url = crate::trust::server_key(&url);
-    let probe_url = url.clone();
-    let seen = tokio::task::spawn_blocking(move || crate::trust::see_ca(&probe_url))
-        .await
-        .map_err(|e| UiError::failed(e.to_string()))??;
-    let trusted = desktop.pins.get(&url).is_some_and(|p| p.sha256 == seen.sha256);
-    if let Some(pinned) = desktop.pins.get(&url)
-        && pinned.sha256 != seen.sha256
-    {
-        return Err(UiError::new(
-            ErrorKind::Forbidden,
-            format!(
-                "This server's certificate changed since this computer last connected (it was {}, it is now {}). If the server was not reinstalled, someone may be intercepting the connection: ask whoever runs the server before going on.",
-                pinned.sha256, seen.sha256
-            ),
-        ));
-    }
+    let (seen, trusted) = crate::trust::look(&desktop.pins, &url, None).await?;
     Ok(ServerIdentity {
         url,
         ca_sha256: seen.sha256,
@@ -159,24 +144,7 @@ pub async fn sign_in_to(
         return Err(UiError::invalid("Enter your email and password."));
     }
     // Trust exactly the CA the person confirmed: look again, and refuse if it changed.
-    let probe_url = url.clone();
-    let seen = tokio::task::spawn_blocking(move || crate::trust::see_ca(&probe_url))
-        .await
-        .map_err(|e| UiError::failed(e.to_string()))??;
-    if seen.sha256 != crate::trust::normalise_fingerprint(&ca_sha256) {
-        return Err(UiError::new(
-            ErrorKind::Forbidden,
-            "The server's certificate is not the one you confirmed. Check the server again.",
-        ));
-    }
-    if let Some(pinned) = desktop.pins.get(&url)
-        && pinned.sha256 != seen.sha256
-    {
-        return Err(UiError::new(
-            ErrorKind::Forbidden,
-            "This server's certificate changed since this computer last connected; ask whoever runs the server before going on.",
-        ));
-    }
+    let (seen, _) = crate::trust::look(&desktop.pins, &url, Some(&ca_sha256)).await?;
     let client = repairops_api::Client::new(&url, repairops_api::Trust::PinnedCa(seen.pem.clone().into_bytes()))?;
     let (client, login) = client.login(email.trim(), &password).await?;
     desktop.pins.pin(&url, &seen)?;
@@ -365,38 +333,20 @@ pub async fn save_export(app: AppHandle, desktop: State<'_, Desktop>, export_id:
         return Ok(None);
     };
     let total = export.size_bytes.unwrap_or(0);
-    if let Some(dir) = target.parent() {
-        crate::files::check_fits(dir, total)?;
-    }
     let resp = client.export_download(export_id, 0).await?;
-    let server_sha = resp
-        .headers()
-        .get("x-content-sha256")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or(export.sha256.clone());
     let shown = target.to_string_lossy().into_owned();
     let progress_app = app.clone();
-    let mut last = std::time::Instant::now() - std::time::Duration::from_secs(1);
-    let (sha256, size) = crate::files::save_chunks(
-        crate::files::response_chunks(resp),
-        &target,
-        server_sha.as_deref(),
-        |done| {
-            if last.elapsed().as_millis() >= 100 || done == total {
-                last = std::time::Instant::now();
-                let _ = progress_app.emit(
-                    "save-progress",
-                    SaveProgress {
-                        target: shown.clone(),
-                        done,
-                        total,
-                    },
-                );
-            }
-        },
-    )
-    .await?;
+    let progress = crate::files::throttled(std::time::Duration::from_millis(100), total, |done| {
+        let _ = progress_app.emit(
+            "save-progress",
+            SaveProgress {
+                target: shown.clone(),
+                done,
+                total,
+            },
+        );
+    });
+    let (sha256, size) = crate::files::save_download(resp, &target, total, export.sha256.as_deref(), progress).await?;
     let what = format!(
         "{} ({}), export {}",
         export.dataset,

@@ -186,6 +186,40 @@ pub fn human_bytes(n: u64) -> String {
 /// Bytes arriving for a file, as a stream of chunks.
 pub type Chunks = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Vec<u8>, String>> + Send>>;
 
+/// Saves a server download to `target` as [`save_chunks`] does, once the drive is known
+/// to hold `total` bytes. The file is held against the server's `X-Content-SHA256`, or
+/// `listed_sha256` (the export list's) when the response carries none.
+pub async fn save_download(
+    resp: reqwest::Response,
+    target: &Path,
+    total: u64,
+    listed_sha256: Option<&str>,
+    progress: impl FnMut(u64),
+) -> Result<(String, u64), UiError> {
+    if let Some(dir) = target.parent() {
+        check_fits(dir, total)?;
+    }
+    let expected = resp
+        .headers()
+        .get("x-content-sha256")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| listed_sha256.map(str::to_string));
+    save_chunks(response_chunks(resp), target, expected.as_deref(), progress).await
+}
+
+/// Calls `report` with progress at most every `every`, and always with the last figure,
+/// so a fast download does not flood the UI with events.
+pub fn throttled(every: std::time::Duration, total: u64, mut report: impl FnMut(u64)) -> impl FnMut(u64) {
+    let mut last: Option<std::time::Instant> = None;
+    move |done| {
+        if done == total || last.is_none_or(|t| t.elapsed() >= every) {
+            last = Some(std::time::Instant::now());
+            report(done);
+        }
+    }
+}
+
 /// A response body as [`Chunks`].
 pub fn response_chunks(resp: reqwest::Response) -> Chunks {
     Box::pin(
@@ -413,6 +447,22 @@ mod tests {
 
     fn chunks(parts: Vec<Result<Vec<u8>, String>>) -> Chunks {
         Box::pin(futures_util::stream::iter(parts))
+    }
+
+    #[test]
+    fn progress_is_throttled_but_always_ends_at_the_total() {
+        let mut seen = Vec::new();
+        {
+            let mut report = throttled(std::time::Duration::from_secs(3600), 300, |d| seen.push(d));
+            for done in [100, 200, 300] {
+                report(done);
+            }
+        }
+        assert_eq!(
+            seen,
+            [100, 300],
+            "the first figure, then nothing within the hour but the last"
+        );
     }
 
     #[test]

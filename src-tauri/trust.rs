@@ -18,7 +18,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::UiError;
+use crate::error::{ErrorKind, UiError};
 
 /// A server's CA as seen on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,6 +180,44 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
+/// Looks at the CA `url` presents now and holds it against what this computer trusts
+/// for that server and, when signing in, the fingerprint the person confirmed.
+/// Returns the CA and whether this computer already trusts it.
+pub async fn look(pins: &Pins, url: &str, confirmed: Option<&str>) -> Result<(SeenCa, bool), UiError> {
+    let probe_url = url.to_string();
+    let seen = tokio::task::spawn_blocking(move || see_ca(&probe_url))
+        .await
+        .map_err(|e| UiError::failed(e.to_string()))??;
+    let trusted = judge(pins.get(url).as_ref(), &seen, confirmed)?;
+    Ok((seen, trusted))
+}
+
+/// The checks of [`look`], without the network. A CA other than the one confirmed, or
+/// other than the one pinned, is refused: the first means the server changed between
+/// "Check" and "Sign in", the second that it changed since this computer last
+/// connected, and either may be someone in between.
+fn judge(pinned: Option<&SeenCa>, seen: &SeenCa, confirmed: Option<&str>) -> Result<bool, UiError> {
+    if let Some(confirmed) = confirmed
+        && normalise_fingerprint(confirmed) != seen.sha256
+    {
+        return Err(UiError::new(
+            ErrorKind::Forbidden,
+            "The server's certificate is not the one you confirmed. Check the server again.",
+        ));
+    }
+    match pinned {
+        Some(pinned) if pinned.sha256 != seen.sha256 => Err(UiError::new(
+            ErrorKind::Forbidden,
+            format!(
+                "This server's certificate changed since this computer last connected (it was {}, it is now {}). If the server was not reinstalled, someone may be intercepting the connection: ask whoever runs the server before going on.",
+                pinned.sha256, seen.sha256
+            ),
+        )),
+        Some(_) => Ok(true),
+        None => Ok(false),
+    }
+}
+
 /// The CAs this computer trusts, by server address (`pins.json` in the app's folder).
 #[derive(Debug, Clone)]
 pub struct Pins {
@@ -244,6 +282,28 @@ mod tests {
         let again = Pins::new(dir.path().join("pins.json"));
         assert_eq!(again.get("https://example.test:8443"), Some(ca));
         assert_eq!(again.get("https://example.test:9443"), None);
+    }
+
+    #[test]
+    fn a_changed_or_unconfirmed_ca_is_refused() {
+        let ca = |sha: &str| SeenCa {
+            sha256: sha.into(),
+            pem: "pem".into(),
+        };
+        // First contact: not trusted yet, and no fingerprint to hold it against.
+        assert!(!judge(None, &ca("AB:CD"), None).unwrap());
+        // The person confirmed it, however they typed it.
+        assert!(!judge(None, &ca("AB:CD"), Some("ab cd")).unwrap());
+        assert!(judge(Some(&ca("AB:CD")), &ca("AB:CD"), Some("AB:CD")).unwrap());
+        // The server changed between "Check" and "Sign in".
+        let e = judge(None, &ca("AB:CD"), Some("AB:CE")).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Forbidden);
+        assert!(e.message.contains("not the one you confirmed"), "{}", e.message);
+        // The server changed since this computer last connected: both fingerprints are shown.
+        let e = judge(Some(&ca("AB:CD")), &ca("EF:01"), None).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Forbidden);
+        assert!(e.message.contains("it was AB:CD, it is now EF:01"), "{}", e.message);
+        assert!(judge(Some(&ca("AB:CD")), &ca("EF:01"), Some("EF:01")).is_err());
     }
 
     #[test]

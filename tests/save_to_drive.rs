@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use repairops_api::{Client, JobState, NewExport, Trust};
-use repairops_desktop::files::{response_chunks, save_chunks};
+use repairops_desktop::files::save_download;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Server {
@@ -149,10 +149,12 @@ async fn a_connection_dropped_mid_download_leaves_no_file_under_the_chosen_name(
     // The whole file through a clean connection: saved, and its hash is the server's.
     let resp = direct.export_download(id, 0).await.unwrap();
     let sha = resp.headers()["x-content-sha256"].to_str().unwrap().to_string();
-    let (saved_sha, size) = save_chunks(response_chunks(resp), &target, Some(&sha), |_| {})
+    let mut reported = Vec::new();
+    let (saved_sha, size) = save_download(resp, &target, 0, None, |done| reported.push(done))
         .await
         .unwrap();
-    assert_eq!(saved_sha, sha);
+    assert_eq!(saved_sha, sha, "held against the server's X-Content-SHA256");
+    assert_eq!(reported.last(), Some(&size), "progress ends at the whole file");
     assert!(size > 100_000, "the demo export is big enough to cut: {size} bytes");
     let whole = std::fs::read(&target).unwrap();
 
@@ -164,9 +166,7 @@ async fn a_connection_dropped_mid_download_leaves_no_file_under_the_chosen_name(
         .unwrap()
         .with_token(direct.token().unwrap());
     let outcome = match cut.export_download(id, 0).await {
-        Ok(resp) => save_chunks(response_chunks(resp), &target, Some(&sha), |_| {})
-            .await
-            .map(|_| ()),
+        Ok(resp) => save_download(resp, &target, 0, Some(&sha), |_| {}).await.map(|_| ()),
         Err(e) => Err(e.into()),
     };
     let e = outcome.expect_err("a cut connection cannot produce a whole file");
