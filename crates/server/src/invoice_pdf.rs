@@ -1,16 +1,21 @@
 //! Invoices as a PDF (printpdf): one A4 page an invoice, with the shop, the customer,
-//! the lines, the totals and the payments, in the PDF's built-in Helvetica (so the file
-//! needs no embedded font; characters outside Windows-1252 print as `?`).
+//! the lines, the totals and the payments.
+//!
+//! The text is set in DejaVu Sans, embedded in the file and cut down to Latin, Greek
+//! and Cyrillic (`fonts/README.md`): PDF's built-in Helvetica knows only Windows-1252,
+//! and a customer called Łukasz Żółć or Ελένη must not read `?ukasz ?ó??` on their
+//! invoice. Characters the font lacks print as `?`.
 //!
 //! printpdf builds the document in memory, so a PDF export is limited to
 //! [`MAX_INVOICES`] invoices; the request is refused before work starts with a message
 //! to narrow the dates.
 
 use std::io::Write;
+use std::sync::OnceLock;
 
 use printpdf::{
-    BuiltinFont, Color, Line, LinePoint, Mm, Op, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, Rgb,
-    TextItem,
+    Color, FontId, Line, LinePoint, Mm, Op, ParsedFont, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt,
+    Rgb, TextItem,
 };
 use rusqlite::{Connection, params_from_iter};
 
@@ -24,47 +29,130 @@ const HEIGHT: f32 = 297.0;
 /// Lines listed on the page; more are summarised in one line.
 const MAX_LINES: usize = 30;
 
+static REGULAR_TTF: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
+static BOLD_TTF: &[u8] = include_bytes!("../fonts/DejaVuSans-Bold.ttf");
+
+/// The two faces, parsed once per process.
+fn parsed_faces() -> Option<&'static (ParsedFont, ParsedFont)> {
+    static FACES: OnceLock<Option<(ParsedFont, ParsedFont)>> = OnceLock::new();
+    FACES
+        .get_or_init(|| {
+            let mut warnings = Vec::new();
+            let regular = ParsedFont::from_bytes(REGULAR_TTF, 0, &mut warnings)?;
+            let bold = ParsedFont::from_bytes(BOLD_TTF, 0, &mut warnings)?;
+            Some((regular, bold))
+        })
+        .as_ref()
+}
+
+/// A face added to one document: its id there, and its glyphs for measuring.
+struct Face {
+    id: FontId,
+    font: &'static ParsedFont,
+}
+
+impl Face {
+    /// `s` with every character the face lacks replaced by `?`.
+    fn printable(&self, s: &str) -> String {
+        s.chars()
+            .map(|c| {
+                if c == ' ' || self.font.lookup_glyph_index(u32::from(c)).is_some() {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect()
+    }
+
+    /// Width of `s` (already printable) at `size` points, in millimetres.
+    fn width_mm(&self, s: &str, size: f32) -> f32 {
+        let units: u32 = s
+            .chars()
+            .filter_map(|c| self.font.lookup_glyph_index(u32::from(c)))
+            .filter_map(|g| self.font.get_glyph_width(g))
+            .map(u32::from)
+            .sum();
+        let em = f32::from(self.font.units_per_em.max(1));
+        units as f32 / em * size * 25.4 / 72.0
+    }
+}
+
+/// The regular and bold faces, added to one document.
+struct Fonts {
+    regular: Face,
+    bold: Face,
+}
+
+impl Fonts {
+    fn add_to(doc: &mut PdfDocument) -> Result<Fonts, ExportError> {
+        let (regular, bold) = parsed_faces().ok_or_else(|| {
+            ExportError::Io(std::io::Error::other(
+                "the invoice font built into this program cannot be read",
+            ))
+        })?;
+        Ok(Fonts {
+            regular: Face {
+                id: doc.add_font(regular),
+                font: regular,
+            },
+            bold: Face {
+                id: doc.add_font(bold),
+                font: bold,
+            },
+        })
+    }
+
+    fn face(&self, bold: bool) -> &Face {
+        if bold { &self.bold } else { &self.regular }
+    }
+}
+
 /// Cents as an amount: `1234` → `12.34`.
 pub fn amount(cents: i64) -> String {
     let sign = if cents < 0 { "-" } else { "" };
     format!("{sign}{}.{:02}", cents.unsigned_abs() / 100, cents.unsigned_abs() % 100)
 }
 
-struct Page {
+struct Page<'f> {
+    fonts: &'f Fonts,
     ops: Vec<Op>,
 }
 
-impl Page {
-    fn new() -> Page {
-        Page { ops: Vec::new() }
+impl<'f> Page<'f> {
+    fn new(fonts: &'f Fonts) -> Page<'f> {
+        Page { fonts, ops: Vec::new() }
     }
 
     fn text(&mut self, x: f32, y: f32, size: f32, bold: bool, s: &str) {
-        let font = if bold {
-            BuiltinFont::HelveticaBold
-        } else {
-            BuiltinFont::Helvetica
-        };
+        let face = self.fonts.face(bold);
+        let shown: String = s.chars().take(90).collect();
+        self.show(x, y, size, face.id.clone(), face.printable(&shown));
+    }
+
+    fn show(&mut self, x: f32, y: f32, size: f32, font: FontId, s: String) {
         self.ops.extend([
             Op::StartTextSection,
             Op::SetTextCursor {
                 pos: Point::new(Mm(x), Mm(y)),
             },
             Op::SetFont {
-                font: PdfFontHandle::Builtin(font),
+                font: PdfFontHandle::External(font),
                 size: Pt(size),
             },
             Op::ShowText {
-                items: vec![TextItem::Text(s.chars().take(90).collect())],
+                items: vec![TextItem::Text(s)],
             },
             Op::EndTextSection,
         ]);
     }
 
-    /// Right-aligned text ending at `x` (Helvetica digits are 0.556 em wide).
+    /// Text ending at `x`, measured with the face's own glyph widths.
     fn right(&mut self, x: f32, y: f32, size: f32, bold: bool, s: &str) {
-        let width_mm = s.chars().count() as f32 * 0.556 * size * 25.4 / 72.0;
-        self.text(x - width_mm, y, size, bold, s);
+        let face = self.fonts.face(bold);
+        let shown = face.printable(s);
+        let width = face.width_mm(&shown, size);
+        self.show(x - width, y, size, face.id.clone(), shown);
     }
 
     fn rule(&mut self, y: f32) {
@@ -129,11 +217,13 @@ pub fn write(
         "SELECT method, card_brand, card_last4, amount_cents, paid_at FROM payments WHERE invoice_id = ?1 ORDER BY id",
     )?;
     let mut rows = invoices.query(params_from_iter(args.iter()))?;
+    let mut doc = PdfDocument::new("Invoices");
+    let fonts = Fonts::add_to(&mut doc)?;
     let mut pages = Vec::new();
     while let Some(r) = rows.next()? {
         let id: i64 = r.get(0)?;
         let number: String = r.get(1)?;
-        let mut p = Page::new();
+        let mut p = Page::new(&fonts);
         let mut y = HEIGHT - 25.0;
         p.text(20.0, y, 18.0, true, &r.get::<_, String>(8)?);
         p.right(WIDTH - 20.0, y, 18.0, true, "INVOICE");
@@ -274,7 +364,6 @@ pub fn write(
         }
     }
     let n = pages.len() as u64;
-    let mut doc = PdfDocument::new("Invoices");
     doc.with_pages(pages);
     let mut warnings = Vec::new();
     // Saved to memory first: `save_writer` would swallow a failed write (a full disk).
@@ -290,4 +379,26 @@ pub fn too_many(n: u64) -> String {
     format!(
         "{n} invoices are too many for one PDF (at most {MAX_INVOICES}); narrow the dates, or export them as CSV or JSON"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_in_latin_greek_and_cyrillic_print_and_other_scripts_show_a_question_mark() {
+        let mut doc = PdfDocument::new("test");
+        let fonts = Fonts::add_to(&mut doc).expect("the built-in font parses");
+        for face in [&fonts.regular, &fonts.bold] {
+            assert_eq!(
+                face.printable("Łukasz Żółć, Ελένη, Дмитрий, Nguyễn"),
+                "Łukasz Żółć, Ελένη, Дмитрий, Nguyễn"
+            );
+            assert_eq!(face.printable("王芳 שלום 😀"), "?? ???? ?");
+            let one = face.width_mm("1", 10.0);
+            assert!(one > 1.0 && one < 3.0, "a digit at 10 pt is about 2 mm: {one}");
+            assert!((face.width_mm("11.00", 10.0) - (4.0 * one + face.width_mm(".", 10.0))).abs() < 0.01);
+        }
+        assert!(fonts.bold.width_mm("Total", 11.0) > fonts.regular.width_mm("Total", 11.0));
+    }
 }

@@ -257,6 +257,14 @@ async fn csv_and_json_exports_parse_back_to_the_database_rows() {
 async fn invoices_print_one_per_page_and_downloads_resume() {
     let server = TestServer::start();
     let owner = server.sign_in("owner").await;
+    // The first invoice's customer has a name Helvetica's Windows-1252 cannot print.
+    live(&server)
+        .execute(
+            "UPDATE customers SET first_name = 'Łukasz', last_name = 'Żółć-Ελένη Дмитриева'
+             WHERE id = (SELECT customer_id FROM invoices WHERE created_at >= '2026-06-01T05:00:00.000000Z' ORDER BY id LIMIT 1)",
+            [],
+        )
+        .unwrap();
     let mut req = request("invoices", "pdf");
     req.filters = Some(ExportFilters {
         from: Some("2026-06-01".into()),
@@ -290,6 +298,7 @@ async fn invoices_print_one_per_page_and_downloads_resume() {
         .map(|r| r.unwrap())
         .collect();
     assert_eq!(expected.len(), n);
+    assert_eq!(expected[0].1, "Łukasz Żółć-Ελένη Дмитриева");
     for page in [1, n / 2 + 1, n] {
         let text = pdftool(
             "pdftotext",
