@@ -11,31 +11,18 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SMOKE=0
 [[ "${1:-}" == "--smoke" ]] && SMOKE=1
 SIZE=large; [[ $SMOKE == 1 ]] && SIZE=small
-if [[ -z "${SERVER_BIN:-}" ]]; then
-  (cd "$ROOT" && cargo build --release --locked -q -p repairops-server)
-  SERVER_BIN="$ROOT/target/release/repairops-server"
-fi
+source "$ROOT/bench/lib.sh"
+bench_server_bin
 WORK="$ROOT/target/backup-bench-$SIZE"
-mkdir -p "$WORK"
-if [[ ! -f "$WORK/seeded" ]]; then
-  rm -rf "$WORK/data"
-  "$SERVER_BIN" seed --data "$WORK/data" --account bench --size "$SIZE" | tee "$WORK/seed.txt"
-  touch "$WORK/seeded"
-fi
+bench_seed "$WORK" "$SIZE"
 rm -rf "$WORK/data/repos" "$WORK/data/keys/vault-bench.key"
 PASSWORD=$(awk '$1 == "owner" {print $4}' "$WORK/seed.txt")
 printf '[backup]\nschedule = false\n' >"$WORK/server.toml"
-"$SERVER_BIN" serve --config "$WORK/server.toml" --data "$WORK/data" --listen 127.0.0.1:0 >"$WORK/server.out" 2>"$WORK/server.err" &
-SERVER=$!
 WRITER=
-cleanup() { kill $SERVER 2>/dev/null || true; [[ -n $WRITER ]] && kill $WRITER 2>/dev/null || true; wait 2>/dev/null || true; }
+cleanup() { [[ -n ${SERVER:-} ]] && kill $SERVER 2>/dev/null || true; [[ -n $WRITER ]] && kill $WRITER 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
-for _ in $(seq 300); do grep -q "^ca-pem" "$WORK/server.out" 2>/dev/null && break; sleep 0.1; done
-URL=$(awk '/^listening on/ {print $3}' "$WORK/server.out")
-CA=$(awk '/^ca-pem/ {print $2}' "$WORK/server.out")
-TOKEN=$(curl -sf --cacert "$CA" -H 'content-type: application/json' \
-  -d "{\"email\":\"owner@bench.repairops.test\",\"password\":\"$PASSWORD\"}" "$URL/api/v1/auth/login" \
-  | python3 -c 'import sys, json; print(json.load(sys.stdin)["token"])')
+bench_serve "$WORK" "$WORK/data" --config "$WORK/server.toml"
+bench_login owner@bench.repairops.test "$PASSWORD"
 api() { curl -sf --cacert "$CA" -H "authorization: Bearer $TOKEN" "$@"; }
 
 backup() { # prints: total_ms primary_ms copy_ms size_bytes added_bytes

@@ -14,17 +14,10 @@ SMOKE=0
 [[ "${1:-}" == "--smoke" ]] && SMOKE=1
 SIZE=large; GROW=20
 [[ $SMOKE == 1 ]] && { SIZE=small; GROW=2; }
-if [[ -z "${SERVER_BIN:-}" ]]; then
-  (cd "$ROOT" && cargo build --release --locked -q -p repairops-server)
-  SERVER_BIN="$ROOT/target/release/repairops-server"
-fi
+source "$ROOT/bench/lib.sh"
+bench_server_bin
 WORK="$ROOT/target/export-bench-$SIZE"
-mkdir -p "$WORK"
-if [[ ! -f "$WORK/seeded" ]]; then
-  rm -rf "$WORK/data"
-  "$SERVER_BIN" seed --data "$WORK/data" --account bench --size "$SIZE" | tee "$WORK/seed.txt"
-  touch "$WORK/seeded"
-fi
+bench_seed "$WORK" "$SIZE"
 DATA="$WORK/data"
 DB="$DATA/accounts/bench/live.db"
 export REPAIROPS_LOG=warn

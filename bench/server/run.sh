@@ -15,22 +15,13 @@ DURATION=15s; CONNECTIONS=100; THREADS=2
 if [[ $SMOKE == 1 ]]; then DURATION=2s; CONNECTIONS=10; fi
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-if [[ -z "${SERVER_BIN:-}" ]]; then
-  (cd "$ROOT" && cargo build --release --locked -q -p repairops-server)
-  SERVER_BIN="$ROOT/target/release/repairops-server"
-fi
+source "$ROOT/bench/lib.sh"
+bench_server_bin
 WORK="$ROOT/target/server-bench"
 rm -rf "$WORK"; mkdir -p "$WORK"
-"$SERVER_BIN" serve --data "$WORK/data" --listen 127.0.0.1:0 --demo >"$WORK/server.out" 2>"$WORK/server.err" &
-SERVER_PID=$!
-trap 'kill $SERVER_PID 2>/dev/null || true; wait $SERVER_PID 2>/dev/null || true' EXIT
-for _ in $(seq 600); do grep -q "^sign in" "$WORK/server.out" 2>/dev/null && break; sleep 0.1; done
-URL=$(awk '/^listening on/ {print $3}' "$WORK/server.out")
-CA=$(awk '/^ca-pem/ {print $2}' "$WORK/server.out")
-[[ -n "$URL" ]] || { echo "the server did not start:"; cat "$WORK/server.err"; exit 1; }
-TOKEN=$(curl -sf --cacert "$CA" -H 'content-type: application/json' \
-  -d '{"email":"owner@demo.repairops.test","password":"demo-owner"}' "$URL/api/v1/auth/login" \
-  | python3 -c 'import sys, json; print(json.load(sys.stdin)["token"])')
+trap '[[ -n ${SERVER:-} ]] && kill $SERVER 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+bench_serve "$WORK" "$WORK/data" --demo
+bench_login owner@demo.repairops.test demo-owner
 
 cat >"$WORK/create.lua" <<LUA
 wrk.method = "POST"
