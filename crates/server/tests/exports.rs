@@ -351,8 +351,22 @@ fn pdftool(tool: &str, args: &[&str]) -> String {
 async fn bad_export_requests_get_clear_errors_and_are_audited() {
     let server = TestServer::start();
     let owner = server.sign_in("owner").await;
+    // More invoices than one PDF may hold (the demo shop has about 1,300).
+    live(&server)
+        .execute(
+            "INSERT INTO invoices (shop_id, customer_id, number, status, subtotal_cents, tax_cents, total_cents, issued_at, created_at, updated_at)
+             SELECT shop_id, customer_id, number || '-copy', status, subtotal_cents, tax_cents, total_cents, issued_at, created_at, updated_at
+             FROM invoices ORDER BY id LIMIT 600",
+            [],
+        )
+        .unwrap();
     let before = server.counts("demo");
-    let cases: [(Value, u16, &str); 7] = [
+    let cases: [(Value, u16, &str); 8] = [
+        (
+            json!({"dataset": "invoices", "format": "pdf"}),
+            422,
+            "too many for one PDF (at most 1500); narrow the dates",
+        ),
         (json!({"dataset": "orders", "format": "csv"}), 400, "not a dataset"),
         (
             json!({"dataset": "tickets", "format": "pdf"}),
@@ -426,7 +440,7 @@ async fn bad_export_requests_get_clear_errors_and_are_audited() {
         .collect();
     let details: Vec<&str> = failures.iter().map(|e| e["detail"].as_str().unwrap()).collect();
     assert_eq!(details.iter().filter(|d| **d == "400").count(), 5, "{details:?}");
-    assert_eq!(details.iter().filter(|d| **d == "422").count(), 2, "{details:?}");
+    assert_eq!(details.iter().filter(|d| **d == "422").count(), 3, "{details:?}");
     assert_eq!(details.iter().filter(|d| **d == "403").count(), 6, "{details:?}");
     assert!(
         failures
