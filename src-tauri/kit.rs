@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
-use printpdf::{BuiltinFont, Mm, Op, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, TextItem};
 use repairops_api::{Client, Customer, Ticket};
+use repairops_pdf::{Document, Style};
 
 use crate::commands::KitResult;
 use crate::error::UiError;
@@ -104,11 +104,12 @@ fn repairs_csv(tickets: &[Ticket], customers: &std::collections::HashMap<i64, &C
     w.into_inner().map_err(|e| UiError::failed(e.to_string()))
 }
 
-/// Lines of text laid out on A4 pages, 10 pt Helvetica (Windows-1252 text; anything else
-/// prints as `?`, a limit of the built-in fonts).
-fn pdf(title: &str, lines: &[String]) -> Vec<u8> {
+/// Lines of text laid out on A4 pages (`repairops-pdf`: DejaVu Sans, so the names of
+/// customers in any Latin, Greek or Cyrillic alphabet print as they are spelt).
+fn pdf(title: &str, lines: &[String]) -> Result<Vec<u8>, UiError> {
     const PER_PAGE: usize = 58;
-    let mut pages = Vec::new();
+    let failed = |e: std::io::Error| UiError::failed(format!("The PDF could not be made: {e}"));
+    let mut doc = Document::new(Vec::new(), title).map_err(failed)?;
     let chunks: Vec<&[String]> = if lines.is_empty() {
         vec![&[]]
     } else {
@@ -116,26 +117,10 @@ fn pdf(title: &str, lines: &[String]) -> Vec<u8> {
     };
     let count = chunks.len();
     for (n, chunk) in chunks.into_iter().enumerate() {
-        let mut ops = Vec::new();
+        let mut page = doc.page();
         let mut text = |y: f32, size: f32, bold: bool, s: &str| {
-            ops.extend([
-                Op::StartTextSection,
-                Op::SetTextCursor {
-                    pos: Point::new(Mm(15.0), Mm(y)),
-                },
-                Op::SetFont {
-                    font: PdfFontHandle::Builtin(if bold {
-                        BuiltinFont::HelveticaBold
-                    } else {
-                        BuiltinFont::Helvetica
-                    }),
-                    size: Pt(size),
-                },
-                Op::ShowText {
-                    items: vec![TextItem::Text(s.chars().take(110).collect())],
-                },
-                Op::EndTextSection,
-            ]);
+            let style = if bold { Style::Bold } else { Style::Regular };
+            page.text(15.0, y, size, style, &s.chars().take(110).collect::<String>());
         };
         text(282.0, 14.0, true, title);
         text(276.0, 8.0, false, &format!("Page {} of {count}", n + 1));
@@ -145,11 +130,9 @@ fn pdf(title: &str, lines: &[String]) -> Vec<u8> {
             text(y, if bold { 11.0 } else { 9.0 }, bold, line.trim_start_matches("# "));
             y -= 4.4;
         }
-        pages.push(PdfPage::new(Mm(210.0), Mm(297.0), ops));
+        doc.add_page(page).map_err(failed)?;
     }
-    let mut doc = PdfDocument::new(title);
-    doc.with_pages(pages);
-    doc.save(&PdfSaveOptions::default(), &mut Vec::new())
+    doc.finish().map_err(failed)
 }
 
 fn runbook(info: &crate::session::SessionInfo, now: &str) -> Vec<String> {
@@ -261,7 +244,7 @@ pub async fn save(desktop: &Desktop, folder: &Path) -> Result<KitResult, UiError
                     info.account.name
                 ),
                 &contact_lines,
-            ),
+            )?,
             "disaster kit: customers and repairs (PDF)",
         ),
         (
@@ -269,7 +252,7 @@ pub async fn save(desktop: &Desktop, folder: &Path) -> Result<KitResult, UiError
             pdf(
                 &format!("{} - restore runbook", info.account.name),
                 &runbook(&info, &stamp),
-            ),
+            )?,
             "disaster kit: restore runbook (PDF)",
         ),
     ];
@@ -374,14 +357,14 @@ mod tests {
     #[test]
     fn the_pdf_has_a_page_per_58_lines() {
         let lines: Vec<String> = (0..120).map(|i| format!("line {i}")).collect();
-        let bytes = pdf("Test", &lines);
+        let bytes = pdf("Test", &lines).unwrap();
         assert!(bytes.starts_with(b"%PDF"));
         // The page tree's count (checked against `pdfinfo` once: 3 pages).
         assert!(
             String::from_utf8_lossy(&bytes).contains("/Count 3"),
             "120 lines make 3 pages"
         );
-        let one = pdf("Test", &lines[..10]);
+        let one = pdf("Test", &lines[..10]).unwrap();
         assert!(
             String::from_utf8_lossy(&one).contains("/Count 1"),
             "10 lines make 1 page"

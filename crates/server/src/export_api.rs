@@ -156,16 +156,6 @@ pub async fn create(State(app): State<AppState>, auth: Auth, Json(req): Json<New
     let tz = account.account.timezone.parse().unwrap_or(chrono_tz::UTC);
     let plan = Plan::new(&req, tz).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let data = app.shop_data(&account.account.slug)?;
-    if plan.format == Format::Pdf {
-        let p = plan.clone();
-        let n = data
-            .db
-            .read(move |c| crate::exports::count(c, &p).map_err(ApiError::from))
-            .await?;
-        if n > crate::invoice_pdf::MAX_INVOICES {
-            return Err(ApiError::invalid(crate::invoice_pdf::too_many(n)));
-        }
-    }
     let handle = app.jobs.start(account.id, &account.account.slug, "export")?;
     let now = app.clock.now();
     let local_day = now.with_timezone(&tz).date_naive();

@@ -249,8 +249,6 @@ pub enum ExportError {
     Io(#[from] std::io::Error),
     #[error("writing the CSV failed: {0}")]
     Csv(#[from] csv::Error),
-    #[error("{0}")]
-    TooLarge(String),
 }
 
 /// The columns of a table, in schema order.
