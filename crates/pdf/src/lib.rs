@@ -75,22 +75,25 @@ pub struct Page {
     used: [BTreeMap<u16, char>; 2],
 }
 
+/// The glyph `face` draws `c` with, and the character it stands for: `?` when the face
+/// lacks `c`.
+fn glyph_of(face: &ttf_parser::Face<'_>, c: char) -> (u16, char) {
+    match face.glyph_index(c) {
+        Some(g) => (g.0, c),
+        None => (face.glyph_index('?').map_or(0, |g| g.0), '?'),
+    }
+}
+
 impl Page {
-    /// The glyphs of `s` in `style`: characters the face lacks become `?`.
+    /// The glyphs of `s` in `style`, recorded as used on this page.
     fn glyphs(&mut self, style: Style, s: &str) -> Vec<u16> {
         let face = &self.faces[style.index()];
-        let question = face.glyph_index('?').map_or(0, |g| g.0);
         let used = &mut self.used[style.index()];
         s.chars()
-            .map(|c| match face.glyph_index(c) {
-                Some(g) => {
-                    used.insert(g.0, c);
-                    g.0
-                }
-                None => {
-                    used.insert(question, '?');
-                    question
-                }
+            .map(|c| {
+                let (glyph, shown) = glyph_of(face, c);
+                used.insert(glyph, shown);
+                glyph
             })
             .collect()
     }
@@ -109,11 +112,7 @@ impl Page {
     /// Width of `s` at `size` points, in millimetres.
     pub fn width_mm(&self, style: Style, size: f32, s: &str) -> f32 {
         let face = &self.faces[style.index()];
-        let question = face.glyph_index('?').map_or(0, |g| g.0);
-        let glyphs: Vec<u16> = s
-            .chars()
-            .map(|c| face.glyph_index(c).map_or(question, |g| g.0))
-            .collect();
+        let glyphs: Vec<u16> = s.chars().map(|c| glyph_of(face, c).0).collect();
         self.glyphs_width_mm(style, &glyphs, size)
     }
 
