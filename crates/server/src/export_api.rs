@@ -89,7 +89,7 @@ fn export_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Export> {
 pub fn export_live(
     live_db: &FsPath,
     plan: &Plan,
-    out: &mut dyn std::io::Write,
+    out: &mut (dyn std::io::Write + Send),
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<u64, crate::exports::ExportError> {
     let conn = crate::db::open_connection(live_db)?;
@@ -114,8 +114,8 @@ pub fn export_command(data: &FsPath, slug: &str, req: &NewExport, out: &FsPath) 
     let plan = Plan::new(req, tz).map_err(|e| e.to_string())?;
     let live = data.join("accounts").join(slug).join("live.db");
     let started = std::time::Instant::now();
-    let mut sink: Box<dyn std::io::Write> = if out == FsPath::new("-") {
-        Box::new(std::io::stdout().lock())
+    let mut sink: Box<dyn std::io::Write + Send> = if out == FsPath::new("-") {
+        Box::new(std::io::stdout())
     } else {
         Box::new(std::fs::File::create(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?)
     };

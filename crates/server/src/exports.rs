@@ -252,7 +252,7 @@ pub enum ExportError {
 }
 
 /// The columns of a table, in schema order.
-fn table_columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+pub(crate) fn table_columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
     let mut stmt = conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid"))?;
     let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
     names.collect()
@@ -363,16 +363,94 @@ pub fn count(conn: &Connection, plan: &Plan) -> rusqlite::Result<u64> {
 
 /// Writes the export; `progress` is told the records written so far, now and then.
 /// Returns the number of records.
+///
+/// The rows are read and formatted on this thread while another writes the output to
+/// `out` (for the server, sealing and hashing it too), so the two overlap.
 pub fn write(
     conn: &Connection,
     plan: &Plan,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, ExportError> {
-    match plan.format {
+    write_behind(out, |out| match plan.format {
         Format::Csv => write_csv(conn, plan, out, progress),
-        Format::Json => write_json(conn, plan, out, progress),
+        Format::Json => crate::json_export::write(conn, plan, out, progress),
         Format::Pdf => crate::invoice_pdf::write(conn, plan, out, progress),
+    })
+}
+
+/// Bytes handed from the formatting thread to the writing thread at a time.
+const CHUNK: usize = 256 * 1024;
+/// Chunks that may wait for the writing thread: with the two being filled and written,
+/// at most this plus two chunks are held, whatever the export's size.
+const WAITING: usize = 4;
+
+/// Runs `produce` on this thread while a second thread writes what it produces into
+/// `sink`. If writing fails, `produce` is stopped at its next write and the write's
+/// error is returned.
+fn write_behind<T>(
+    sink: &mut (dyn Write + Send),
+    produce: impl FnOnce(&mut dyn Write) -> Result<T, ExportError>,
+) -> Result<T, ExportError> {
+    let (full, to_write) = std::sync::mpsc::sync_channel::<Vec<u8>>(WAITING);
+    let (spent, reusable) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> std::io::Result<()> {
+            for mut chunk in to_write {
+                sink.write_all(&chunk)?;
+                chunk.clear();
+                // The formatting thread may have finished; then the chunk is dropped.
+                let _ = spent.send(chunk);
+            }
+            sink.flush()
+        });
+        let mut pipe = Pipe {
+            chunk: Vec::with_capacity(CHUNK),
+            full,
+            reusable,
+        };
+        let produced = produce(&mut pipe).and_then(|v| pipe.send().map(|()| v).map_err(Into::into));
+        drop(pipe);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the thread writing the export stopped")));
+        match written {
+            Err(e) => Err(e.into()),
+            Ok(()) => produced,
+        }
+    })
+}
+
+/// The formatting thread's end of [`write_behind`].
+struct Pipe {
+    chunk: Vec<u8>,
+    full: std::sync::mpsc::SyncSender<Vec<u8>>,
+    reusable: std::sync::mpsc::Receiver<Vec<u8>>,
+}
+
+impl Pipe {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        let next = self.reusable.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+        self.full
+            .send(std::mem::replace(&mut self.chunk, next))
+            .map_err(|_| std::io::Error::other("the export's output stopped"))
+    }
+}
+
+impl Write for Pipe {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.chunk.extend_from_slice(data);
+        if self.chunk.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -427,107 +505,87 @@ pub(crate) fn pairs(conn: &Connection, table: &str, alias: &str) -> rusqlite::Re
     Ok(pairs.join(", "))
 }
 
-/// The JSON query: one JSON text per record, relations nested by SQLite's JSON
-/// functions (each nested array wrapped in `json()` so it stays JSON, not a string).
-fn json_query(conn: &Connection, plan: &Plan) -> Result<(String, Vec<Value>), ExportError> {
-    let all = |table: &str, alias: &str| -> rusqlite::Result<String> {
-        Ok(format!("json_object({})", pairs(conn, table, alias)?))
-    };
-    let array = |inner: String, from: &str, alias: &str| {
-        format!("json((SELECT json_group_array({inner} ORDER BY {alias}.id) FROM {from}))")
-    };
-    // An invoice's own fields, its lines and its payments (without the closing paren).
-    let invoice = |alias: &str| -> rusqlite::Result<String> {
-        Ok(format!(
-            "json_object({}, 'lines', {}, 'payments', {}",
-            pairs(conn, "invoices", alias)?,
-            array(
-                all("invoice_lines", "l")?,
-                &format!("invoice_lines l WHERE l.invoice_id = {alias}.id"),
-                "l"
-            ),
-            array(
-                all("payments", "p")?,
-                &format!("payments p WHERE p.invoice_id = {alias}.id"),
-                "p"
-            ),
-        ))
-    };
-    let (record, from) = match plan.dataset {
-        Dataset::Tickets => (
-            format!(
-                "json_object({}, 'customer', {}, 'technician', CASE WHEN u.id IS NULL THEN NULL ELSE {} END, 'notes', {}, 'communications', {}, 'invoices', {}, 'attachments', {})",
-                pairs(conn, "tickets", "t")?,
-                all("customers", "c")?,
-                all("users", "u")?,
-                array(
-                    all("ticket_notes", "n")?,
-                    "ticket_notes n WHERE n.ticket_id = t.id",
-                    "n"
-                ),
-                array(
-                    all("communications", "m")?,
-                    "communications m WHERE m.ticket_id = t.id",
-                    "m"
-                ),
-                array(
-                    format!("{})", invoice("i")?),
-                    "invoices i WHERE i.ticket_id = t.id",
-                    "i"
-                ),
-                array(all("attachments", "a")?, "attachments a WHERE a.ticket_id = t.id", "a"),
-            ),
-            "tickets t JOIN customers c ON c.id = t.customer_id LEFT JOIN users u ON u.id = t.technician_id",
-        ),
-        Dataset::Customers => (
-            format!(
-                "json_object({}, 'lifetime_spend_cents', coalesce((SELECT sum(p.amount_cents) FROM invoices i JOIN payments p ON p.invoice_id = i.id WHERE i.customer_id = t.id), 0), 'last_repair_date', (SELECT max(k.created_at) FROM tickets k WHERE k.customer_id = t.id), 'tickets', {})",
-                pairs(conn, "customers", "t")?,
-                array(all("tickets", "k")?, "tickets k WHERE k.customer_id = t.id", "k"),
-            ),
-            "customers t",
-        ),
-        Dataset::Invoices => (
-            format!("{}, 'customer', {})", invoice("t")?, all("customers", "c")?),
-            "invoices t JOIN customers c ON c.id = t.customer_id",
-        ),
-        Dataset::Inventory => (all("inventory", "t")?, "inventory t"),
-        Dataset::Users => (all("users", "t")?, "users t"),
-        Dataset::Transactions => (all("transactions", "t")?, "transactions t"),
-    };
-    let (filter, args) = plan.filter_sql();
-    Ok((format!("SELECT {record} FROM {from}{filter} ORDER BY t.id"), args))
-}
-
-fn write_json(
-    conn: &Connection,
-    plan: &Plan,
-    out: &mut dyn Write,
-    progress: &mut dyn FnMut(u64),
-) -> Result<u64, ExportError> {
-    let (sql, args) = json_query(conn, plan)?;
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query(params_from_iter(args.iter()))?;
-    let mut out = std::io::BufWriter::with_capacity(256 * 1024, out);
-    out.write_all(b"[")?;
-    let mut n = 0u64;
-    while let Some(r) = rows.next()? {
-        out.write_all(if n == 0 { b"\n" } else { b",\n" })?;
-        out.write_all(r.get_ref(0)?.as_bytes().map_err(rusqlite::Error::from)?)?;
-        n += 1;
-        if n.is_multiple_of(4096) {
-            progress(n);
-        }
-    }
-    out.write_all(b"\n]\n")?;
-    out.flush()?;
-    progress(n);
-    Ok(n)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An output that takes `room` bytes, then fails as a full disk does.
+    struct FillingDisk {
+        room: usize,
+        taken: Vec<u8>,
+    }
+
+    impl Write for FillingDisk {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            if self.taken.len() + data.len() > self.room {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "no space left on device",
+                ));
+            }
+            self.taken.extend_from_slice(data);
+            Ok(data.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Writes the numbers 0.. in pieces of uneven size, `total` bytes in all; returns
+    /// how many bytes it got to write.
+    fn numbers(out: &mut dyn Write, total: usize) -> Result<usize, ExportError> {
+        let mut written = 0;
+        let mut i = 0u32;
+        while written < total {
+            let piece: Vec<u8> = (0..(i % 37) + 1).flat_map(|k| (i + k).to_le_bytes()).collect();
+            out.write_all(&piece)?;
+            written += piece.len();
+            i += 1;
+        }
+        Ok(written)
+    }
+
+    #[test]
+    fn write_behind_delivers_every_byte_in_order() {
+        let mut expected = Vec::new();
+        let n = numbers(&mut expected, 3 * CHUNK + 12_345).unwrap();
+        let mut disk = FillingDisk {
+            room: usize::MAX,
+            taken: Vec::new(),
+        };
+        assert_eq!(
+            write_behind(&mut disk, |out| numbers(out, 3 * CHUNK + 12_345)).unwrap(),
+            n
+        );
+        assert_eq!(disk.taken, expected);
+    }
+
+    #[test]
+    fn a_failing_output_stops_the_export_with_its_own_error() {
+        let mut disk = FillingDisk {
+            room: CHUNK * 2,
+            taken: Vec::new(),
+        };
+        let mut attempted = 0;
+        let err = write_behind(&mut disk, |out| -> Result<(), ExportError> {
+            let mut i = 0;
+            let mut piece = [0u8; 1000];
+            loop {
+                piece[0] = i as u8;
+                out.write_all(&piece)?;
+                attempted += piece.len();
+                i += 1;
+            }
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("no space left on device"), "{err}");
+        // The producer stopped within the chunks that may wait, not at the end of time.
+        assert!(
+            attempted <= CHUNK * (WAITING + 4),
+            "wrote {attempted} bytes after the output failed"
+        );
+    }
 
     fn req(dataset: &str, format: &str) -> NewExport {
         NewExport {

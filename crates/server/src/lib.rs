@@ -27,6 +27,7 @@ pub mod faults;
 pub mod http;
 pub mod invoice_pdf;
 pub mod jobs;
+pub mod json_export;
 pub mod live;
 pub mod mail;
 pub mod metrics;
