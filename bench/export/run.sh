@@ -59,6 +59,17 @@ FIRST=$(sqlite3 "$DB" "SELECT substr(min(created_at), 1, 10) FROM invoices")
 LAST=$(sqlite3 "$DB" "SELECT substr(created_at, 1, 10) FROM invoices ORDER BY created_at LIMIT 1 OFFSET 999")
 [[ -z "$LAST" ]] && LAST=$(sqlite3 "$DB" "SELECT substr(max(created_at), 1, 10) FROM invoices")
 
+# nested_rows DB: the rows a tickets JSON export writes, the nested ones included (each
+# ticket, its customer and technician, notes, messages, invoices, their lines and
+# payments, attachments).
+nested_rows() {
+  sqlite3 "$1" "SELECT (SELECT count(*) FROM tickets) * 2 + (SELECT count(technician_id) FROM tickets)
+    + (SELECT count(*) FROM ticket_notes) + (SELECT count(ticket_id) FROM communications)
+    + (SELECT count(ticket_id) FROM invoices) + (SELECT count(*) FROM attachments)
+    + (SELECT count(*) FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id WHERE i.ticket_id IS NOT NULL)
+    + (SELECT count(*) FROM payments p JOIN invoices i ON i.id = p.invoice_id WHERE i.ticket_id IS NOT NULL)"
+}
+
 measure() { # one round on the current database
   run tickets.csv --dataset tickets --format csv
   run tickets.json --dataset tickets --format json
@@ -89,7 +100,9 @@ sqlite3 "$GROWN/accounts/bench/live.db" "
   INSERT INTO ticket_notes (ticket_id, author_id, body, created_at, updated_at)
   SELECT n.ticket_id + k.i * m.m, n.author_id, n.body, n.created_at, n.updated_at
   FROM temp.k, temp.m, ticket_notes n WHERE n.ticket_id <= m.m ORDER BY k.i, n.id;"
+BASE_NESTED=$(nested_rows "$DB")
 DATA="$GROWN"; DB="$GROWN/accounts/bench/live.db"
+GROWN_NESTED=$(nested_rows "$DB")
 measure | sed "s/^/grown-x$GROW /" >>"$WORK/rows.txt"
 
 BASE_CSV=$(awk '$1 == "as-seeded" && $2 == "sqlite3-csv" {print $5}' "$WORK/rows.txt")
@@ -110,4 +123,8 @@ GROWN_CSV=$(awk '$1 ~ /^grown/ && $2 == "sqlite3-csv" {print $5}' "$WORK/rows.tx
     awk -v d="$data" -v l="$label" -v n="$n" -v s="$s" -v r="$rate" -v m="$rss" -v b="$bytes" -v ref="$ref" \
       'BEGIN { printf "| %s | %s | %d | %.3f | %.0f | %.0f | %.1f | %.1f | %s |\n", d, l, n, s, r, (s > 0 ? b / 1e6 / s : 0), m, b / 1e6, (l !~ /tickets/ || ref == 0) ? "-" : sprintf("%.2fx", r / ref) }'
   done <"$WORK/rows.txt"
+  echo
+  awk -v a="$BASE_NESTED" -v b="$GROWN_NESTED" '$2 == "tickets.json" {
+      n = ($1 == "as-seeded") ? a : b
+      printf "- %s tickets.json: %d rows written with the nested ones, %.0f rows/s\n", $1, n, n / $4 }' "$WORK/rows.txt"
 } | tee "$WORK/results.md"
