@@ -120,7 +120,7 @@ fn pdf(title: &str, lines: &[String]) -> Result<Vec<u8>, UiError> {
         let mut page = doc.page();
         let mut text = |y: f32, size: f32, bold: bool, s: &str| {
             let style = if bold { Style::Bold } else { Style::Regular };
-            page.text(15.0, y, size, style, &s.chars().take(110).collect::<String>());
+            page.text_within(15.0, y, size, style, 180.0, s);
         };
         text(282.0, 14.0, true, title);
         text(276.0, 8.0, false, &format!("Page {} of {count}", n + 1));

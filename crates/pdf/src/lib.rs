@@ -122,6 +122,33 @@ impl Page {
         self.show(x, y, size, style, &glyphs);
     }
 
+    /// `s` starting at (`x`, `y`), cut short with `…` where it would run past `width`
+    /// millimetres: a long name must not print over the column beside it.
+    pub fn text_within(&mut self, x: f32, y: f32, size: f32, style: Style, width: f32, s: &str) {
+        let glyphs = self.fit(style, size, width, s);
+        self.show(x, y, size, style, &glyphs);
+    }
+
+    /// The glyphs of `s`, cut to `width` millimetres with `…` at the end when needed.
+    fn fit(&mut self, style: Style, size: f32, width: f32, s: &str) -> Vec<u16> {
+        let mut glyphs = self.glyphs(style, s);
+        if self.glyphs_width_mm(style, &glyphs, size) > width {
+            let ellipsis = self.glyphs(style, "…");
+            let room = width - self.glyphs_width_mm(style, &ellipsis, size);
+            let mut taken = 0.0;
+            let fits = glyphs
+                .iter()
+                .take_while(|g| {
+                    taken += self.glyphs_width_mm(style, std::slice::from_ref(*g), size);
+                    taken <= room
+                })
+                .count();
+            glyphs.truncate(fits);
+            glyphs.extend(ellipsis);
+        }
+        glyphs
+    }
+
     /// `s` ending at `x`.
     pub fn text_right(&mut self, x: f32, y: f32, size: f32, style: Style, s: &str) {
         let glyphs = self.glyphs(style, s);
@@ -452,6 +479,27 @@ mod tests {
         let one = page.width_mm(Style::Regular, 10.0, "1");
         assert!(one > 1.0 && one < 3.0, "a digit at 10 pt is about 2 mm: {one}");
         assert!(page.width_mm(Style::Bold, 11.0, "Total") > page.width_mm(Style::Regular, 11.0, "Total"));
+    }
+
+    #[test]
+    fn text_too_wide_for_its_column_is_cut_with_an_ellipsis() {
+        let doc = Document::new(Vec::new(), "t").unwrap();
+        let mut page = doc.page();
+        let fits = page.fit(Style::Regular, 10.0, 100.0, "Short enough");
+        assert_eq!(
+            fits,
+            page.glyphs(Style::Regular, "Short enough"),
+            "text that fits is left whole"
+        );
+
+        let cut = page.fit(Style::Bold, 10.0, 100.0, &"W".repeat(80));
+        assert_eq!(cut.last(), page.glyphs(Style::Bold, "…").first());
+        assert!(cut.len() < 80);
+        let width = page.glyphs_width_mm(Style::Bold, &cut, 10.0);
+        assert!(
+            width <= 100.0 && width > 95.0,
+            "cut to the column, not far short of it: {width} mm"
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use repairops_pdf::{Document, Page, Style};
+use repairops_pdf::{Document, Style};
 use rusqlite::{Connection, params_from_iter};
 
 use crate::exports::{ExportError, Plan};
@@ -20,33 +20,17 @@ pub fn amount(cents: i64) -> String {
     format!("{sign}{}.{:02}", cents.unsigned_abs() / 100, cents.unsigned_abs() % 100)
 }
 
-/// The layout helpers an invoice uses, over [`Page`].
-trait Invoice {
-    /// Text from `x`, cut at 90 characters.
-    fn put(&mut self, x: f32, y: f32, size: f32, bold: bool, s: &str);
-    /// Text ending at `x`.
-    fn put_right(&mut self, x: f32, y: f32, size: f32, bold: bool, s: &str);
-    /// A rule across the page between the margins.
-    fn rule_across(&mut self, y: f32);
-}
+/// The page's margins and columns, in millimetres.
+const LEFT: f32 = 20.0;
+const RIGHT: f32 = WIDTH - LEFT;
+/// Where the invoice's number, date and status start, beside the shop's details.
+const META: f32 = 130.0;
+/// The right edges of the quantity and unit price columns.
+const QTY: f32 = 135.0;
+const UNIT: f32 = 162.0;
 
 fn style(bold: bool) -> Style {
     if bold { Style::Bold } else { Style::Regular }
-}
-
-impl Invoice for Page {
-    fn put(&mut self, x: f32, y: f32, size: f32, bold: bool, s: &str) {
-        let shown: String = s.chars().take(90).collect();
-        self.text(x, y, size, style(bold), &shown);
-    }
-
-    fn put_right(&mut self, x: f32, y: f32, size: f32, bold: bool, s: &str) {
-        self.text_right(x, y, size, style(bold), s);
-    }
-
-    fn rule_across(&mut self, y: f32) {
-        self.rule(20.0, WIDTH - 20.0, y);
-    }
 }
 
 fn opt(v: Option<String>) -> String {
@@ -83,38 +67,46 @@ pub fn write(
         let id: i64 = r.get(0)?;
         let number: String = r.get(1)?;
         let mut p = doc.page();
+        let bold = Style::Bold;
+        let plain = Style::Regular;
+        // The shop, and the invoice's number, date and status beside it.
         let mut y = HEIGHT - 25.0;
-        p.put(20.0, y, 18.0, true, &r.get::<_, String>(8)?);
-        p.put_right(WIDTH - 20.0, y, 18.0, true, "INVOICE");
+        let invoice_width = p.width_mm(bold, 18.0, "INVOICE");
+        p.text_within(
+            LEFT,
+            y,
+            18.0,
+            bold,
+            RIGHT - invoice_width - 5.0 - LEFT,
+            &r.get::<_, String>(8)?,
+        );
+        p.text_right(RIGHT, y, 18.0, bold, "INVOICE");
         y -= 7.0;
         for v in [opt(r.get(9)?), opt(r.get(10)?), opt(r.get(11)?)] {
             if !v.is_empty() {
-                p.put(20.0, y, 10.0, false, &v);
+                p.text_within(LEFT, y, 10.0, plain, META - 5.0 - LEFT, &v);
                 y -= 5.0;
             }
         }
         let date: String = r.get(6)?;
-        p.put(130.0, HEIGHT - 32.0, 10.0, false, &format!("Invoice {number}"));
-        p.put(
-            130.0,
-            HEIGHT - 37.0,
-            10.0,
-            false,
-            &format!("Date {}", date.get(..10).unwrap_or(&date)),
-        );
-        p.put(
-            130.0,
-            HEIGHT - 42.0,
-            10.0,
-            false,
-            &format!("Status {}", r.get::<_, String>(2)?),
-        );
+        let status: String = r.get(2)?;
+        for (i, v) in [
+            format!("Invoice {number}"),
+            format!("Date {}", date.get(..10).unwrap_or(&date)),
+            format!("Status {status}"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            p.text_within(META, HEIGHT - 32.0 - 5.0 * i as f32, 10.0, plain, RIGHT - META, v);
+        }
+        // The customer, and the repair the invoice is for.
         y = y.min(HEIGHT - 50.0) - 6.0;
-        p.put(20.0, y, 11.0, true, "Bill to");
+        p.text(LEFT, y, 11.0, bold, "Bill to");
         y -= 6.0;
         for v in [opt(r.get(12)?), opt(r.get(13)?), opt(r.get(14)?), opt(r.get(15)?)] {
             if !v.is_empty() {
-                p.put(20.0, y, 10.0, false, &v);
+                p.text_within(LEFT, y, 10.0, plain, RIGHT - LEFT, &v);
                 y -= 5.0;
             }
         }
@@ -126,23 +118,21 @@ pub fn write(
             } else {
                 format!(", serial {serial}")
             };
-            p.put(
-                20.0,
-                y - 2.0,
-                10.0,
-                false,
-                &format!("Repair ticket #{ticket}: {}{serial}", device.trim()),
-            );
+            let repair = format!("Repair ticket #{ticket}: {}{serial}", device.trim());
+            p.text_within(LEFT, y - 2.0, 10.0, plain, RIGHT - LEFT, &repair);
             y -= 7.0;
         }
+        // The lines.
         y -= 6.0;
-        p.put(20.0, y, 10.0, true, "Description");
-        p.put_right(135.0, y, 10.0, true, "Qty");
-        p.put_right(162.0, y, 10.0, true, "Unit");
-        p.put_right(WIDTH - 20.0, y, 10.0, true, "Amount");
+        let qty_width = p.width_mm(bold, 10.0, "Qty");
+        p.text(LEFT, y, 10.0, bold, "Description");
+        p.text_right(QTY, y, 10.0, bold, "Qty");
+        p.text_right(UNIT, y, 10.0, bold, "Unit");
+        p.text_right(RIGHT, y, 10.0, bold, "Amount");
         y -= 2.5;
-        p.rule_across(y);
+        p.rule(LEFT, RIGHT, y);
         y -= 5.5;
+        let description_width = QTY - qty_width - 5.0 - LEFT;
         let mut line_rows = lines.query([id])?;
         let mut shown = 0usize;
         let mut hidden = (0usize, 0i64);
@@ -161,34 +151,36 @@ pub fn write(
             } else {
                 description
             };
-            p.put(20.0, y, 10.0, false, &label.chars().take(60).collect::<String>());
-            p.put_right(135.0, y, 10.0, false, &quantity.to_string());
-            p.put_right(162.0, y, 10.0, false, &amount(unit));
-            p.put_right(WIDTH - 20.0, y, 10.0, false, &amount(line_total));
+            p.text_within(LEFT, y, 10.0, plain, description_width, &label);
+            p.text_right(QTY, y, 10.0, plain, &quantity.to_string());
+            p.text_right(UNIT, y, 10.0, plain, &amount(unit));
+            p.text_right(RIGHT, y, 10.0, plain, &amount(line_total));
             y -= 5.5;
             shown += 1;
         }
         if hidden.0 > 0 {
-            p.put(20.0, y, 10.0, false, &format!("… and {} more lines", hidden.0));
-            p.put_right(WIDTH - 20.0, y, 10.0, false, &amount(hidden.1));
+            p.text(LEFT, y, 10.0, plain, &format!("… and {} more lines", hidden.0));
+            p.text_right(RIGHT, y, 10.0, plain, &amount(hidden.1));
             y -= 5.5;
         }
-        p.rule_across(y + 2.5);
+        p.rule(LEFT, RIGHT, y + 2.5);
+        // The totals.
         y -= 4.0;
-        for (label, col, bold) in [("Subtotal", 3, false), ("Tax", 4, false), ("Total", 5, true)] {
+        for (label, col, strong) in [("Subtotal", 3, false), ("Tax", 4, false), ("Total", 5, true)] {
             let v: Option<i64> = r.get(col)?;
-            p.put_right(162.0, y, 11.0, bold, label);
-            p.put_right(
-                WIDTH - 20.0,
+            p.text_right(UNIT, y, 11.0, style(strong), label);
+            p.text_right(
+                RIGHT,
                 y,
                 11.0,
-                bold,
+                style(strong),
                 &v.map(amount).unwrap_or_else(|| "-".into()),
             );
             y -= 6.0;
         }
+        // The payments.
         y -= 6.0;
-        p.put(20.0, y, 11.0, true, "Payments");
+        p.text(LEFT, y, 11.0, bold, "Payments");
         y -= 6.0;
         let mut pay_rows = payments.query([id])?;
         let mut any = false;
@@ -201,21 +193,16 @@ pub fn write(
                 _ => String::new(),
             };
             let paid: String = pay.get(4)?;
-            p.put(
-                20.0,
-                y,
-                10.0,
-                false,
-                &format!("{} {method}{card}", paid.get(..10).unwrap_or(&paid)),
-            );
-            p.put_right(WIDTH - 20.0, y, 10.0, false, &amount(pay.get(3)?));
+            let line = format!("{} {method}{card}", paid.get(..10).unwrap_or(&paid));
+            p.text_within(LEFT, y, 10.0, plain, UNIT - LEFT, &line);
+            p.text_right(RIGHT, y, 10.0, plain, &amount(pay.get(3)?));
             y -= 5.5;
             if y < 20.0 {
                 break;
             }
         }
         if !any {
-            p.put(20.0, y, 10.0, false, "No payment recorded.");
+            p.text(LEFT, y, 10.0, plain, "No payment recorded.");
         }
         doc.add_page(p)?;
         if doc.pages().is_multiple_of(256) {
