@@ -750,7 +750,8 @@ pub struct RecordRestoreResult {
     pub location: String,
     pub inserted: std::collections::BTreeMap<String, u64>,
     /// Rows replaced with the backup's (asked for with `overwrite`), or linked again to
-    /// the restored ticket after its deletion had unlinked them.
+    /// a row brought back (a ticket, an invoice, a customer) after its deletion had
+    /// unlinked them, in any table: payment records in `transactions` too.
     pub overwritten: std::collections::BTreeMap<String, u64>,
     pub unchanged: std::collections::BTreeMap<String, u64>,
     pub attachment_files: u64,

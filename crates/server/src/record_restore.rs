@@ -7,6 +7,12 @@
 //! inserted, an identical one left alone, and one that differs is a conflict: answered
 //! 409 with the list, unless the caller repeats with `overwrite: true`. A customer in
 //! the deletion ledger is refused.
+//!
+//! Deleting a row set the keys that pointed at it to NULL wherever the schema says
+//! `ON DELETE SET NULL` (a message's ticket, a payment record's invoice). Those keys
+//! are linked again to the rows brought back; and a row brought back that points at
+//! something live data has since lost (a deleted stock item) gets NULL there, as the
+//! deletion gave every other row, instead of refusing the restore.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -91,16 +97,58 @@ fn columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
     names.collect()
 }
 
-/// Whether live row `m` equals backup row `b`, counting as equal a `ticket_id` the
-/// ticket's deletion set to NULL when that ticket is being restored (a re-link, not a
-/// newer version).
-fn same_row(cols: &[String]) -> String {
+/// A column that SQLite sets to NULL when the row it points at is deleted
+/// (`ON DELETE SET NULL`): a message's or an invoice's ticket, a payment record's
+/// customer or invoice, an invoice line's stock item. Read from the schema, so a key
+/// added by a later migration is handled too.
+struct Unlinking {
+    table: String,
+    column: String,
+    parent: String,
+}
+
+fn unlinking_keys(conn: &Connection) -> rusqlite::Result<Vec<Unlinking>> {
+    let mut stmt = conn.prepare(
+        "SELECT m.name, f.\"from\", f.\"table\" FROM main.sqlite_schema m, pragma_foreign_key_list(m.name, 'main') f
+         WHERE m.type = 'table' AND f.on_delete = 'SET NULL' ORDER BY m.name, f.id",
+    )?;
+    let keys = stmt.query_map([], |r| {
+        Ok(Unlinking {
+            table: r.get(0)?,
+            column: r.get(1)?,
+            parent: r.get(2)?,
+        })
+    })?;
+    keys.collect()
+}
+
+/// Fills `temp.added_{table}` with the ids of the set that live data lacks: the rows
+/// the restore inserts.
+fn mark_added(conn: &Connection) -> rusqlite::Result<()> {
+    for t in TABLES {
+        conn.execute_batch(&format!(
+            "CREATE TEMP TABLE IF NOT EXISTS added_{t} (id INTEGER PRIMARY KEY); DELETE FROM temp.added_{t};
+             INSERT INTO temp.added_{t} SELECT id FROM temp.pick_{t} WHERE id NOT IN (SELECT id FROM main.{t});"
+        ))?;
+    }
+    Ok(())
+}
+
+/// Whether live row `m` of `table` equals backup row `b`. A key that is NULL in live
+/// data where the backup points at a row being brought back counts as equal: the
+/// deletion of that row unlinked it, and the restore links it again.
+fn same_row(table: &str, cols: &[String], keys: &[Unlinking]) -> String {
     cols.iter()
         .map(|c| {
-            if c == "ticket_id" {
-                format!("(m.\"{c}\" IS b.\"{c}\" OR (m.\"{c}\" IS NULL AND b.\"{c}\" IN (SELECT id FROM temp.pick_tickets)))")
-            } else {
-                format!("m.\"{c}\" IS b.\"{c}\"")
+            match keys
+                .iter()
+                .find(|k| k.table == table && &k.column == c && TABLES.contains(&k.parent.as_str()))
+            {
+                Some(k) => format!(
+                    "(m.\"{c}\" IS b.\"{c}\" OR (m.\"{c}\" IS NULL AND b.\"{c}\" IN (SELECT id FROM temp.added_{})))",
+                    k.parent
+                ),
+                None => format!("m.\"{c}\" IS b.\"{c}\""),
             }
         })
         .collect::<Vec<_>>()
@@ -108,11 +156,11 @@ fn same_row(cols: &[String]) -> String {
 }
 
 /// Live rows of the set that differ from the backup's.
-fn conflicts(conn: &Connection) -> rusqlite::Result<Vec<Conflict>> {
+fn conflicts(conn: &Connection, keys: &[Unlinking]) -> rusqlite::Result<Vec<Conflict>> {
     let mut out = Vec::new();
     for t in TABLES {
         let cols = columns(conn, t)?;
-        let same = same_row(&cols);
+        let same = same_row(t, &cols, keys);
         let mut stmt = conn.prepare(&format!(
             "SELECT b.id, m.updated_at, b.updated_at FROM bk.{t} b JOIN main.{t} m ON m.id = b.id
              WHERE b.id IN (SELECT id FROM temp.pick_{t}) AND NOT ({same}) ORDER BY b.id"
@@ -168,7 +216,9 @@ type Counts = BTreeMap<String, u64>;
 /// Returns the rows inserted, overwritten and left unchanged.
 fn apply(conn: &mut Connection, overwrite: bool, kind: &'static str) -> Result<[Counts; 3], Refusal> {
     let tx = conn.transaction().map_err(db(kind))?;
-    let found = conflicts(&tx).map_err(db(kind))?;
+    let keys = unlinking_keys(&tx).map_err(db(kind))?;
+    mark_added(&tx).map_err(db(kind))?;
+    let found = conflicts(&tx, &keys).map_err(db(kind))?;
     if !found.is_empty() && !overwrite {
         return Err(Refusal::Conflicts(found));
     }
@@ -190,24 +240,11 @@ fn apply(conn: &mut Connection, overwrite: bool, kind: &'static str) -> Result<[
                 )
                 .map_err(db(kind))? as u64;
         }
-        if cols.iter().any(|c| c == "ticket_id") {
-            // Rows the ticket's deletion unlinked are linked again.
-            replaced += tx
-                .execute(
-                    &format!(
-                        "UPDATE main.{t} SET ticket_id = (SELECT b.ticket_id FROM bk.{t} b WHERE b.id = main.{t}.id)
-                         WHERE id IN (SELECT id FROM temp.pick_{t}) AND ticket_id IS NULL
-                         AND (SELECT b.ticket_id FROM bk.{t} b WHERE b.id = main.{t}.id) IN (SELECT id FROM temp.pick_tickets)"
-                    ),
-                    [],
-                )
-                .map_err(db(kind))? as u64;
-        }
         let added = tx
             .execute(
                 &format!(
                     "INSERT INTO main.{t} ({list}) SELECT {from_backup} FROM bk.{t} b
-                     WHERE b.id IN (SELECT id FROM temp.pick_{t}) AND b.id NOT IN (SELECT id FROM main.{t}) ORDER BY b.id"
+                     WHERE b.id IN (SELECT id FROM temp.added_{t}) ORDER BY b.id"
                 ),
                 [],
             )
@@ -218,6 +255,42 @@ fn apply(conn: &mut Connection, overwrite: bool, kind: &'static str) -> Result<[
         inserted.insert(t.to_string(), added);
         overwritten.insert(t.to_string(), replaced);
         unchanged.insert(t.to_string(), (picked as u64).saturating_sub(added + replaced));
+    }
+    for key in &keys {
+        let Unlinking { table, column, parent } = key;
+        if TABLES.contains(&parent.as_str()) {
+            // Rows anywhere in live data that the deletion of a row now brought back
+            // unlinked are linked again (not counted as unchanged: they changed).
+            let relinked = tx
+                .execute(
+                    &format!(
+                        "UPDATE main.{table} SET \"{column}\" = (SELECT b.\"{column}\" FROM bk.{table} b WHERE b.id = main.{table}.id)
+                         WHERE \"{column}\" IS NULL
+                         AND id IN (SELECT b.id FROM bk.{table} b WHERE b.\"{column}\" IN (SELECT id FROM temp.added_{parent}))"
+                    ),
+                    [],
+                )
+                .map_err(db(kind))? as u64;
+            if relinked > 0 {
+                *overwritten.entry(table.clone()).or_insert(0) += relinked;
+                if let Some(n) = unchanged.get_mut(table) {
+                    *n = n.saturating_sub(relinked);
+                }
+            }
+        }
+        if TABLES.contains(&table.as_str()) {
+            // A row brought back that points at something since deleted from live data
+            // (a stock item) gets NULL there, as that deletion gave every other row.
+            tx.execute(
+                &format!(
+                    "UPDATE main.{table} SET \"{column}\" = NULL
+                     WHERE id IN (SELECT id FROM temp.added_{table}) AND \"{column}\" IS NOT NULL
+                     AND \"{column}\" NOT IN (SELECT id FROM main.{parent})"
+                ),
+                [],
+            )
+            .map_err(db(kind))?;
+        }
     }
     tx.commit().map_err(db(kind))?;
     Ok([inserted, overwritten, unchanged])

@@ -538,6 +538,48 @@ async fn single_records_come_back_without_clobbering_newer_ones() {
     assert_eq!(v["error"]["code"], "erased");
     assert_eq!(owner.get::<Customer>(13).await.unwrap_err().status(), Some(404));
 
+    // A ticket whose invoice was deleted as well, and a stock item that invoice sold:
+    // the invoice comes back and the payment records that pointed at it point at it
+    // again; its line for the stock item, since deleted, keeps its text and loses the
+    // link, as that deletion did to every other line (rather than refusing the restore).
+    let (ticket, invoice, item): (i64, i64, i64) = live()
+        .query_row(
+            "SELECT i.ticket_id, i.id, l.inventory_id FROM invoices i JOIN invoice_lines l ON l.invoice_id = i.id
+             JOIN tickets k ON k.id = i.ticket_id
+             WHERE l.inventory_id IS NOT NULL AND k.customer_id NOT IN (12, 13) AND k.id NOT IN (9, 10)
+             AND EXISTS (SELECT 1 FROM transactions x WHERE x.invoice_id = i.id) ORDER BY i.id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    let paid_by = |invoice: i64| {
+        count(&format!(
+            "SELECT count(*) FROM transactions WHERE invoice_id = {invoice}"
+        ))
+    };
+    let payments = paid_by(invoice);
+    {
+        let c = live();
+        c.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        c.execute("DELETE FROM inventory WHERE id = ?1", [item]).unwrap();
+        c.execute("DELETE FROM invoices WHERE id = ?1", [invoice]).unwrap();
+    }
+    assert_eq!(paid_by(invoice), 0, "the deletion unlinked the payment records");
+    owner.delete::<Ticket>(ticket).await.unwrap();
+    let (status, v) = post(&owner, "/api/v1/restores/records", record("ticket", ticket, false)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["inserted"]["invoices"], 1, "{v}");
+    assert_eq!(v["overwritten"]["transactions"], payments, "{v}");
+    assert_eq!(paid_by(invoice), payments);
+    let lines = |more: &str| {
+        count(&format!(
+            "SELECT count(*) FROM invoice_lines WHERE invoice_id = {invoice}{more}"
+        ))
+    };
+    assert!(lines("") > 0);
+    assert_eq!(lines(&format!(" AND inventory_id = {item}")), 0);
+    assert_eq!(count("SELECT count(*) FROM pragma_foreign_key_check"), 0);
+
     // Not in the backup, or not a kind of record: clear errors.
     let (status, _) = post(&owner, "/api/v1/restores/records", record("ticket", 999_999, false)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);

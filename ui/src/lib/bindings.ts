@@ -308,7 +308,8 @@ export type RecordRestoreResult = { backup_id: number, kind: string, id: number,
 location: string, inserted: { [key in string]?: number }, 
 /**
  * Rows replaced with the backup's (asked for with `overwrite`), or linked again to
- * the restored ticket after its deletion had unlinked them.
+ * a row brought back (a ticket, an invoice, a customer) after its deletion had
+ * unlinked them, in any table: payment records in `transactions` too.
  */
 overwritten: { [key in string]?: number }, unchanged: { [key in string]?: number }, attachment_files: number, };
 
