@@ -26,6 +26,10 @@ pub struct ServerIdentity {
     pub ca_sha256: String,
     /// This computer trusted this CA for this server before.
     pub trusted: bool,
+    /// The CA this computer trusted for this server before, when it is not this one: the
+    /// server was reinstalled, or someone is in between. The person must confirm the new
+    /// fingerprint with whoever runs the server.
+    pub replaces: Option<String>,
 }
 
 /// Filters of the backups list.
@@ -112,11 +116,15 @@ pub fn ui_ready() {
 #[tauri::command(rename_all = "snake_case")]
 pub async fn check_server(desktop: State<'_, Desktop>, url: String) -> Result<ServerIdentity> {
     let url = crate::trust::server_key(&url);
-    let (seen, trusted) = crate::trust::look(&desktop.pins, &url, None).await?;
+    let (seen, known) = crate::trust::look(&desktop.pins, &url, None).await?;
     Ok(ServerIdentity {
         url,
         ca_sha256: seen.sha256,
-        trusted,
+        trusted: known == crate::trust::Known::Pinned,
+        replaces: match known {
+            crate::trust::Known::Changed { was } => Some(was),
+            _ => None,
+        },
     })
 }
 
@@ -143,7 +151,8 @@ pub async fn sign_in_to(
     if email.trim().is_empty() || password.is_empty() {
         return Err(UiError::invalid("Enter your email and password."));
     }
-    // Trust exactly the CA the person confirmed: look again, and refuse if it changed.
+    // Trust exactly the CA the person confirmed (after a warning, when it replaces the
+    // one trusted before): look again, and refuse if it changed since.
     let (seen, _) = crate::trust::look(&desktop.pins, &url, Some(&ca_sha256)).await?;
     let client = repairops_api::Client::new(&url, repairops_api::Trust::PinnedCa(seen.pem.clone().into_bytes()))?;
     let (client, login) = client.login(email.trim(), &password).await?;

@@ -182,21 +182,33 @@ impl ServerCertVerifier for AnyCertificate {
 
 /// Looks at the CA `url` presents now and holds it against what this computer trusts
 /// for that server and, when signing in, the fingerprint the person confirmed.
-/// Returns the CA and whether this computer already trusts it.
-pub async fn look(pins: &Pins, url: &str, confirmed: Option<&str>) -> Result<(SeenCa, bool), UiError> {
+/// What this computer knows of the CA a server showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Known {
+    /// The CA this computer trusts for the server.
+    Pinned,
+    /// The first CA seen for the server.
+    New,
+    /// Not the CA this computer trusted for the server before (`was`): the server was
+    /// reinstalled, or someone is in between. Trusted only once the person confirms the
+    /// new fingerprint, after a warning that shows both.
+    Changed { was: String },
+}
+
+/// Returns the CA and what this computer knows of it.
+pub async fn look(pins: &Pins, url: &str, confirmed: Option<&str>) -> Result<(SeenCa, Known), UiError> {
     let probe_url = url.to_string();
     let seen = tokio::task::spawn_blocking(move || see_ca(&probe_url))
         .await
         .map_err(|e| UiError::failed(e.to_string()))??;
-    let trusted = judge(pins.get(url).as_ref(), &seen, confirmed)?;
-    Ok((seen, trusted))
+    let known = judge(pins.get(url).as_ref(), &seen, confirmed)?;
+    Ok((seen, known))
 }
 
-/// The checks of [`look`], without the network. A CA other than the one confirmed, or
-/// other than the one pinned, is refused: the first means the server changed between
-/// "Check" and "Sign in", the second that it changed since this computer last
-/// connected, and either may be someone in between.
-fn judge(pinned: Option<&SeenCa>, seen: &SeenCa, confirmed: Option<&str>) -> Result<bool, UiError> {
+/// The checks of [`look`], without the network. A CA other than the one the person
+/// confirmed is refused: the server changed between "Check" and "Sign in", which may be
+/// someone in between.
+fn judge(pinned: Option<&SeenCa>, seen: &SeenCa, confirmed: Option<&str>) -> Result<Known, UiError> {
     if let Some(confirmed) = confirmed
         && normalise_fingerprint(confirmed) != seen.sha256
     {
@@ -205,17 +217,13 @@ fn judge(pinned: Option<&SeenCa>, seen: &SeenCa, confirmed: Option<&str>) -> Res
             "The server's certificate is not the one you confirmed. Check the server again.",
         ));
     }
-    match pinned {
-        Some(pinned) if pinned.sha256 != seen.sha256 => Err(UiError::new(
-            ErrorKind::Forbidden,
-            format!(
-                "This server's certificate changed since this computer last connected (it was {}, it is now {}). If the server was not reinstalled, someone may be intercepting the connection: ask whoever runs the server before going on.",
-                pinned.sha256, seen.sha256
-            ),
-        )),
-        Some(_) => Ok(true),
-        None => Ok(false),
-    }
+    Ok(match pinned {
+        Some(pinned) if pinned.sha256 == seen.sha256 => Known::Pinned,
+        Some(pinned) => Known::Changed {
+            was: pinned.sha256.clone(),
+        },
+        None => Known::New,
+    })
 }
 
 /// The CAs this computer trusts, by server address (`pins.json` in the app's folder).
@@ -285,25 +293,29 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_or_unconfirmed_ca_is_refused() {
+    fn a_ca_is_held_against_the_pin_and_against_what_the_person_confirmed() {
         let ca = |sha: &str| SeenCa {
             sha256: sha.into(),
             pem: "pem".into(),
         };
-        // First contact: not trusted yet, and no fingerprint to hold it against.
-        assert!(!judge(None, &ca("AB:CD"), None).unwrap());
-        // The person confirmed it, however they typed it.
-        assert!(!judge(None, &ca("AB:CD"), Some("ab cd")).unwrap());
-        assert!(judge(Some(&ca("AB:CD")), &ca("AB:CD"), Some("AB:CD")).unwrap());
+        // First contact, before and after the person confirmed it (however they typed it).
+        assert_eq!(judge(None, &ca("AB:CD"), None).unwrap(), Known::New);
+        assert_eq!(judge(None, &ca("AB:CD"), Some("ab cd")).unwrap(), Known::New);
+        assert_eq!(
+            judge(Some(&ca("AB:CD")), &ca("AB:CD"), Some("AB:CD")).unwrap(),
+            Known::Pinned
+        );
         // The server changed between "Check" and "Sign in".
         let e = judge(None, &ca("AB:CD"), Some("AB:CE")).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Forbidden);
         assert!(e.message.contains("not the one you confirmed"), "{}", e.message);
-        // The server changed since this computer last connected: both fingerprints are shown.
-        let e = judge(Some(&ca("AB:CD")), &ca("EF:01"), None).unwrap_err();
-        assert_eq!(e.kind, ErrorKind::Forbidden);
-        assert!(e.message.contains("it was AB:CD, it is now EF:01"), "{}", e.message);
-        assert!(judge(Some(&ca("AB:CD")), &ca("EF:01"), Some("EF:01")).is_err());
+        // The server changed since this computer last connected: shown with the old one,
+        // and trusted only once the new one is confirmed.
+        let changed = Known::Changed { was: "AB:CD".into() };
+        assert_eq!(judge(Some(&ca("AB:CD")), &ca("EF:01"), None).unwrap(), changed);
+        assert_eq!(judge(Some(&ca("AB:CD")), &ca("EF:01"), Some("EF:01")).unwrap(), changed);
+        // Confirming the old fingerprint does not let the new CA in.
+        assert!(judge(Some(&ca("AB:CD")), &ca("EF:01"), Some("AB:CD")).is_err());
     }
 
     #[test]

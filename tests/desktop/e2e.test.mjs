@@ -63,13 +63,14 @@ async function eventually(what, fn, timeoutMs = 30000) {
   throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ""}`);
 }
 
-/** Starts the server on a free port; resolves once it printed its address and CA. */
-async function startServer() {
-  fs.mkdirSync(dataDir, { recursive: true });
+/** Starts the server (on a free port unless `listen` is given); resolves once it
+ * printed its address and CA. */
+async function startServer(data = dataDir, listen = "127.0.0.1:0") {
+  fs.mkdirSync(data, { recursive: true });
   const config = path.join(work, "server.toml");
   // No 02:00 schedule (and no catch-up run holding the backup slot) in a test.
   fs.writeFileSync(config, "[backup]\nschedule = false\n");
-  const proc = spawn(SERVER, ["serve", "--demo", "--data", dataDir, "--listen", "127.0.0.1:0", "--config", config], {
+  const proc = spawn(SERVER, ["serve", "--demo", "--data", data, "--listen", listen, "--config", config], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, REPAIROPS_LOG: "warn" },
   });
@@ -404,7 +405,12 @@ test("a failed backup raises one system notification at the real daemon", async 
   }
 });
 
+let lastUrl = "";
+let lastFingerprint = "";
+
 test("with the server stopped the app says offline and keeps what it knew", async () => {
+  lastUrl = server.url;
+  lastFingerprint = server.fingerprint;
   await stopServer();
   await waitFor(tid("offline"), 60000);
   await shot("offline");
@@ -416,3 +422,34 @@ test("with the server stopped the app says offline and keeps what it knew", asyn
   await click(tid("nav-exports"));
   await eventually("the saved exports listed offline", async () => (await rows("saved-row")).length > 0, 20000);
 });
+
+test("a server reinstalled at the same address needs its new fingerprint confirmed", async () => {
+  // The app, offline since the server stopped, is signed out; the same address then
+  // answers with a new data folder, so a new CA.
+  const before = { url: lastUrl, fingerprint: lastFingerprint };
+  await click(tid("nav-settings"));
+  await click(tid("sign-out"));
+  await waitFor(tid("server-url"), 30000);
+  server = await startServer(path.join(work, "reinstalled"), new URL(before.url).host);
+  assert.notEqual(server.fingerprint, before.fingerprint);
+  await type(tid("server-url"), server.url);
+  await click(tid("check-server"));
+  await waitFor(tid("ca-changed"));
+  assert.ok((await text(tid("ca-previous"))).includes(before.fingerprint));
+  assert.ok((await text(tid("ca-fingerprint"))).includes(server.fingerprint));
+  await shot("ca-changed");
+  await type(tid("email"), "owner@demo.repairops.test");
+  await type(tid("password"), "demo-owner");
+  assert.equal(
+    await script(`return document.querySelector(arguments[0]).disabled;`, [tid("sign-in")]),
+    true,
+    "signing in waits for the new fingerprint to be confirmed",
+  );
+  await click(tid("fingerprint-matches"));
+  await click(tid("sign-in"));
+  await waitFor(tid("nav-dashboard"), 30000);
+  // The new CA is the one trusted now.
+  const pins = JSON.parse(fs.readFileSync(path.join(appDir, "pins.json"), "utf8"));
+  assert.ok(JSON.stringify(pins).includes(server.fingerprint), JSON.stringify(pins));
+});
+

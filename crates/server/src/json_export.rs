@@ -283,7 +283,6 @@ impl Cursor<'_> {
             self.started = true;
         }
         let mut first = true;
-        let mut inner = [0i64; 4];
         while let Some(row) = self.rows.get() {
             match compare_key(row, key)? {
                 // Rows of records not exported (or with no record): passed over.
@@ -300,15 +299,12 @@ impl Cursor<'_> {
             first = false;
             relation.shape.open(row, relation.keys, out)?;
             if !self.nested.is_empty() {
-                let depth = key.len();
+                // The rows nested here are keyed by this row's key and then its id.
                 let id_column = relation.shape.id.ok_or_else(|| no_id(relation.name))?;
-                if depth + 1 > inner.len() {
-                    return Err(no_id(relation.name));
-                }
-                inner[..depth].copy_from_slice(key);
-                inner[depth] = row.get(relation.keys + id_column)?;
+                let mut inner = key.to_vec();
+                inner.push(row.get(relation.keys + id_column)?);
                 for cursor in &mut self.nested {
-                    cursor.write(&inner[..=depth], out)?;
+                    cursor.write(&inner, out)?;
                 }
             }
             out.push(b'}');

@@ -385,7 +385,13 @@ export type ServerIdentity = { url: string, ca_sha256: string,
 /**
  * This computer trusted this CA for this server before.
  */
-trusted: boolean, };
+trusted: boolean, 
+/**
+ * The CA this computer trusted for this server before, when it is not this one: the
+ * server was reinstalled, or someone is in between. The person must confirm the new
+ * fingerprint with whoever runs the server.
+ */
+replaces: string | null, };
 
 export type BackupFilter = { kind: string | null, from: string | null, to: string | null, cursor: string | null, };
 
