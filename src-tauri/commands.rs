@@ -157,15 +157,21 @@ pub async fn sign_in_to(
     let client = repairops_api::Client::new(&url, repairops_api::Trust::PinnedCa(seen.pem.clone().into_bytes()))?;
     let (client, login) = client.login(email.trim(), &password).await?;
     desktop.pins.pin(&url, &seen)?;
-    crate::session::store_token(&url, &login.user.email, &login.token)?;
+    let remembered = crate::session::store_token(&url, &login.user.email, &login.token)?;
     let info = SessionInfo {
         server: url,
         ca_sha256: seen.sha256,
         email: login.user.email.clone(),
         user: login.user,
         account: login.account,
+        remembered,
     };
-    desktop.session_file.save(&info)?;
+    // A session whose token is in memory only is not one the next start can resume.
+    if remembered {
+        desktop.session_file.save(&info)?;
+    } else {
+        desktop.session_file.clear()?;
+    }
     desktop.set_current(Some((info.clone(), client)));
     Ok(info)
 }

@@ -22,6 +22,16 @@ pub struct SessionInfo {
     pub email: String,
     pub user: SignedInUser,
     pub account: Account,
+    /// The token is in the credential store, so the next start opens signed in. False
+    /// when this computer has none the app can use (a bare Linux desktop with no Secret
+    /// Service): the token then lives in memory only, for this run.
+    #[serde(default = "remembered_by_default")]
+    pub remembered: bool,
+}
+
+/// `session.json` is only written for a remembered session (and was before the field).
+fn remembered_by_default() -> bool {
+    true
 }
 
 /// The credential-store entry of one person on one server.
@@ -38,9 +48,28 @@ fn keyring_error(e: keyring::Error) -> UiError {
     )
 }
 
-/// Keeps the token in the OS credential store.
-pub fn store_token(server: &str, email: &str, token: &str) -> Result<(), UiError> {
-    entry(server, email)?.set_password(token).map_err(keyring_error)
+/// The credential store cannot be used at all (none running, or it refuses access), as
+/// opposed to a problem with one entry.
+fn unavailable(e: &keyring::Error) -> bool {
+    matches!(
+        e,
+        keyring::Error::PlatformFailure(_) | keyring::Error::NoStorageAccess(_)
+    )
+}
+
+/// Keeps the token in the OS credential store: `Ok(true)`. `Ok(false)` when this
+/// computer has no store the app can use; the caller keeps the token in memory only.
+pub fn store_token(server: &str, email: &str, token: &str) -> Result<bool, UiError> {
+    let stored = keyring::Entry::new(KEYRING_SERVICE, &format!("{email} @ {server}"))
+        .and_then(|entry| entry.set_password(token));
+    match stored {
+        Ok(()) => Ok(true),
+        Err(e) if unavailable(&e) => {
+            tracing::warn!(error = %e, "no usable password store: the token is kept for this run only");
+            Ok(false)
+        }
+        Err(e) => Err(keyring_error(e)),
+    }
 }
 
 /// The stored token, or `None` when there is none (signed out, or another computer).
@@ -52,10 +81,17 @@ pub fn load_token(server: &str, email: &str) -> Result<Option<String>, UiError> 
     }
 }
 
-/// Removes the stored token.
+/// Removes the stored token. With no usable store there is none to remove (and
+/// signing out has revoked it on the server when the server answered).
 pub fn forget_token(server: &str, email: &str) -> Result<(), UiError> {
-    match entry(server, email)?.delete_credential() {
+    let deleted = keyring::Entry::new(KEYRING_SERVICE, &format!("{email} @ {server}"))
+        .and_then(|entry| entry.delete_credential());
+    match deleted {
         Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+        Err(e) if unavailable(&e) => {
+            tracing::warn!(error = %e, "no usable password store: no token to forget");
+            Ok(())
+        }
         Err(e) => Err(keyring_error(e)),
     }
 }
@@ -88,5 +124,40 @@ impl SessionFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_no_password_store_the_token_is_kept_for_this_run_only() {
+        // No session bus: no Secret Service to reach (each nextest test is a process).
+        // SAFETY: this test's process runs no other thread that reads the environment.
+        unsafe { std::env::set_var("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus") };
+        let remembered = store_token("https://shop.test", "owner@shop.test", "token").unwrap();
+        assert!(!remembered, "with no store the token cannot be remembered");
+        forget_token("https://shop.test", "owner@shop.test").unwrap();
+        let e = load_token("https://shop.test", "owner@shop.test").unwrap_err();
+        assert!(e.message.contains("password store is not available"), "{}", e.message);
+    }
+
+    #[test]
+    fn an_older_session_file_reads_as_remembered() {
+        let dir = tempfile::tempdir().unwrap();
+        let older = serde_json::json!({
+            "server": "https://shop.test",
+            "ca_sha256": "AB:CD",
+            "email": "owner@shop.test",
+            "user": {"id": 1, "email": "owner@shop.test", "name": "Owner", "role": "owner"},
+            "account": {"slug": "demo", "name": "Demo", "plan": "pro", "timezone": "UTC",
+                        "admin_email": "owner@shop.test", "mode": "normal"},
+        });
+        std::fs::write(dir.path().join("session.json"), older.to_string()).unwrap();
+        let info = SessionFile::new(dir.path().join("session.json"))
+            .load()
+            .expect("it reads");
+        assert!(info.remembered);
     }
 }

@@ -335,7 +335,13 @@ export type SessionInfo = { server: string,
 /**
  * The CA fingerprint this app trusts for the server.
  */
-ca_sha256: string, email: string, user: SignedInUser, account: Account, };
+ca_sha256: string, email: string, user: SignedInUser, account: Account, 
+/**
+ * The token is in the credential store, so the next start opens signed in. False
+ * when this computer has none the app can use (a bare Linux desktop with no Secret
+ * Service): the token then lives in memory only, for this run.
+ */
+remembered: boolean, };
 
 export type Overview = { online: boolean, 
 /**

@@ -103,6 +103,7 @@ const session: SessionInfo = {
   email: "owner@acme.test",
   user: { id: 1, name: "Olive Owner", email: "owner@acme.test", role: "owner" },
   account,
+  remembered: true,
 };
 
 describe("screens render", () => {
