@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 
@@ -45,7 +45,10 @@ pub struct App {
     /// Keys the email hashes of the deletion ledger (`keys/ledger.key`).
     pub ledger_key: [u8; 32],
     pub metrics: crate::metrics::Metrics,
-    live: RwLock<HashMap<String, Db>>,
+    /// Each account's live database, opened on first use. The registry's lock is held
+    /// only to find an account's slot; the slot's own lock is held while the database is
+    /// opened (and migrated) or swapped by a restore, so that waits on one shop only.
+    live: Mutex<HashMap<String, Arc<Mutex<Option<Db>>>>>,
     sandboxes: RwLock<HashMap<i64, Db>>,
 }
 
@@ -98,23 +101,24 @@ impl App {
             clock,
             login_throttle: LoginThrottle::default(),
             portal_limit,
-            live: RwLock::new(HashMap::new()),
+            live: Mutex::new(HashMap::new()),
             sandboxes: RwLock::new(HashMap::new()),
         })
+    }
+
+    /// An account's slot in the registry of live databases.
+    fn live_slot(&self, slug: &str) -> Arc<Mutex<Option<Db>>> {
+        let mut slots = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        slots.entry(slug.to_string()).or_default().clone()
     }
 
     /// The live data of an account, opened (and migrated) on first use.
     pub fn shop_data(&self, slug: &str) -> Result<ShopData, ApiError> {
         let dir = self.config.account_dir(slug);
         let attachments = dir.join("attachments");
-        if let Some(db) = self.live.read().ok().and_then(|m| m.get(slug).cloned()) {
-            return Ok(ShopData { db, attachments });
-        }
-        let mut map = self
-            .live
-            .write()
-            .map_err(|_| ApiError::internal("open the shop's data", "registry poisoned"))?;
-        if let Some(db) = map.get(slug) {
+        let slot = self.live_slot(slug);
+        let mut open = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(db) = open.as_ref() {
             return Ok(ShopData {
                 db: db.clone(),
                 attachments,
@@ -122,7 +126,7 @@ impl App {
         }
         std::fs::create_dir_all(&attachments).map_err(|e| ApiError::internal("create the shop's data folder", e))?;
         let db = open_live(&dir.join("live.db")).map_err(|e| ApiError::internal("open the shop's data", e))?;
-        map.insert(slug.to_string(), db.clone());
+        *open = Some(db.clone());
         Ok(ShopData { db, attachments })
     }
 
@@ -164,9 +168,11 @@ impl App {
 
     /// Runs `swap` with the account's live database closed and no request able to open
     /// it (a restore renames files here); the next request opens whatever is there then.
+    /// Requests for other accounts go on meanwhile.
     pub fn with_live_closed<T>(&self, slug: &str, swap: impl FnOnce() -> T) -> T {
-        let mut map = self.live.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(db) = map.remove(slug) {
+        let slot = self.live_slot(slug);
+        let mut open = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(db) = open.take() {
             db.close();
         }
         swap()
@@ -211,4 +217,42 @@ pub fn load_or_create_secret(data: &std::path::Path, name: &str) -> std::io::Res
 /// Opens a live database and brings its schema up to date.
 pub fn open_live(path: &std::path::Path) -> rusqlite::Result<Db> {
     Db::open(path, |c| crate::db::migrate(c, crate::live::MIGRATIONS))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_restore_swapping_one_shops_files_does_not_hold_up_another_shop() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data: dir.path().join("data"),
+            ..Config::default()
+        };
+        let app = Arc::new(App::open(config, Arc::new(SystemClock)).unwrap());
+        let first = app.shop_data("first").unwrap();
+        app.shop_data("second").unwrap();
+        let (opened, other_shop) = mpsc::channel();
+        app.with_live_closed("first", || {
+            assert!(
+                first.db.is_closed(),
+                "the swapped shop's database is closed during the swap"
+            );
+            let app = app.clone();
+            std::thread::spawn(move || {
+                // Opening a shop for the first time, and using an open one, both go on.
+                let third = app.shop_data("third").is_ok();
+                let second = app.shop_data("second").is_ok();
+                let _ = opened.send(third && second);
+            });
+            let answered = other_shop.recv_timeout(Duration::from_secs(10));
+            assert_eq!(answered, Ok(true), "another shop waited for the swap");
+        });
+        // The swapped shop opens again afterwards.
+        assert!(!app.shop_data("first").unwrap().db.is_closed());
+    }
 }

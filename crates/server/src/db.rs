@@ -116,6 +116,11 @@ impl Db {
         .await
     }
 
+    /// Whether [`Db::close`] was called (a restore swapped the files under it).
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Closes every connection this handle keeps (waiting for a write in progress), so the
     /// file can be replaced; later calls answer "being replaced". A read already running
     /// finishes on the old file.
