@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
@@ -45,11 +45,53 @@ pub struct App {
     /// Keys the email hashes of the deletion ledger (`keys/ledger.key`).
     pub ledger_key: [u8; 32],
     pub metrics: crate::metrics::Metrics,
-    /// Each account's live database, opened on first use. The registry's lock is held
-    /// only to find an account's slot; the slot's own lock is held while the database is
-    /// opened (and migrated) or swapped by a restore, so that waits on one shop only.
-    live: Mutex<HashMap<String, Arc<Mutex<Option<Db>>>>>,
-    sandboxes: RwLock<HashMap<i64, Db>>,
+    /// Each account's live database, by slug.
+    live: Databases<String>,
+    /// Each sandbox's database, by id.
+    sandboxes: Databases<i64>,
+}
+
+/// Databases opened on first use, by key. The registry's lock is held only to find a
+/// database's slot; the slot's own lock is held while the database is opened (and
+/// migrated) or while its files are swapped or removed, so a slow one holds up only
+/// the requests for it.
+struct Databases<K> {
+    slots: Mutex<HashMap<K, Arc<Mutex<Option<Db>>>>>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Databases<K> {
+    fn new() -> Databases<K> {
+        Databases {
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn slot(&self, key: &K) -> Arc<Mutex<Option<Db>>> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.entry(key.clone()).or_default().clone()
+    }
+
+    /// The open database, or the one `open` opens (which the next call gets).
+    fn get_or_open<E>(&self, key: &K, open: impl FnOnce() -> Result<Db, E>) -> Result<Db, E> {
+        let slot = self.slot(key);
+        let mut db = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(db) = db.as_ref() {
+            return Ok(db.clone());
+        }
+        let opened = open()?;
+        *db = Some(opened.clone());
+        Ok(opened)
+    }
+
+    /// Closes the database and runs `f` before anything can open it again.
+    fn with_closed<T>(&self, key: &K, f: impl FnOnce() -> T) -> T {
+        let slot = self.slot(key);
+        let mut db = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(db) = db.take() {
+            db.close();
+        }
+        f()
+    }
 }
 
 /// One account's shop data: its database and its attachment files.
@@ -101,32 +143,20 @@ impl App {
             clock,
             login_throttle: LoginThrottle::default(),
             portal_limit,
-            live: Mutex::new(HashMap::new()),
-            sandboxes: RwLock::new(HashMap::new()),
+            live: Databases::new(),
+            sandboxes: Databases::new(),
         })
-    }
-
-    /// An account's slot in the registry of live databases.
-    fn live_slot(&self, slug: &str) -> Arc<Mutex<Option<Db>>> {
-        let mut slots = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        slots.entry(slug.to_string()).or_default().clone()
     }
 
     /// The live data of an account, opened (and migrated) on first use.
     pub fn shop_data(&self, slug: &str) -> Result<ShopData, ApiError> {
         let dir = self.config.account_dir(slug);
         let attachments = dir.join("attachments");
-        let slot = self.live_slot(slug);
-        let mut open = slot.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(db) = open.as_ref() {
-            return Ok(ShopData {
-                db: db.clone(),
-                attachments,
-            });
-        }
-        std::fs::create_dir_all(&attachments).map_err(|e| ApiError::internal("create the shop's data folder", e))?;
-        let db = open_live(&dir.join("live.db")).map_err(|e| ApiError::internal("open the shop's data", e))?;
-        *open = Some(db.clone());
+        let db = self.live.get_or_open(&slug.to_string(), || {
+            std::fs::create_dir_all(&attachments)
+                .map_err(|e| ApiError::internal("create the shop's data folder", e))?;
+            open_live(&dir.join("live.db")).map_err(|e| ApiError::internal("open the shop's data", e))
+        })?;
         Ok(ShopData { db, attachments })
     }
 
@@ -140,42 +170,26 @@ impl App {
     pub fn sandbox_data(&self, id: i64) -> Result<ShopData, ApiError> {
         let dir = self.sandbox_dir(id);
         let attachments = dir.join("attachments");
-        let mut map = self
-            .sandboxes
-            .write()
-            .map_err(|_| ApiError::internal("open the sandbox", "registry poisoned"))?;
-        if let Some(db) = map.get(&id) {
-            return Ok(ShopData {
-                db: db.clone(),
-                attachments,
-            });
-        }
-        let db = open_live(&dir.join("live.db")).map_err(|e| ApiError::internal("open the sandbox", e))?;
-        map.insert(id, db.clone());
+        let db = self.sandboxes.get_or_open(&id, || {
+            open_live(&dir.join("live.db")).map_err(|e| ApiError::internal("open the sandbox", e))
+        })?;
         Ok(ShopData { db, attachments })
     }
 
     /// Closes a sandbox's database and removes its files.
     pub fn remove_sandbox(&self, id: i64) -> std::io::Result<()> {
-        if let Some(db) = self.sandboxes.write().unwrap_or_else(|p| p.into_inner()).remove(&id) {
-            db.close();
-        }
-        match std::fs::remove_dir_all(self.sandbox_dir(id)) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            other => other,
-        }
+        self.sandboxes
+            .with_closed(&id, || match std::fs::remove_dir_all(self.sandbox_dir(id)) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            })
     }
 
     /// Runs `swap` with the account's live database closed and no request able to open
     /// it (a restore renames files here); the next request opens whatever is there then.
     /// Requests for other accounts go on meanwhile.
     pub fn with_live_closed<T>(&self, slug: &str, swap: impl FnOnce() -> T) -> T {
-        let slot = self.live_slot(slug);
-        let mut open = slot.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(db) = open.take() {
-            db.close();
-        }
-        swap()
+        self.live.with_closed(&slug.to_string(), swap)
     }
 
     /// Appends to the audit log; a failure to audit is logged, never hidden.
