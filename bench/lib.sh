@@ -41,3 +41,26 @@ bench_login() {
     -d "{\"email\":\"$1\",\"password\":\"$2\"}" "$URL/api/v1/auth/login" \
     | python3 -c 'import sys, json; print(json.load(sys.stdin)["token"])')
 }
+
+# bench_api CURL_ARGS...: a request to the server as the signed-in person (JSON body).
+bench_api() { curl -sf --cacert "$CA" -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' "$@"; }
+
+# bench_job < JOB_JSON: waits for the job to end; prints "seconds result-json", the
+# seconds from the job's own created and finished stamps. A failed job ends the run.
+bench_job() {
+  local id; id=$(python3 -c 'import sys, json; print(json.load(sys.stdin)["id"])')
+  while :; do
+    local j; j=$(bench_api "$URL/api/v1/jobs/$id")
+    case $(python3 -c 'import sys, json; print(json.load(sys.stdin)["state"])' <<<"$j") in
+      succeeded) python3 -c '
+import sys, json
+from datetime import datetime
+j = json.load(sys.stdin)
+t = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
+print("%.3f" % (t(j["finished_at"]) - t(j["created_at"])).total_seconds(), json.dumps(j["result"]))' <<<"$j"; return ;;
+      failed) echo "job failed: $j" >&2; exit 1 ;;
+    esac
+    sleep 0.05
+  done
+}
+

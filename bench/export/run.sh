@@ -83,6 +83,31 @@ measure() { # one round on the current database
   run invoices.pdf --dataset invoices --format pdf --from "$FIRST" --to "$LAST" | sed 's/^/as-seeded /'
 } >"$WORK/rows.txt"
 
+# The same tickets JSON as the server's export job makes it (sealed in AES-256-GCM,
+# hashed, flushed to the device), in a copy of the shop's databases (the photos are not
+# exported): seconds from the job's own stamps, the server's peak RSS from /proc.
+API="$WORK/api"
+rm -rf "$API"; mkdir -p "$API/accounts/bench"
+cp "$DATA/server.db" "$API/"; cp -r "$DATA/keys" "$API/"
+sqlite3 "$DB" ".backup '$API/accounts/bench/live.db'"
+printf '[backup]\nschedule = false\n' >"$WORK/server.toml"
+trap '[[ -n ${SERVER:-} ]] && kill $SERVER 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+bench_serve "$WORK" "$API" --config "$WORK/server.toml"
+bench_login owner@bench.repairops.test "$(awk '$1 == "owner" {print $4}' "$WORK/seed.txt")"
+ROWS=$(sqlite3 "$DB" "SELECT count(*) FROM tickets")
+for _ in 1 2 3; do
+  read -r secs result < <(bench_api -X POST -d '{"dataset": "tickets", "format": "json"}' "$URL/api/v1/exports" | bench_job)
+  bytes=$(python3 -c 'import sys, json; print(json.loads(sys.argv[1])["size_bytes"])' "$result")
+  echo "$secs $bytes"
+done | sort -n | sed -n 2p | {
+  read -r secs bytes
+  rss=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER/status")
+  awk -v n="$ROWS" -v s="$secs" -v r="$rss" -v b="$bytes" \
+    'BEGIN { printf "as-seeded tickets.json-server-job %d %.3f %.0f %.1f %d\n", n, s, n / s, r / 1024, b }'
+} >>"$WORK/rows.txt"
+kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=""
+rm -rf "$API"
+
 # The tickets table grown (copies of existing tickets with their notes; invoices are not
 # copied) in a copy of the shop.
 GROWN="$WORK/grown"
@@ -115,6 +140,7 @@ GROWN_CSV=$(awk '$1 ~ /^grown/ && $2 == "sqlite3-csv" {print $5}' "$WORK/rows.tx
   echo "- records/s: the export's own timing (inside the process), median of three runs; peak RSS: /usr/bin/time -v; the PDF holds invoices $FIRST to $LAST"
   echo "- tickets are nested in JSON (customer, technician, notes, messages, invoices with lines and payments, attachments: about 4 KB a ticket); transactions are flat"
   echo "- sqlite3-csv: \`sqlite3 -csv -header live.db 'SELECT * FROM tickets'\` (no joined columns, wall time of the whole process)"
+  echo "- tickets.json-server-job: \`POST /api/v1/exports\` on the server, the file sealed (AES-256-GCM), hashed and flushed to the device; seconds from the job's created and finished stamps, median of three; peak RSS is the whole server's"
   echo
   echo "| data | export | records | seconds | records/s | MB/s written | peak RSS (MiB) | file (MB) | vs sqlite3 -csv |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"

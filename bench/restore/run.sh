@@ -23,24 +23,8 @@ printf '[backup]\nschedule = false\n' >"$WORK/server.toml"
 trap '[[ -n ${SERVER:-} ]] && kill $SERVER 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 bench_serve "$WORK" "$WORK/run" --config "$WORK/server.toml"
 bench_login owner@bench.repairops.test "$PASSWORD"
-api() { curl -sf --cacert "$CA" -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' "$@"; }
-
-job() { # job JSON -> waits; prints "seconds result-json"
-  local id; id=$(python3 -c 'import sys, json; print(json.load(sys.stdin)["id"])')
-  while :; do
-    local j; j=$(api "$URL/api/v1/jobs/$id")
-    case $(python3 -c 'import sys, json; print(json.load(sys.stdin)["state"])' <<<"$j") in
-      succeeded) python3 -c '
-import sys, json
-from datetime import datetime
-j = json.load(sys.stdin)
-t = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
-print("%.2f" % (t(j["finished_at"]) - t(j["created_at"])).total_seconds(), json.dumps(j["result"]))' <<<"$j"; return ;;
-      failed) echo "job failed: $j" >&2; exit 1 ;;
-    esac
-    sleep 0.1
-  done
-}
+api() { bench_api "$@"; }
+job() { bench_job; }
 
 read -r BACKUP_S BACKUP_R < <(api -X POST "$URL/api/v1/backups" | job)
 BACKUP_ID=$(python3 -c 'import sys, json; print(json.loads(sys.argv[1])["backup_id"])' "$BACKUP_R")
