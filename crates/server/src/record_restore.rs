@@ -134,22 +134,25 @@ fn mark_added(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Whether live row `m` of `table` equals backup row `b`. A key that is NULL in live
-/// data where the backup points at a row being brought back counts as equal: the
-/// deletion of that row unlinked it, and the restore links it again.
-fn same_row(table: &str, cols: &[String], keys: &[Unlinking]) -> String {
+/// Whether live row `live` (an alias) of `table` equals backup row `b` in `cols`. A
+/// key that is NULL in live data where the backup points at a row live data lacks
+/// counts as equal: that row's deletion set it to NULL (and if the row is being
+/// brought back, the restore links it again).
+fn same_row(table: &str, cols: &[String], keys: &[Unlinking], live: &str) -> String {
     cols.iter()
-        .map(|c| {
-            match keys
-                .iter()
-                .find(|k| k.table == table && &k.column == c && TABLES.contains(&k.parent.as_str()))
-            {
-                Some(k) => format!(
-                    "(m.\"{c}\" IS b.\"{c}\" OR (m.\"{c}\" IS NULL AND b.\"{c}\" IN (SELECT id FROM temp.added_{})))",
-                    k.parent
-                ),
-                None => format!("m.\"{c}\" IS b.\"{c}\""),
+        .map(|c| match keys.iter().find(|k| k.table == table && &k.column == c) {
+            Some(k) => {
+                let parent = &k.parent;
+                let restored = if TABLES.contains(&parent.as_str()) {
+                    format!("b.\"{c}\" IN (SELECT id FROM temp.added_{parent}) OR ")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "({live}.\"{c}\" IS b.\"{c}\" OR ({live}.\"{c}\" IS NULL AND ({restored}b.\"{c}\" NOT IN (SELECT id FROM main.{parent}))))"
+                )
             }
+            None => format!("{live}.\"{c}\" IS b.\"{c}\""),
         })
         .collect::<Vec<_>>()
         .join(" AND ")
@@ -160,7 +163,7 @@ fn conflicts(conn: &Connection, keys: &[Unlinking]) -> rusqlite::Result<Vec<Conf
     let mut out = Vec::new();
     for t in TABLES {
         let cols = columns(conn, t)?;
-        let same = same_row(t, &cols, keys);
+        let same = same_row(t, &cols, keys, "m");
         let mut stmt = conn.prepare(&format!(
             "SELECT b.id, m.updated_at, b.updated_at FROM bk.{t} b JOIN main.{t} m ON m.id = b.id
              WHERE b.id IN (SELECT id FROM temp.pick_{t}) AND NOT ({same}) ORDER BY b.id"
@@ -260,13 +263,22 @@ fn apply(conn: &mut Connection, overwrite: bool, kind: &'static str) -> Result<[
         let Unlinking { table, column, parent } = key;
         if TABLES.contains(&parent.as_str()) {
             // Rows anywhere in live data that the deletion of a row now brought back
-            // unlinked are linked again (not counted as unchanged: they changed).
+            // unlinked are linked again (not counted as unchanged: they changed): only
+            // where the live row is otherwise the backup's, so a row that merely reuses
+            // the id is left alone.
+            let others: Vec<String> = columns(&tx, table)
+                .map_err(db(kind))?
+                .into_iter()
+                .filter(|c| c != column)
+                .collect();
+            let same = same_row(table, &others, &keys, &format!("main.{table}"));
             let relinked = tx
                 .execute(
                     &format!(
                         "UPDATE main.{table} SET \"{column}\" = (SELECT b.\"{column}\" FROM bk.{table} b WHERE b.id = main.{table}.id)
                          WHERE \"{column}\" IS NULL
-                         AND id IN (SELECT b.id FROM bk.{table} b WHERE b.\"{column}\" IN (SELECT id FROM temp.added_{parent}))"
+                         AND EXISTS (SELECT 1 FROM bk.{table} b WHERE b.id = main.{table}.id
+                                     AND b.\"{column}\" IN (SELECT id FROM temp.added_{parent}) AND {same})"
                     ),
                     [],
                 )
@@ -279,12 +291,13 @@ fn apply(conn: &mut Connection, overwrite: bool, kind: &'static str) -> Result<[
             }
         }
         if TABLES.contains(&table.as_str()) {
-            // A row brought back that points at something since deleted from live data
-            // (a stock item) gets NULL there, as that deletion gave every other row.
+            // A row brought back (inserted or overwritten) that points at something since
+            // deleted from live data (a stock item) gets NULL there, as that deletion
+            // gave every other row.
             tx.execute(
                 &format!(
                     "UPDATE main.{table} SET \"{column}\" = NULL
-                     WHERE id IN (SELECT id FROM temp.added_{table}) AND \"{column}\" IS NOT NULL
+                     WHERE id IN (SELECT id FROM temp.pick_{table}) AND \"{column}\" IS NOT NULL
                      AND \"{column}\" NOT IN (SELECT id FROM main.{parent})"
                 ),
                 [],
@@ -515,4 +528,84 @@ pub async fn create(
         }
     };
     Ok(crate::http::audited(resp))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: &str = "'2026-01-01T00:00:00Z'";
+
+    /// A backup with two tickets of one customer: ticket 10's invoice 20 sold stock item 5
+    /// and was paid by transactions 30 and 31; ticket 11's invoice 21 sold item 5 too.
+    fn backup(path: &FsPath) {
+        let mut c = Connection::open(path).unwrap();
+        crate::db::migrate(&mut c, crate::live::MIGRATIONS).unwrap();
+        c.execute_batch(&format!(
+            "INSERT INTO shops (id, name, created_at, updated_at) VALUES (1, 'Shop', {T}, {T});
+             INSERT INTO customers (id, shop_id, first_name, last_name, created_at, updated_at) VALUES (1, 1, 'Ann', 'Lee', {T}, {T});
+             INSERT INTO inventory (id, shop_id, sku, name, created_at, updated_at) VALUES (5, 1, 'SCR-1', 'Screen', {T}, {T});
+             INSERT INTO tickets (id, shop_id, customer_id, device_make, device_model, problem, created_at, updated_at)
+                 VALUES (10, 1, 1, 'Apple', 'iPhone', 'cracked', {T}, {T}), (11, 1, 1, 'Apple', 'iPad', 'battery', {T}, {T});
+             INSERT INTO invoices (id, shop_id, customer_id, ticket_id, number, created_at, updated_at)
+                 VALUES (20, 1, 1, 10, 'INV-20', {T}, {T}), (21, 1, 1, 11, 'INV-21', {T}, {T});
+             INSERT INTO invoice_lines (id, invoice_id, kind, description, quantity, unit_price_cents, inventory_id, created_at, updated_at)
+                 VALUES (1, 20, 'part', 'Screen', 1, 9000, 5, {T}, {T}), (2, 21, 'part', 'Screen', 1, 9000, 5, {T}, {T});
+             INSERT INTO transactions (id, shop_id, customer_id, invoice_id, kind, total_cents, payment_method, created_at, updated_at)
+                 VALUES (30, 1, 1, 20, 'sale', 5000, 'cash', {T}, {T}), (31, 1, 1, 20, 'sale', 4000, 'cash', {T}, {T});"
+        ))
+        .unwrap();
+    }
+
+    fn value(c: &Connection, sql: &str) -> Option<i64> {
+        c.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn keys_a_deletion_set_to_null_are_linked_again_and_only_on_the_same_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bk, live) = (dir.path().join("backup.db"), dir.path().join("live.db"));
+        backup(&bk);
+        std::fs::copy(&bk, &live).unwrap();
+        let mut c = crate::db::open_connection(&live).unwrap();
+        // Since the backup: the stock item and invoice 20 were deleted (their keys set to
+        // NULL), then ticket 10; transaction 31 was deleted and its id reused by a new
+        // one with no invoice.
+        c.execute_batch(&format!(
+            "DELETE FROM inventory WHERE id = 5;
+             DELETE FROM invoices WHERE id = 20;
+             DELETE FROM tickets WHERE id = 10;
+             DELETE FROM transactions WHERE id = 31;
+             INSERT INTO transactions (id, shop_id, customer_id, kind, total_cents, payment_method, created_at, updated_at)
+                 VALUES (31, 1, 1, 'refund', -700, 'card', '2026-02-01T00:00:00Z', '2026-02-01T00:00:00Z');"
+        ))
+        .unwrap();
+        assert_eq!(value(&c, "SELECT invoice_id FROM transactions WHERE id = 30"), None);
+        assert_eq!(value(&c, "SELECT inventory_id FROM invoice_lines WHERE id = 2"), None);
+        c.execute("ATTACH DATABASE ?1 AS bk", [bk.to_string_lossy()]).unwrap();
+
+        // Ticket 11 is as in the backup but for the stock item's deletion: nothing to do.
+        pick(&c, "ticket", 11).unwrap();
+        let Ok([inserted, overwritten, _]) = apply(&mut c, false, "ticket") else {
+            panic!("ticket 11 is no conflict");
+        };
+        assert!(inserted.values().all(|n| *n == 0), "{inserted:?}");
+        assert!(overwritten.values().all(|n| *n == 0), "{overwritten:?}");
+
+        // Ticket 10 comes back with invoice 20; transaction 30 points at it again, the new
+        // transaction 31 does not; the line for the deleted item keeps no link to it.
+        pick(&c, "ticket", 10).unwrap();
+        let Ok([inserted, overwritten, _]) = apply(&mut c, false, "ticket") else {
+            panic!("ticket 10 comes back");
+        };
+        assert_eq!(
+            (inserted["tickets"], inserted["invoices"], inserted["invoice_lines"]),
+            (1, 1, 1)
+        );
+        assert_eq!(overwritten.get("transactions"), Some(&1));
+        assert_eq!(value(&c, "SELECT invoice_id FROM transactions WHERE id = 30"), Some(20));
+        assert_eq!(value(&c, "SELECT invoice_id FROM transactions WHERE id = 31"), None);
+        assert_eq!(value(&c, "SELECT inventory_id FROM invoice_lines WHERE id = 1"), None);
+        assert_eq!(value(&c, "SELECT count(*) FROM pragma_foreign_key_check"), Some(0));
+    }
 }
