@@ -571,14 +571,14 @@ mod tests {
         // Since the backup: the stock item and invoice 20 were deleted (their keys set to
         // NULL), then ticket 10; transaction 31 was deleted and its id reused by a new
         // one with no invoice.
-        c.execute_batch(&format!(
+        c.execute_batch(
             "DELETE FROM inventory WHERE id = 5;
              DELETE FROM invoices WHERE id = 20;
              DELETE FROM tickets WHERE id = 10;
              DELETE FROM transactions WHERE id = 31;
              INSERT INTO transactions (id, shop_id, customer_id, kind, total_cents, payment_method, created_at, updated_at)
-                 VALUES (31, 1, 1, 'refund', -700, 'card', '2026-02-01T00:00:00Z', '2026-02-01T00:00:00Z');"
-        ))
+                 VALUES (31, 1, 1, 'refund', -700, 'card', '2026-02-01T00:00:00Z', '2026-02-01T00:00:00Z');",
+        )
         .unwrap();
         assert_eq!(value(&c, "SELECT invoice_id FROM transactions WHERE id = 30"), None);
         assert_eq!(value(&c, "SELECT inventory_id FROM invoice_lines WHERE id = 2"), None);
