@@ -173,7 +173,10 @@ impl Desktop {
     /// Signs out locally: forgets the token and the session, whatever the server says.
     pub fn forget_session(&self) -> Result<(), UiError> {
         if let Some((info, _)) = self.current() {
-            crate::session::forget_token(&info.server, &info.email)?;
+            // A token kept in memory only was never stored.
+            if info.remembered {
+                crate::session::forget_token(&info.server, &info.email)?;
+            }
         } else if let Some(info) = self.session_file.load() {
             crate::session::forget_token(&info.server, &info.email)?;
         }

@@ -259,6 +259,20 @@ impl Pins {
     }
 }
 
+/// Whether `server` is on this computer (a loopback address or `localhost`).
+pub fn is_loopback(server: &str) -> bool {
+    let Some(host) = reqwest::Url::parse(server.trim())
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+    else {
+        return false;
+    };
+    match host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
+}
+
 /// One spelling per server: no trailing slash, lower-case scheme and host.
 pub fn server_key(server: &str) -> String {
     match reqwest::Url::parse(server.trim()) {
@@ -316,6 +330,25 @@ mod tests {
         assert_eq!(judge(Some(&ca("AB:CD")), &ca("EF:01"), Some("EF:01")).unwrap(), changed);
         // Confirming the old fingerprint does not let the new CA in.
         assert!(judge(Some(&ca("AB:CD")), &ca("EF:01"), Some("AB:CD")).is_err());
+    }
+
+    #[test]
+    fn only_this_computer_is_loopback() {
+        for here in [
+            "https://127.0.0.1:8443",
+            "https://localhost:8443/",
+            "https://[::1]:8443",
+        ] {
+            assert!(is_loopback(here), "{here}");
+        }
+        for elsewhere in [
+            "https://10.0.0.5:8443",
+            "https://shop.example",
+            "https://localhost.example",
+            "nonsense",
+        ] {
+            assert!(!is_loopback(elsewhere), "{elsewhere}");
+        }
     }
 
     #[test]

@@ -135,6 +135,9 @@ impl Page {
         if self.glyphs_width_mm(style, &glyphs, size) > width {
             let ellipsis = self.glyphs(style, "…");
             let room = width - self.glyphs_width_mm(style, &ellipsis, size);
+            if room < 0.0 {
+                return Vec::new(); // not even the ellipsis fits
+            }
             let mut taken = 0.0;
             let fits = glyphs
                 .iter()

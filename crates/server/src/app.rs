@@ -92,6 +92,13 @@ impl<K: std::hash::Hash + Eq + Clone> Databases<K> {
         }
         f()
     }
+
+    /// Closes the database, runs `f` (which removes its files) and forgets its slot.
+    fn remove<T>(&self, key: &K, f: impl FnOnce() -> T) -> T {
+        let done = self.with_closed(key, f);
+        self.slots.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        done
+    }
 }
 
 /// One account's shop data: its database and its attachment files.
@@ -179,7 +186,7 @@ impl App {
     /// Closes a sandbox's database and removes its files.
     pub fn remove_sandbox(&self, id: i64) -> std::io::Result<()> {
         self.sandboxes
-            .with_closed(&id, || match std::fs::remove_dir_all(self.sandbox_dir(id)) {
+            .remove(&id, || match std::fs::remove_dir_all(self.sandbox_dir(id)) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
                 other => other,
             })

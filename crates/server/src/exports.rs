@@ -442,9 +442,15 @@ impl Pipe {
 
 impl Write for Pipe {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.chunk.extend_from_slice(data);
-        if self.chunk.len() >= CHUNK {
-            self.send()?;
+        // Cut into chunks of at most CHUNK bytes, however much comes at once.
+        let mut rest = data;
+        while !rest.is_empty() {
+            let (now, later) = rest.split_at((CHUNK - self.chunk.len()).min(rest.len()));
+            self.chunk.extend_from_slice(now);
+            rest = later;
+            if self.chunk.len() >= CHUNK {
+                self.send()?;
+            }
         }
         Ok(data.len())
     }
@@ -559,6 +565,27 @@ mod tests {
             n
         );
         assert_eq!(disk.taken, expected);
+    }
+
+    #[test]
+    fn one_large_write_is_passed_on_in_chunks() {
+        /// Records the largest single write it was given.
+        struct Largest(usize, Vec<u8>);
+        impl Write for Largest {
+            fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+                self.0 = self.0.max(data.len());
+                self.1.extend_from_slice(data);
+                Ok(data.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let big: Vec<u8> = (0..3 * CHUNK + 5).map(|i| (i % 251) as u8).collect();
+        let mut out = Largest(0, Vec::new());
+        write_behind(&mut out, |w| Ok(w.write_all(&big)?)).unwrap();
+        assert_eq!(out.1, big);
+        assert_eq!(out.0, CHUNK, "a record of any size is held a chunk at a time");
     }
 
     #[test]
