@@ -91,12 +91,6 @@ fn pick(conn: &Connection, kind: &str, id: i64) -> rusqlite::Result<()> {
     )
 }
 
-fn columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
-    let mut stmt = conn.prepare(&format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid"))?;
-    let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    names.collect()
-}
-
 /// A column that SQLite sets to NULL when the row it points at is deleted
 /// (`ON DELETE SET NULL`): a message's or an invoice's ticket, a payment record's
 /// customer or invoice, an invoice line's stock item. Read from the schema, so a key
@@ -162,7 +156,7 @@ fn same_row(table: &str, cols: &[String], keys: &[Unlinking], live: &str) -> Str
 fn conflicts(conn: &Connection, keys: &[Unlinking]) -> rusqlite::Result<Vec<Conflict>> {
     let mut out = Vec::new();
     for t in TABLES {
-        let cols = columns(conn, t)?;
+        let cols = crate::exports::table_columns(conn, t)?;
         let same = same_row(t, &cols, keys, "m");
         let mut stmt = conn.prepare(&format!(
             "SELECT b.id, m.updated_at, b.updated_at FROM bk.{t} b JOIN main.{t} m ON m.id = b.id
@@ -228,7 +222,7 @@ fn apply(conn: &mut Connection, overwrite: bool, kind: &'static str) -> Result<[
     let (mut inserted, mut overwritten, mut unchanged) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
     tx.execute_batch("PRAGMA defer_foreign_keys = ON").map_err(db(kind))?;
     for t in TABLES {
-        let cols = columns(&tx, t).map_err(db(kind))?;
+        let cols = crate::exports::table_columns(&tx, t).map_err(db(kind))?;
         let list = cols.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
         let from_backup = cols.iter().map(|c| format!("b.\"{c}\"")).collect::<Vec<_>>().join(", ");
         let ids: Vec<i64> = found.iter().filter(|c| c.table == t).map(|c| c.id).collect();
@@ -266,7 +260,7 @@ fn apply(conn: &mut Connection, overwrite: bool, kind: &'static str) -> Result<[
             // unlinked are linked again (not counted as unchanged: they changed): only
             // where the live row is otherwise the backup's, so a row that merely reuses
             // the id is left alone.
-            let others: Vec<String> = columns(&tx, table)
+            let others: Vec<String> = crate::exports::table_columns(&tx, table)
                 .map_err(db(kind))?
                 .into_iter()
                 .filter(|c| c != column)
