@@ -7,11 +7,12 @@
 //! the table is exported and a column added by a later migration is exported too.
 
 use std::io::Write;
+use std::sync::mpsc::{Receiver, Sender, SyncSender};
 
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
 use repairops_api::{ExportFilters, NewExport};
-use rusqlite::types::{Value, ValueRef};
+use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 
 /// What can be exported.
@@ -51,7 +52,7 @@ impl Dataset {
         }
     }
 
-    fn table(self) -> &'static str {
+    pub(crate) fn table(self) -> &'static str {
         self.as_str()
     }
 
@@ -258,96 +259,7 @@ pub(crate) fn table_columns(conn: &Connection, table: &str) -> rusqlite::Result<
     names.collect()
 }
 
-/// Integer cents as a decimal amount (`1234` → `12.34`), NULL stays NULL. `expr` is
-/// evaluated several times: pass a column, not a subquery.
-fn money(expr: &str) -> String {
-    format!(
-        "CASE WHEN ({expr}) IS NULL THEN NULL ELSE printf('%s%d.%02d', CASE WHEN ({expr}) < 0 THEN '-' ELSE '' END, abs({expr}) / 100, abs({expr}) % 100) END"
-    )
-}
-
-/// The main table with its joins, and the joined columns that lead a CSV row.
-fn csv_shape(dataset: Dataset) -> (&'static str, Vec<(&'static str, String)>) {
-    let name = "trim(c.first_name || ' ' || c.last_name)".to_string();
-    match dataset {
-        Dataset::Tickets => (
-            // Totals are aggregated once and joined, not looked up row by row.
-            "tickets t JOIN customers c ON c.id = t.customer_id LEFT JOIN users u ON u.id = t.technician_id
-             LEFT JOIN (SELECT ticket_id, sum(total_cents) AS total FROM invoices WHERE ticket_id IS NOT NULL GROUP BY ticket_id) inv
-                 ON inv.ticket_id = t.id",
-            vec![
-                ("ticket_id", "t.id".into()),
-                ("customer_name", name),
-                ("status", "t.status".into()),
-                ("created_at", "t.created_at".into()),
-                ("updated_at", "t.updated_at".into()),
-                ("technician", "u.name".into()),
-                ("total_cost", money("inv.total")),
-            ],
-        ),
-        Dataset::Customers => (
-            "customers t
-             LEFT JOIN (SELECT i.customer_id AS cid, sum(p.amount_cents) AS spent FROM invoices i JOIN payments p ON p.invoice_id = i.id
-                        GROUP BY i.customer_id) sp ON sp.cid = t.id
-             LEFT JOIN (SELECT customer_id AS cid, max(created_at) AS last FROM tickets GROUP BY customer_id) lr ON lr.cid = t.id",
-            vec![
-                ("customer_id", "t.id".into()),
-                ("name", "trim(t.first_name || ' ' || t.last_name)".into()),
-                ("phone", "t.phone".into()),
-                ("email", "t.email".into()),
-                ("address", "t.address".into()),
-                ("lifetime_spend", money("coalesce(sp.spent, 0)")),
-                ("last_repair_date", "lr.last".into()),
-            ],
-        ),
-        Dataset::Invoices => (
-            "invoices t JOIN customers c ON c.id = t.customer_id",
-            vec![
-                ("invoice_id", "t.id".into()),
-                ("ticket_id", "t.ticket_id".into()),
-                ("amount", money("t.total_cents")),
-                ("date", "coalesce(t.issued_at, t.created_at)".into()),
-                ("status", "t.status".into()),
-                (
-                    "payment_method",
-                    "(SELECT group_concat(m, ' + ') FROM (SELECT DISTINCT p.method AS m FROM payments p WHERE p.invoice_id = t.id ORDER BY p.method))".into(),
-                ),
-                ("customer_name", name),
-            ],
-        ),
-        Dataset::Inventory => ("inventory t", Vec::new()),
-        Dataset::Users => ("users t", Vec::new()),
-        Dataset::Transactions => ("transactions t", Vec::new()),
-    }
-}
-
-/// The CSV query: joined columns first, then every column of the table not already
-/// there (the table's `id` is the leading `*_id` where one is named).
-fn csv_query(conn: &Connection, plan: &Plan) -> Result<(String, Vec<Value>), ExportError> {
-    let (from, front) = csv_shape(plan.dataset);
-    let mut select: Vec<String> = front.iter().map(|(n, e)| format!("{e} AS \"{n}\"")).collect();
-    for col in table_columns(conn, plan.dataset.table())? {
-        let shown = front.iter().any(|(n, _)| *n == col) || (col == "id" && !front.is_empty());
-        if !shown {
-            select.push(format!("t.\"{col}\" AS \"{col}\""));
-        }
-    }
-    let (filter, args) = plan.filter_sql();
-    Ok((
-        format!("SELECT {} FROM {from}{filter} ORDER BY t.id", select.join(", ")),
-        args,
-    ))
-}
-
-/// Makes a cell safe to open in a spreadsheet: text that a spreadsheet would run as a
-/// formula (`=`, `+`, `-`, `@`, tab, carriage return first) gets a leading `'`.
-pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        std::borrow::Cow::Owned(format!("'{cell}"))
-    } else {
-        std::borrow::Cow::Borrowed(cell)
-    }
-}
+pub use crate::csv_export::spreadsheet_safe;
 
 /// Counts the records an export will hold (for progress).
 pub fn count(conn: &Connection, plan: &Plan) -> rusqlite::Result<u64> {
@@ -364,26 +276,71 @@ pub fn count(conn: &Connection, plan: &Plan) -> rusqlite::Result<u64> {
 /// Writes the export; `progress` is told the records written so far, now and then.
 /// Returns the number of records.
 ///
-/// The rows are read and formatted on this thread while another writes the output to
-/// `out` (for the server, sealing and hashing it too), so the two overlap.
+/// The rows are read on this thread while another writes the output to `out` (for the
+/// server, sealing and hashing it too), so the two overlap. For CSV the second thread
+/// formats the rows as well; for JSON and PDF, whose formatting follows the reading row
+/// by row, it writes.
 pub fn write(
     conn: &Connection,
     plan: &Plan,
     out: &mut (dyn Write + Send),
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, ExportError> {
-    write_behind(out, |out| match plan.format {
-        Format::Csv => write_csv(conn, plan, out, progress),
-        Format::Json => crate::json_export::write(conn, plan, out, progress),
-        Format::Pdf => crate::invoice_pdf::write(conn, plan, out, progress),
+    match plan.format {
+        Format::Csv => crate::csv_export::write(conn, plan, out, progress),
+        Format::Json => write_behind(out, |out| crate::json_export::write(conn, plan, out, progress)),
+        Format::Pdf => write_behind(out, |out| crate::invoice_pdf::write(conn, plan, out, progress)),
+    }
+}
+
+/// Items that may wait between the two threads of [`behind`]: with the two being filled
+/// and consumed, at most this plus two are held, whatever the export's size.
+const WAITING: usize = 4;
+
+/// The producing end of [`behind`].
+pub(crate) struct Handoff<T> {
+    full: SyncSender<T>,
+    reusable: Receiver<T>,
+}
+
+impl<T> Handoff<T> {
+    /// An item the other thread is done with, to be filled again, if one has come back.
+    pub(crate) fn reuse(&self) -> Option<T> {
+        self.reusable.try_recv().ok()
+    }
+
+    /// Hands `item` on; fails once the other thread has stopped.
+    pub(crate) fn send(&self, item: T) -> std::io::Result<()> {
+        self.full
+            .send(item)
+            .map_err(|_| std::io::Error::other("the export's output stopped"))
+    }
+}
+
+/// Runs `produce` on this thread while `consume` takes what it hands on in a second
+/// thread and sends the items it is done with back for reuse. If `consume` fails,
+/// `produce` is stopped at its next hand-off and `consume`'s error is returned.
+pub(crate) fn behind<T: Send, R>(
+    consume: impl FnOnce(Receiver<T>, Sender<T>) -> Result<(), ExportError> + Send,
+    produce: impl FnOnce(&Handoff<T>) -> Result<R, ExportError>,
+) -> Result<R, ExportError> {
+    let (full, to_consume) = std::sync::mpsc::sync_channel::<T>(WAITING);
+    let (spent, reusable) = std::sync::mpsc::channel::<T>();
+    std::thread::scope(|scope| {
+        let consumer = scope.spawn(move || consume(to_consume, spent));
+        let handoff = Handoff { full, reusable };
+        let produced = produce(&handoff);
+        // Dropping the sender ends the consumer's input.
+        drop(handoff);
+        let consumed = consumer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the thread writing the export stopped").into()));
+        consumed.and(produced)
     })
 }
 
 /// Bytes handed from the formatting thread to the writing thread at a time.
 const CHUNK: usize = 256 * 1024;
-/// Chunks that may wait for the writing thread: with the two being filled and written,
-/// at most this plus two chunks are held, whatever the export's size.
-const WAITING: usize = 4;
 
 /// Runs `produce` on this thread while a second thread writes what it produces into
 /// `sink`. If writing fails, `produce` is stopped at its next write and the write's
@@ -392,55 +349,45 @@ fn write_behind<T>(
     sink: &mut (dyn Write + Send),
     produce: impl FnOnce(&mut dyn Write) -> Result<T, ExportError>,
 ) -> Result<T, ExportError> {
-    let (full, to_write) = std::sync::mpsc::sync_channel::<Vec<u8>>(WAITING);
-    let (spent, reusable) = std::sync::mpsc::channel::<Vec<u8>>();
-    std::thread::scope(|scope| {
-        let writer = scope.spawn(move || -> std::io::Result<()> {
-            for mut chunk in to_write {
+    behind(
+        |chunks: Receiver<Vec<u8>>, spent| {
+            for mut chunk in chunks {
                 sink.write_all(&chunk)?;
                 chunk.clear();
                 // The formatting thread may have finished; then the chunk is dropped.
                 let _ = spent.send(chunk);
             }
-            sink.flush()
-        });
-        let mut pipe = Pipe {
-            chunk: Vec::with_capacity(CHUNK),
-            full,
-            reusable,
-        };
-        let produced = produce(&mut pipe).and_then(|v| pipe.send().map(|()| v).map_err(Into::into));
-        drop(pipe);
-        let written = writer
-            .join()
-            .unwrap_or_else(|_| Err(std::io::Error::other("the thread writing the export stopped")));
-        match written {
-            Err(e) => Err(e.into()),
-            Ok(()) => produced,
-        }
-    })
+            Ok(sink.flush()?)
+        },
+        |handoff| {
+            let mut pipe = Pipe {
+                chunk: Vec::with_capacity(CHUNK),
+                handoff,
+            };
+            let produced = produce(&mut pipe)?;
+            pipe.send()?;
+            Ok(produced)
+        },
+    )
 }
 
 /// The formatting thread's end of [`write_behind`].
-struct Pipe {
+struct Pipe<'h> {
     chunk: Vec<u8>,
-    full: std::sync::mpsc::SyncSender<Vec<u8>>,
-    reusable: std::sync::mpsc::Receiver<Vec<u8>>,
+    handoff: &'h Handoff<Vec<u8>>,
 }
 
-impl Pipe {
+impl Pipe<'_> {
     fn send(&mut self) -> std::io::Result<()> {
         if self.chunk.is_empty() {
             return Ok(());
         }
-        let next = self.reusable.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
-        self.full
-            .send(std::mem::replace(&mut self.chunk, next))
-            .map_err(|_| std::io::Error::other("the export's output stopped"))
+        let next = self.handoff.reuse().unwrap_or_else(|| Vec::with_capacity(CHUNK));
+        self.handoff.send(std::mem::replace(&mut self.chunk, next))
     }
 }
 
-impl Write for Pipe {
+impl Write for Pipe<'_> {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         // Cut into chunks of at most CHUNK bytes, however much comes at once.
         let mut rest = data;
@@ -458,48 +405,6 @@ impl Write for Pipe {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-fn write_csv(
-    conn: &Connection,
-    plan: &Plan,
-    out: &mut dyn Write,
-    progress: &mut dyn FnMut(u64),
-) -> Result<u64, ExportError> {
-    let (sql, args) = csv_query(conn, plan)?;
-    let mut stmt = conn.prepare(&sql)?;
-    let mut w = csv::WriterBuilder::new()
-        .delimiter(plan.delimiter)
-        .buffer_capacity(256 * 1024)
-        .from_writer(out);
-    let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
-    w.write_record(&names)?;
-    let columns = names.len();
-    let mut rows = stmt.query(params_from_iter(args.iter()))?;
-    let mut n = 0u64;
-    let mut number = itoa::Buffer::new();
-    while let Some(r) = rows.next()? {
-        for i in 0..columns {
-            match r.get_ref(i)? {
-                ValueRef::Null => w.write_field(b"")?,
-                ValueRef::Integer(v) => w.write_field(number.format(v))?,
-                ValueRef::Real(v) => w.write_field(v.to_string())?,
-                ValueRef::Text(t) => match std::str::from_utf8(t) {
-                    Ok(s) => w.write_field(spreadsheet_safe(s).as_bytes())?,
-                    Err(_) => w.write_field(String::from_utf8_lossy(t).as_bytes())?,
-                },
-                ValueRef::Blob(b) => w.write_field(hex::encode(b))?,
-            }
-        }
-        w.write_record(None::<&[u8]>)?;
-        n += 1;
-        if n.is_multiple_of(4096) {
-            progress(n);
-        }
-    }
-    w.flush()?;
-    progress(n);
-    Ok(n)
 }
 
 /// `'col', a."col", …` over every column of a table: the arguments of a `json_object`.

@@ -18,6 +18,7 @@ pub mod backups;
 pub mod compliance;
 pub mod config;
 pub mod control;
+pub mod csv_export;
 pub mod db;
 pub mod drills;
 pub mod error;

@@ -1,0 +1,500 @@
+//! CSV exports: one row per record, the joined columns the product page names first
+//! (a ticket's customer name, technician and total cost, …), then every column of the
+//! table, with a header row, any one-byte delimiter, and cells a spreadsheet would run as
+//! a formula defused.
+//!
+//! Rows are read from SQLite on the calling thread and formatted (and written) on a
+//! second one: reading is about three quarters of the work and formatting the rest, so
+//! on two cores the export takes about as long as the reading alone. They pass between
+//! the two in batches that come back to be filled again, so memory holds a few batches
+//! whatever the size.
+
+use std::io::Write;
+
+use rusqlite::fallible_streaming_iterator::FallibleStreamingIterator;
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{Connection, params_from_iter};
+
+use crate::exports::{Dataset, ExportError, Plan, behind, table_columns};
+
+/// Integer cents as a decimal amount (`1234` → `12.34`), NULL stays NULL. `expr` is
+/// evaluated several times: pass a column or an aggregate (computed once a group), not a
+/// subquery.
+fn money(expr: &str) -> String {
+    format!(
+        "CASE WHEN ({expr}) IS NULL THEN NULL ELSE printf('%s%d.%02d', CASE WHEN ({expr}) < 0 THEN '-' ELSE '' END, abs({expr}) / 100, abs({expr}) % 100) END"
+    )
+}
+
+/// Where one of the columns that lead a CSV row comes from.
+enum Lead {
+    /// An expression of the main query.
+    Sql(String),
+    /// The value column of a query of `(record id, value)` ordered by the record's id,
+    /// read beside the main query the way a merge join reads two sorted inputs; a
+    /// record with no row there gets `absent`. A per-record aggregate joined in SQL made
+    /// SQLite build a temporary index and probe it once a record, which took a third of
+    /// the tickets export's time (`docs/benchmarks.md`).
+    Beside { sql: String, absent: &'static str },
+}
+
+/// The main table with its joins, and the columns that lead a CSV row.
+fn shape(dataset: Dataset) -> (&'static str, Vec<(&'static str, Lead)>) {
+    let sql = |e: &str| Lead::Sql(e.to_string());
+    let name = || sql("trim(c.first_name || ' ' || c.last_name)");
+    match dataset {
+        Dataset::Tickets => (
+            "tickets t JOIN customers c ON c.id = t.customer_id LEFT JOIN users u ON u.id = t.technician_id",
+            vec![
+                ("ticket_id", sql("t.id")),
+                ("customer_name", name()),
+                ("status", sql("t.status")),
+                ("created_at", sql("t.created_at")),
+                ("updated_at", sql("t.updated_at")),
+                ("technician", sql("u.name")),
+                (
+                    "total_cost",
+                    Lead::Beside {
+                        sql: format!(
+                            "SELECT ticket_id, {} FROM invoices WHERE ticket_id IS NOT NULL
+                             GROUP BY ticket_id ORDER BY ticket_id",
+                            money("sum(total_cents)")
+                        ),
+                        absent: "",
+                    },
+                ),
+            ],
+        ),
+        Dataset::Customers => (
+            "customers t",
+            vec![
+                ("customer_id", sql("t.id")),
+                ("name", sql("trim(t.first_name || ' ' || t.last_name)")),
+                ("phone", sql("t.phone")),
+                ("email", sql("t.email")),
+                ("address", sql("t.address")),
+                (
+                    "lifetime_spend",
+                    Lead::Beside {
+                        sql: format!(
+                            "SELECT i.customer_id, {} FROM invoices i JOIN payments p ON p.invoice_id = i.id
+                             GROUP BY i.customer_id ORDER BY i.customer_id",
+                            money("sum(p.amount_cents)")
+                        ),
+                        absent: "0.00",
+                    },
+                ),
+                (
+                    "last_repair_date",
+                    Lead::Beside {
+                        sql:
+                            "SELECT customer_id, max(created_at) FROM tickets GROUP BY customer_id ORDER BY customer_id"
+                                .into(),
+                        absent: "",
+                    },
+                ),
+            ],
+        ),
+        Dataset::Invoices => (
+            "invoices t JOIN customers c ON c.id = t.customer_id",
+            vec![
+                ("invoice_id", sql("t.id")),
+                ("ticket_id", sql("t.ticket_id")),
+                ("amount", Lead::Sql(money("t.total_cents"))),
+                ("date", sql("coalesce(t.issued_at, t.created_at)")),
+                ("status", sql("t.status")),
+                (
+                    "payment_method",
+                    Lead::Beside {
+                        sql: "SELECT invoice_id, group_concat(method, ' + ') FROM
+                              (SELECT DISTINCT invoice_id, method FROM payments ORDER BY invoice_id, method)
+                              GROUP BY invoice_id ORDER BY invoice_id"
+                            .into(),
+                        absent: "",
+                    },
+                ),
+                ("customer_name", name()),
+            ],
+        ),
+        Dataset::Inventory => ("inventory t", Vec::new()),
+        Dataset::Users => ("users t", Vec::new()),
+        Dataset::Transactions => ("transactions t", Vec::new()),
+    }
+}
+
+/// The CSV query: the leading columns (those read beside it stand in as `NULL`), then
+/// every column of the table not already there (the table's `id` is the leading `*_id`
+/// where one is named). The first column is the table's id.
+fn query(
+    conn: &Connection,
+    plan: &Plan,
+    front: &[(&str, Lead)],
+    from: &str,
+) -> Result<(String, Vec<Value>), ExportError> {
+    let mut select: Vec<String> = front
+        .iter()
+        .map(|(n, lead)| match lead {
+            Lead::Sql(e) => format!("{e} AS \"{n}\""),
+            Lead::Beside { .. } => format!("NULL AS \"{n}\""),
+        })
+        .collect();
+    for col in table_columns(conn, plan.dataset.table())? {
+        let shown = front.iter().any(|(n, _)| *n == col) || (col == "id" && !front.is_empty());
+        if !shown {
+            select.push(format!("t.\"{col}\" AS \"{col}\""));
+        }
+    }
+    let (filter, args) = plan.filter_sql();
+    Ok((
+        format!("SELECT {} FROM {from}{filter} ORDER BY t.id", select.join(", ")),
+        args,
+    ))
+}
+
+/// Makes a cell safe to open in a spreadsheet: text that a spreadsheet would run as a
+/// formula (`=`, `+`, `-`, `@`, tab, carriage return first) gets a leading `'`.
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// Writes the dataset as CSV into `sink`; `progress` is told the records read so far,
+/// now and then. Returns the number of records.
+pub(crate) fn write(
+    conn: &Connection,
+    plan: &Plan,
+    sink: &mut (dyn Write + Send),
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, ExportError> {
+    let (from, front) = shape(plan.dataset);
+    let (sql, args) = query(conn, plan, &front, from)?;
+    let mut stmt = conn.prepare(&sql)?;
+    let mut beside_stmts = Vec::new();
+    for (i, (_, lead)) in front.iter().enumerate() {
+        if let Lead::Beside { sql, absent } = lead {
+            beside_stmts.push((i, *absent, conn.prepare(sql)?));
+        }
+    }
+    let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+    let columns = names.len();
+    let delimiter = plan.delimiter;
+    behind(
+        move |batches: std::sync::mpsc::Receiver<Batch>, spent| {
+            let mut w = csv::WriterBuilder::new()
+                .delimiter(delimiter)
+                .buffer_capacity(256 * 1024)
+                .from_writer(sink);
+            w.write_record(&names)?;
+            let mut number = itoa::Buffer::new();
+            for mut batch in batches {
+                for row in batch.cells.chunks(columns) {
+                    for cell in row {
+                        write_cell(&mut w, cell, &batch.bytes, &mut number)?;
+                    }
+                    w.write_record(None::<&[u8]>)?;
+                }
+                batch.clear();
+                // The reading thread may have finished; then the batch is dropped.
+                let _ = spent.send(batch);
+            }
+            w.flush()?;
+            Ok(())
+        },
+        |handoff| {
+            let mut beside = Vec::with_capacity(beside_stmts.len());
+            for (column, absent, stmt) in &mut beside_stmts {
+                beside.push(Beside {
+                    column: *column,
+                    absent,
+                    rows: stmt.query([])?,
+                    started: false,
+                });
+            }
+            let mut rows = stmt.query(params_from_iter(args.iter()))?;
+            let mut batch = Batch::default();
+            let mut n = 0u64;
+            while let Some(r) = rows.next()? {
+                let id = if beside.is_empty() { 0 } else { r.get::<_, i64>(0)? };
+                let mut next_beside = beside.iter_mut().peekable();
+                for i in 0..columns {
+                    match next_beside.next_if(|b| b.column == i) {
+                        Some(b) => match b.find(id)? {
+                            Some(v) => batch.push(v),
+                            None => batch.push(ValueRef::Text(b.absent.as_bytes())),
+                        },
+                        None => batch.push(r.get_ref(i)?),
+                    }
+                }
+                n += 1;
+                if batch.is_full(columns) {
+                    let next = handoff.reuse().unwrap_or_default();
+                    handoff.send(std::mem::replace(&mut batch, next))?;
+                }
+                if n.is_multiple_of(4096) {
+                    progress(n);
+                }
+            }
+            handoff.send(batch)?;
+            progress(n);
+            Ok(n)
+        },
+    )
+}
+
+/// Rows copied out of SQLite for the formatting thread: their cells in order, the text
+/// and blobs end to end in `bytes`.
+#[derive(Default)]
+struct Batch {
+    cells: Vec<Cell>,
+    bytes: Vec<u8>,
+}
+
+enum Cell {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text { start: usize, end: usize },
+    Blob { start: usize, end: usize },
+}
+
+impl Batch {
+    /// Rows a batch holds before it is handed on (fewer if their text is long).
+    const ROWS: usize = 256;
+    const BYTES: usize = 64 * 1024;
+
+    fn push(&mut self, value: ValueRef<'_>) {
+        let mut stored = |data: &[u8]| {
+            let start = self.bytes.len();
+            self.bytes.extend_from_slice(data);
+            (start, self.bytes.len())
+        };
+        let cell = match value {
+            ValueRef::Null => Cell::Null,
+            ValueRef::Integer(v) => Cell::Integer(v),
+            ValueRef::Real(v) => Cell::Real(v),
+            ValueRef::Text(t) => {
+                let (start, end) = stored(t);
+                Cell::Text { start, end }
+            }
+            ValueRef::Blob(b) => {
+                let (start, end) = stored(b);
+                Cell::Blob { start, end }
+            }
+        };
+        self.cells.push(cell);
+    }
+
+    fn is_full(&self, columns: usize) -> bool {
+        self.cells.len() >= Self::ROWS * columns || self.bytes.len() >= Self::BYTES
+    }
+
+    fn clear(&mut self) {
+        self.cells.clear();
+        self.bytes.clear();
+    }
+}
+
+fn write_cell<W: Write>(
+    w: &mut csv::Writer<W>,
+    cell: &Cell,
+    bytes: &[u8],
+    number: &mut itoa::Buffer,
+) -> Result<(), csv::Error> {
+    match *cell {
+        Cell::Null => w.write_field(b""),
+        Cell::Integer(v) => w.write_field(number.format(v)),
+        Cell::Real(v) => w.write_field(v.to_string()),
+        Cell::Text { start, end } => {
+            let text = &bytes[start..end];
+            match std::str::from_utf8(text) {
+                Ok(s) => w.write_field(spreadsheet_safe(s).as_bytes()),
+                Err(_) => w.write_field(String::from_utf8_lossy(text).as_bytes()),
+            }
+        }
+        Cell::Blob { start, end } => w.write_field(hex::encode(&bytes[start..end])),
+    }
+}
+
+/// A [`Lead::Beside`] query being read, positioned at its first row whose id is not
+/// below the record last asked for.
+struct Beside<'s> {
+    column: usize,
+    absent: &'static str,
+    rows: rusqlite::Rows<'s>,
+    started: bool,
+}
+
+impl Beside<'_> {
+    /// The value for record `id`, if the query has a row for it. Rows of records not
+    /// exported (a filter left them out) are passed over; ids must come in ascending
+    /// order.
+    fn find(&mut self, id: i64) -> rusqlite::Result<Option<ValueRef<'_>>> {
+        if !self.started {
+            self.rows.advance()?;
+            self.started = true;
+        }
+        while let Some(row) = self.rows.get() {
+            // A NULL id sorts first, as SQLite orders it, and belongs to no record.
+            let key = row.get_ref(0)?.as_i64_or_null()?.unwrap_or(i64::MIN);
+            if key >= id {
+                break;
+            }
+            self.rows.advance()?;
+        }
+        match self.rows.get() {
+            Some(row) if row.get_ref(0)?.as_i64_or_null()? == Some(id) => Ok(Some(row.get_ref(1)?)),
+            _ => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use repairops_api::{ExportFilters, NewExport};
+
+    use super::*;
+
+    /// A shop on the real schema: Ann's ticket 10 has two invoices (1.00 and 2.50, paid
+    /// in cash and by card and cash), her ticket 11 none; Cy's ticket 12 has a draft
+    /// invoice with no total, and Cy an invoice with no ticket paid by card; Bo has
+    /// nothing.
+    fn shop() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::db::migrate(&mut c, crate::live::MIGRATIONS).unwrap();
+        c.execute_batch(
+            "INSERT INTO shops (id, name, created_at, updated_at) VALUES (1, 'Shop', '2026-01-01', '2026-01-01');
+             INSERT INTO users (id, shop_id, name, email, role, created_at, updated_at)
+                 VALUES (7, 1, 'Sarah', 's@x.test', 'technician', '2026-01-01', '2026-01-01');
+             INSERT INTO customers (id, shop_id, first_name, last_name, created_at, updated_at)
+                 VALUES (1, 1, 'Ann', 'Lee', '2026-01-01', '2026-01-01'), (2, 1, 'Bo', 'Ng', '2026-01-02', '2026-01-02'),
+                        (3, 1, 'Cy', 'Ito', '2026-01-03', '2026-01-03');
+             INSERT INTO tickets (id, shop_id, customer_id, device_make, device_model, problem, status, technician_id, created_at, updated_at)
+                 VALUES (10, 1, 1, 'Apple', 'iPhone', 'cracked', 'Completed', 7, '2026-02-01', '2026-02-01'),
+                        (11, 1, 1, 'Apple', 'iPad', 'battery', 'New', NULL, '2026-03-01', '2026-03-01'),
+                        (12, 1, 3, 'Dell', 'XPS', 'keys', 'Completed', 7, '2026-02-15', '2026-02-15');
+             INSERT INTO invoices (id, shop_id, customer_id, ticket_id, number, total_cents, created_at, updated_at)
+                 VALUES (20, 1, 1, 10, 'INV-20', 100, '2026-02-02', '2026-02-02'),
+                        (21, 1, 1, 10, 'INV-21', 250, '2026-02-03', '2026-02-03'),
+                        (22, 1, 3, NULL, 'INV-22', 999, '2026-02-04', '2026-02-04'),
+                        (23, 1, 3, 12, 'INV-23', NULL, '2026-02-16', '2026-02-16');
+             INSERT INTO payments (invoice_id, method, amount_cents, paid_at, created_at, updated_at)
+                 VALUES (20, 'cash', 100, '2026-02-02', '2026-02-02', '2026-02-02'),
+                        (21, 'card', 200, '2026-02-03', '2026-02-03', '2026-02-03'),
+                        (21, 'cash', 50, '2026-02-03', '2026-02-03', '2026-02-03'),
+                        (22, 'card', 999, '2026-02-04', '2026-02-04', '2026-02-04');",
+        )
+        .unwrap();
+        c
+    }
+
+    /// The export's `column` by the value of its first column.
+    fn export(c: &Connection, dataset: &str, status: Option<&str>, column: &str) -> HashMap<i64, String> {
+        let req = NewExport {
+            dataset: dataset.into(),
+            format: "csv".into(),
+            delimiter: None,
+            filters: status.map(|s| ExportFilters {
+                status: Some(s.into()),
+                ..Default::default()
+            }),
+        };
+        let plan = Plan::new(&req, chrono_tz::UTC).unwrap();
+        let mut out = Vec::new();
+        write(c, &plan, &mut out, &mut |_| {}).unwrap();
+        let mut reader = csv::Reader::from_reader(out.as_slice());
+        let at = reader.headers().unwrap().iter().position(|h| h == column).unwrap();
+        reader
+            .records()
+            .map(|r| {
+                let r = r.unwrap();
+                (r[0].parse().unwrap(), r[at].to_string())
+            })
+            .collect()
+    }
+
+    fn expect(pairs: &[(i64, &str)]) -> HashMap<i64, String> {
+        pairs.iter().map(|(k, v)| (*k, v.to_string())).collect()
+    }
+
+    #[test]
+    fn columns_read_beside_the_rows_match_each_record() {
+        let c = shop();
+        assert_eq!(
+            export(&c, "tickets", None, "total_cost"),
+            expect(&[(10, "3.50"), (11, ""), (12, "")])
+        );
+        assert_eq!(
+            export(&c, "tickets", None, "technician"),
+            expect(&[(10, "Sarah"), (11, ""), (12, "Sarah")])
+        );
+        // Records a filter leaves out are passed over in the query read beside.
+        assert_eq!(export(&c, "tickets", Some("New"), "total_cost"), expect(&[(11, "")]));
+        assert_eq!(
+            export(&c, "tickets", Some("Completed"), "total_cost"),
+            expect(&[(10, "3.50"), (12, "")])
+        );
+        assert_eq!(
+            export(&c, "customers", None, "lifetime_spend"),
+            expect(&[(1, "3.50"), (2, "0.00"), (3, "9.99")])
+        );
+        assert_eq!(
+            export(&c, "customers", None, "last_repair_date"),
+            expect(&[(1, "2026-03-01"), (2, ""), (3, "2026-02-15")])
+        );
+        assert_eq!(
+            export(&c, "invoices", None, "payment_method"),
+            expect(&[(20, "cash"), (21, "card + cash"), (22, "card"), (23, "")])
+        );
+    }
+
+    /// An output that takes `room` bytes, then fails as a full disk does.
+    struct FillingDisk(usize);
+
+    impl Write for FillingDisk {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            if data.len() > self.0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "no space left on device",
+                ));
+            }
+            self.0 -= data.len();
+            Ok(data.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_full_disk_stops_the_reading_with_its_own_error() {
+        let c = shop();
+        c.execute_batch(
+            "WITH RECURSIVE k(i) AS (SELECT 100 UNION ALL SELECT i + 1 FROM k WHERE i < 20099)
+             INSERT INTO tickets (id, shop_id, customer_id, device_make, device_model, problem, created_at, updated_at)
+             SELECT i, 1, 1, 'Apple', 'iPhone', 'cracked', '2026-04-01', '2026-04-01' FROM k;",
+        )
+        .unwrap();
+        let plan = Plan::new(
+            &NewExport {
+                dataset: "tickets".into(),
+                format: "csv".into(),
+                delimiter: None,
+                filters: None,
+            },
+            chrono_tz::UTC,
+        )
+        .unwrap();
+        let mut read = 0;
+        let err = write(&c, &plan, &mut FillingDisk(10_000), &mut |n| read = n).unwrap_err();
+        assert!(err.to_string().contains("no space left on device"), "{err}");
+        // Reading stopped within the batches that may wait, not at the end of the table.
+        assert!(read < 10_000, "read {read} of 20,003 rows after the output failed");
+    }
+}
