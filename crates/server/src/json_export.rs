@@ -22,6 +22,24 @@ use crate::exports::{Dataset, ExportError, Plan, table_columns};
 /// How much JSON is gathered before it is handed to the output.
 const CHUNK: usize = 256 * 1024;
 
+/// The JSON being written: gathered in `buf` and handed to `sink` once a chunk is full,
+/// in the middle of a record too, so that a record with many rows nested in it (a
+/// customer with thousands of tickets) is never held whole.
+struct Out<'w> {
+    buf: Vec<u8>,
+    sink: &'w mut dyn Write,
+}
+
+impl Out<'_> {
+    fn spill(&mut self) -> std::io::Result<()> {
+        if self.buf.len() >= CHUNK {
+            self.sink.write_all(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
 /// Columns as JSON keys, rendered once: `{"id":`, `,"ticket_id":`, …
 struct Shape {
     keys: Vec<Vec<u8>>,
@@ -273,11 +291,11 @@ fn compare_key(row: &Row<'_>, key: &[i64]) -> rusqlite::Result<Ordering> {
 impl Cursor<'_> {
     /// Writes `,"name":[…]`: the rows whose key is `key`, leaving the cursor at the
     /// first row past them.
-    fn write(&mut self, key: &[i64], out: &mut Vec<u8>) -> Result<(), ExportError> {
+    fn write(&mut self, key: &[i64], out: &mut Out<'_>) -> Result<(), ExportError> {
         let relation = self.relation;
-        out.extend_from_slice(b",\"");
-        out.extend_from_slice(relation.name.as_bytes());
-        out.extend_from_slice(b"\":[");
+        out.buf.extend_from_slice(b",\"");
+        out.buf.extend_from_slice(relation.name.as_bytes());
+        out.buf.extend_from_slice(b"\":[");
         if !self.started {
             self.rows.advance()?;
             self.started = true;
@@ -294,10 +312,10 @@ impl Cursor<'_> {
                 Ordering::Equal => {}
             }
             if !first {
-                out.push(b',');
+                out.buf.push(b',');
             }
             first = false;
-            relation.shape.open(row, relation.keys, out)?;
+            relation.shape.open(row, relation.keys, &mut out.buf)?;
             if !self.nested.is_empty() {
                 // The rows nested here are keyed by this row's key and then its id.
                 let id_column = relation.shape.id.ok_or_else(|| no_id(relation.name))?;
@@ -307,10 +325,11 @@ impl Cursor<'_> {
                     cursor.write(&inner, out)?;
                 }
             }
-            out.push(b'}');
+            out.buf.push(b'}');
+            out.spill()?;
             self.rows.advance()?;
         }
-        out.push(b']');
+        out.buf.push(b']');
         Ok(())
     }
 }
@@ -347,26 +366,30 @@ pub fn write(
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let id_column = shape.id.ok_or_else(|| no_id(plan.dataset.as_str()))?;
     let mut rows = main.query(params_from_iter(args.iter()))?;
-    let mut out = Vec::with_capacity(CHUNK + 64 * 1024);
-    out.push(b'[');
+    let mut out = Out {
+        buf: Vec::with_capacity(CHUNK + 64 * 1024),
+        sink,
+    };
+    out.buf.push(b'[');
     let mut n = 0u64;
     while let Some(row) = rows.next()? {
-        out.extend_from_slice(if n == 0 { b"\n" } else { b",\n" });
-        shape.open(row, 0, &mut out)?;
+        let buf = &mut out.buf;
+        buf.extend_from_slice(if n == 0 { b"\n" } else { b",\n" });
+        shape.open(row, 0, buf)?;
         let mut column = shape.len();
         for (name, joined) in &joined {
-            out.extend_from_slice(b",\"");
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b"\":");
+            buf.extend_from_slice(b",\"");
+            buf.extend_from_slice(name.as_bytes());
+            buf.extend_from_slice(b"\":");
             // A left join that found nothing leaves the joined row's id NULL.
             let found = joined
                 .id
                 .is_none_or(|id| !matches!(row.get_ref(column + id), Ok(ValueRef::Null)));
             if found {
-                joined.open(row, column, &mut out)?;
-                out.push(b'}');
+                joined.open(row, column, buf)?;
+                buf.push(b'}');
             } else {
-                out.extend_from_slice(b"null");
+                buf.extend_from_slice(b"null");
             }
             column += joined.len();
         }
@@ -374,18 +397,15 @@ pub fn write(
         for cursor in &mut cursors {
             cursor.write(&[id], &mut out)?;
         }
-        out.push(b'}');
+        out.buf.push(b'}');
+        out.spill()?;
         n += 1;
-        if out.len() >= CHUNK {
-            sink.write_all(&out)?;
-            out.clear();
-        }
         if n.is_multiple_of(4096) {
             progress(n);
         }
     }
-    out.extend_from_slice(b"\n]\n");
-    sink.write_all(&out)?;
+    out.buf.extend_from_slice(b"\n]\n");
+    out.sink.write_all(&out.buf)?;
     progress(n);
     Ok(n)
 }
@@ -549,5 +569,44 @@ mod tests {
         let users = export(&conn, "users", None);
         assert_eq!(users[0]["name"], odd);
         assert_eq!(users[1]["name"], "Ok \u{fffd}");
+    }
+
+    #[test]
+    fn a_record_with_thousands_of_rows_is_handed_on_a_chunk_at_a_time() {
+        /// Records the largest single write it was given.
+        struct Largest(usize, Vec<u8>);
+        impl Write for Largest {
+            fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+                self.0 = self.0.max(data.len());
+                self.1.extend_from_slice(data);
+                Ok(data.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let conn = shop();
+        conn.execute_batch(
+            "WITH RECURSIVE k(i) AS (SELECT 100 UNION ALL SELECT i + 1 FROM k WHERE i < 5099)
+             INSERT INTO tickets SELECT i, 1, 1, 7, 'Completed', '2026-04-01T10:00:00Z' FROM k;",
+        )
+        .unwrap();
+        let req = NewExport {
+            dataset: "customers".into(),
+            format: "json".into(),
+            delimiter: None,
+            filters: None,
+        };
+        let mut out = Largest(0, Vec::new());
+        write(&conn, &Plan::new(&req, chrono_tz::UTC).unwrap(), &mut out, &mut |_| {}).unwrap();
+        let customers: Value = serde_json::from_slice(&out.1).unwrap();
+        let tickets = customers[0]["tickets"].as_array().unwrap();
+        assert_eq!(tickets.len(), 5002);
+        assert!(
+            out.1.len() > 2 * CHUNK,
+            "the customer's record is {} bytes",
+            out.1.len()
+        );
+        assert!(out.0 < CHUNK + 4096, "a write of {} bytes", out.0);
     }
 }
