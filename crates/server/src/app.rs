@@ -54,10 +54,13 @@ pub struct App {
 /// Databases opened on first use, by key. The registry's lock is held only to find a
 /// database's slot; the slot's own lock is held while the database is opened (and
 /// migrated) or while its files are swapped or removed, so a slow one holds up only
-/// the requests for it.
+/// the requests for it. Requests wait for a slot asynchronously: however many of them
+/// wait for a shop being restored, the server's worker threads go on serving others.
 struct Databases<K> {
-    slots: Mutex<HashMap<K, Arc<Mutex<Option<Db>>>>>,
+    slots: Mutex<HashMap<K, Slot>>,
 }
+
+type Slot = Arc<tokio::sync::Mutex<Option<Db>>>;
 
 impl<K: std::hash::Hash + Eq + Clone> Databases<K> {
     fn new() -> Databases<K> {
@@ -66,27 +69,35 @@ impl<K: std::hash::Hash + Eq + Clone> Databases<K> {
         }
     }
 
-    fn slot(&self, key: &K) -> Arc<Mutex<Option<Db>>> {
+    fn slot(&self, key: &K) -> Slot {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         slots.entry(key.clone()).or_default().clone()
     }
 
-    /// The open database, or the one `open` opens (which the next call gets).
-    fn get_or_open<E>(&self, key: &K, open: impl FnOnce() -> Result<Db, E>) -> Result<Db, E> {
+    /// The open database, or the one `open` opens (which the next call gets). `open`
+    /// runs on a blocking thread: it may migrate the schema.
+    async fn get_or_open(
+        &self,
+        key: &K,
+        open: impl FnOnce() -> Result<Db, ApiError> + Send + 'static,
+    ) -> Result<Db, ApiError> {
         let slot = self.slot(key);
-        let mut db = slot.lock().unwrap_or_else(|p| p.into_inner());
+        let mut db = slot.lock().await;
         if let Some(db) = db.as_ref() {
             return Ok(db.clone());
         }
-        let opened = open()?;
+        let opened = tokio::task::spawn_blocking(open)
+            .await
+            .map_err(|e| ApiError::internal("open the shop's data", e))??;
         *db = Some(opened.clone());
         Ok(opened)
     }
 
-    /// Closes the database and runs `f` before anything can open it again.
+    /// Closes the database and runs `f` before anything can open it again. Called from
+    /// a blocking thread (a job's), never from a request's task.
     fn with_closed<T>(&self, key: &K, f: impl FnOnce() -> T) -> T {
         let slot = self.slot(key);
-        let mut db = slot.lock().unwrap_or_else(|p| p.into_inner());
+        let mut db = slot.blocking_lock();
         if let Some(db) = db.take() {
             db.close();
         }
@@ -156,14 +167,17 @@ impl App {
     }
 
     /// The live data of an account, opened (and migrated) on first use.
-    pub fn shop_data(&self, slug: &str) -> Result<ShopData, ApiError> {
+    pub async fn shop_data(&self, slug: &str) -> Result<ShopData, ApiError> {
         let dir = self.config.account_dir(slug);
         let attachments = dir.join("attachments");
-        let db = self.live.get_or_open(&slug.to_string(), || {
-            std::fs::create_dir_all(&attachments)
-                .map_err(|e| ApiError::internal("create the shop's data folder", e))?;
-            open_live(&dir.join("live.db")).map_err(|e| ApiError::internal("open the shop's data", e))
-        })?;
+        let folder = attachments.clone();
+        let db = self
+            .live
+            .get_or_open(&slug.to_string(), move || {
+                std::fs::create_dir_all(&folder).map_err(|e| ApiError::internal("create the shop's data folder", e))?;
+                open_live(&dir.join("live.db")).map_err(|e| ApiError::internal("open the shop's data", e))
+            })
+            .await?;
         Ok(ShopData { db, attachments })
     }
 
@@ -174,12 +188,15 @@ impl App {
 
     /// A sandbox's shop data, opened on first use (the caller checked it is ready and
     /// belongs to the account).
-    pub fn sandbox_data(&self, id: i64) -> Result<ShopData, ApiError> {
+    pub async fn sandbox_data(&self, id: i64) -> Result<ShopData, ApiError> {
         let dir = self.sandbox_dir(id);
         let attachments = dir.join("attachments");
-        let db = self.sandboxes.get_or_open(&id, || {
-            open_live(&dir.join("live.db")).map_err(|e| ApiError::internal("open the sandbox", e))
-        })?;
+        let db = self
+            .sandboxes
+            .get_or_open(&id, move || {
+                open_live(&dir.join("live.db")).map_err(|e| ApiError::internal("open the sandbox", e))
+            })
+            .await?;
         Ok(ShopData { db, attachments })
     }
 
@@ -247,33 +264,61 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn a_restore_swapping_one_shops_files_does_not_hold_up_another_shop() {
+    /// More requests for a shop being swapped than the server has worker threads wait
+    /// for the swap without holding those threads: other shops are served meanwhile.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_waiting_for_a_shop_being_swapped_do_not_hold_up_other_shops() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config {
             data: dir.path().join("data"),
             ..Config::default()
         };
         let app = Arc::new(App::open(config, Arc::new(SystemClock)).unwrap());
-        let first = app.shop_data("first").unwrap();
-        app.shop_data("second").unwrap();
-        let (opened, other_shop) = mpsc::channel();
-        app.with_live_closed("first", || {
-            assert!(
-                first.db.is_closed(),
-                "the swapped shop's database is closed during the swap"
-            );
+        let first = app.shop_data("first").await.unwrap();
+        app.shop_data("second").await.unwrap();
+
+        let (entered, swapping) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let swap = tokio::task::spawn_blocking({
             let app = app.clone();
-            std::thread::spawn(move || {
-                // Opening a shop for the first time, and using an open one, both go on.
-                let third = app.shop_data("third").is_ok();
-                let second = app.shop_data("second").is_ok();
-                let _ = opened.send(third && second);
-            });
-            let answered = other_shop.recv_timeout(Duration::from_secs(10));
-            assert_eq!(answered, Ok(true), "another shop waited for the swap");
+            move || {
+                app.with_live_closed("first", || {
+                    let _ = entered.send(first.db.is_closed());
+                    let _ = released.recv_timeout(Duration::from_secs(30));
+                })
+            }
         });
-        // The swapped shop opens again afterwards.
-        assert!(!app.shop_data("first").unwrap().db.is_closed());
+        // (This test's own thread is not one of the two workers; it may block.)
+        assert_eq!(
+            swapping.recv_timeout(Duration::from_secs(10)),
+            Ok(true),
+            "the swapped shop's database is closed during the swap"
+        );
+        let waiting: Vec<_> = (0..8)
+            .map(|_| {
+                let app = app.clone();
+                tokio::spawn(async move { app.shop_data("first").await.map(|d| d.db.is_closed()) })
+            })
+            .collect();
+        let (served, other_shops) = mpsc::channel();
+        tokio::spawn({
+            let app = app.clone();
+            async move {
+                // After the requests for the swapped shop have started waiting.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                // Opening a shop for the first time, and using an open one, both go on.
+                let third = app.shop_data("third").await.is_ok();
+                let second = app.shop_data("second").await.is_ok();
+                let _ = served.send(third && second);
+            }
+        });
+        let answered = other_shops.recv_timeout(Duration::from_secs(10));
+        release.send(()).unwrap();
+        assert_eq!(answered, Ok(true), "another shop waited for the swap");
+        swap.await.unwrap();
+        // The waiting requests get the shop opened again after the swap.
+        for request in waiting {
+            assert_eq!(request.await.unwrap().ok(), Some(false));
+        }
     }
 }

@@ -131,7 +131,7 @@ pub async fn list(
             }
         }
     }
-    let data = auth.shop_data(&app)?;
+    let data = auth.shop_data(&app).await?;
     let items = data
         .db
         .read(move |c| {
@@ -176,7 +176,7 @@ pub async fn upload(
     if bytes.is_empty() {
         return Err(ApiError::bad_request("the attachment is empty"));
     }
-    let data = auth.shop_data(&app)?;
+    let data = auth.shop_data(&app).await?;
     let root = data.attachments.clone();
     let now = app.clock.now();
     let attachment = data
@@ -216,7 +216,7 @@ pub async fn get_one(
     auth: Auth,
     UrlPath(id): UrlPath<i64>,
 ) -> Result<axum::Json<Attachment>, ApiError> {
-    let data = auth.shop_data(&app)?;
+    let data = auth.shop_data(&app).await?;
     Ok(axum::Json(data.db.read(move |c| find(c, id)).await?))
 }
 
@@ -231,7 +231,7 @@ pub async fn rename(
 ) -> Result<axum::Json<Attachment>, ApiError> {
     auth.require(Permission::WriteShopData)?;
     auth.require_writable()?;
-    let data = auth.shop_data(&app)?;
+    let data = auth.shop_data(&app).await?;
     let now = app.clock.now();
     if let Some(name) = &patch.file_name {
         check_file_name(name)?;
@@ -261,7 +261,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     auth.require(Permission::DeleteRecords)?;
     auth.require_writable()?;
-    let data = auth.shop_data(&app)?;
+    let data = auth.shop_data(&app).await?;
     let root = data.attachments.clone();
     data.db
         .write(move |c| {
@@ -287,7 +287,7 @@ pub async fn delete(
 #[utoipa::path(get, path = "/api/v1/attachments/{id}/content", tag = "attachments", security(("bearer" = [])), params(("id" = i64, Path)),
     responses((status = 200, description = "the file's bytes", content_type = "application/octet-stream"), (status = 404, body = ErrorBody)))]
 pub async fn content(State(app): State<AppState>, auth: Auth, UrlPath(id): UrlPath<i64>) -> Result<Response, ApiError> {
-    let data = auth.shop_data(&app)?;
+    let data = auth.shop_data(&app).await?;
     let a = data.db.read(move |c| find(c, id)).await?;
     let path = content_path(&data.attachments, &a.sha256);
     let bytes = tokio::fs::read(&path)

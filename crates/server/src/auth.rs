@@ -117,10 +117,10 @@ impl Auth {
     }
 
     /// The shop data this request works on: a sandbox's, or the account's live data.
-    pub fn shop_data(&self, app: &crate::app::App) -> Result<crate::app::ShopData, ApiError> {
+    pub async fn shop_data(&self, app: &crate::app::App) -> Result<crate::app::ShopData, ApiError> {
         match &self.sandbox {
             Some(s) => Ok(s.data.clone()),
-            None => app.shop_data(&self.account.account.slug),
+            None => app.shop_data(&self.account.account.slug).await,
         }
     }
 

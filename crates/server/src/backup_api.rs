@@ -554,7 +554,7 @@ pub async fn get_one(
 ) -> Result<axum::Json<BackupDetails>, ApiError> {
     auth.require(Permission::ViewBackups)?;
     let backup = find_backup(&app, auth.account.id, id).await?;
-    let data = app.shop_data(&auth.account.account.slug)?;
+    let data = app.shop_data(&auth.account.account.slug).await?;
     let live_rows = data
         .db
         .read(|c| {

@@ -337,7 +337,7 @@ fn check_email(email: &str) -> Result<(), ApiError> {
 }
 
 async fn subject_document(app: &AppState, auth: &Auth, email: &str) -> Result<Vec<Value>, ApiError> {
-    let data = app.shop_data(&auth.account.account.slug)?;
+    let data = app.shop_data(&auth.account.account.slug).await?;
     let email = email.to_string();
     data.db
         .read(move |c| subject_records(c, &email).map_err(ApiError::from))
@@ -467,7 +467,7 @@ pub async fn ccpa(
 /// Erases the subject from live data, then records the deletion; stored exports that
 /// could hold the customer are deleted too.
 async fn ccpa_delete(app: &AppState, auth: &Auth, email: &str) -> Result<DeletionResult, ApiError> {
-    let data = app.shop_data(&auth.account.account.slug)?;
+    let data = app.shop_data(&auth.account.account.slug).await?;
     let e = email.to_string();
     let root = data.attachments.clone();
     let (deletion, files, clean) = data
@@ -495,7 +495,9 @@ async fn ccpa_delete(app: &AppState, auth: &Auth, email: &str) -> Result<Deletio
         .await?;
     let mut in_sandboxes = 0u64;
     for id in sandboxes {
-        let Ok(sandbox) = app.sandbox_data(id) else { continue };
+        let Ok(sandbox) = app.sandbox_data(id).await else {
+            continue;
+        };
         let (e, root) = (email.to_string(), sandbox.attachments.clone());
         in_sandboxes += sandbox
             .db

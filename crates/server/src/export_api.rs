@@ -155,7 +155,7 @@ pub async fn create(State(app): State<AppState>, auth: Auth, Json(req): Json<New
     let account = auth.account.clone();
     let tz = account.account.timezone.parse().unwrap_or(chrono_tz::UTC);
     let plan = Plan::new(&req, tz).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let data = app.shop_data(&account.account.slug)?;
+    let data = app.shop_data(&account.account.slug).await?;
     let handle = app.jobs.start(account.id, &account.account.slug, "export")?;
     let now = app.clock.now();
     let local_day = now.with_timezone(&tz).date_naive();

@@ -421,7 +421,7 @@ async fn list_impl(
     spec: &'static Spec,
     query: HashMap<String, String>,
 ) -> Result<axum::Json<JsonValue>, ApiError> {
-    let data = auth.shop_data(app)?;
+    let data = auth.shop_data(app).await?;
     let (items, next) = data.db.read(move |c| shopdata::list(c, spec, &query)).await?;
     Ok(axum::Json(serde_json::json!({ "items": items, "next": next })))
 }
@@ -432,7 +432,7 @@ async fn get_impl(
     spec: &'static Spec,
     id: i64,
 ) -> Result<axum::Json<Map<String, JsonValue>>, ApiError> {
-    let data = auth.shop_data(app)?;
+    let data = auth.shop_data(app).await?;
     Ok(axum::Json(data.db.read(move |c| shopdata::get(c, spec, id)).await?))
 }
 
@@ -452,7 +452,7 @@ async fn create_impl(
     body: Map<String, JsonValue>,
 ) -> Result<Response, ApiError> {
     require_write(auth, spec)?;
-    let data = auth.shop_data(app)?;
+    let data = auth.shop_data(app).await?;
     let now = app.clock.now();
     let created = data.db.write(move |c| shopdata::create(c, spec, &body, now)).await?;
     Ok((StatusCode::CREATED, axum::Json(created)).into_response())
@@ -466,7 +466,7 @@ async fn update_impl(
     body: Map<String, JsonValue>,
 ) -> Result<axum::Json<Map<String, JsonValue>>, ApiError> {
     require_write(auth, spec)?;
-    let data = auth.shop_data(app)?;
+    let data = auth.shop_data(app).await?;
     let now = app.clock.now();
     Ok(axum::Json(
         data.db
@@ -478,7 +478,7 @@ async fn update_impl(
 async fn delete_impl(app: &AppState, auth: &Auth, spec: &'static Spec, id: i64) -> Result<StatusCode, ApiError> {
     auth.require(Permission::DeleteRecords)?;
     auth.require_writable()?;
-    let data = auth.shop_data(app)?;
+    let data = auth.shop_data(app).await?;
     data.db.write(move |c| shopdata::delete(c, spec, id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -671,7 +671,7 @@ async fn portal_repair_inner(
     if req.phone.as_ref().is_some_and(|p| p.len() > 50) {
         return Err(ApiError::invalid("the phone number is too long"));
     }
-    let data = app.shop_data(&slug)?;
+    let data = app.shop_data(&slug).await?;
     let now = app.clock.now();
     data.db
         .write(move |c| {

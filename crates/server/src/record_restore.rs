@@ -25,7 +25,7 @@ use repairops_api::{Backup, ErrorBody};
 use rusqlite::Connection;
 use serde_json::json;
 
-use crate::app::AppState;
+use crate::app::{AppState, ShopData};
 use crate::audit::AuditEntry;
 use crate::auth::{Auth, Permission};
 use crate::control;
@@ -303,13 +303,24 @@ fn apply(conn: &mut Connection, overwrite: bool, kind: &'static str) -> Result<[
     Ok([inserted, overwritten, unchanged])
 }
 
+/// What may be restored on its own, as named in messages.
+fn record_kind(kind: &str) -> Result<&'static str, ApiError> {
+    match kind {
+        "ticket" => Ok("ticket"),
+        "customer" => Ok("customer"),
+        other => Err(ApiError::invalid(format!(
+            "{other:?} cannot be restored on its own; use ticket or customer"
+        ))),
+    }
+}
+
 /// Runs a whole record restore on a blocking thread.
 fn run(
     app: &AppState,
     auth: &Auth,
+    data: &ShopData,
     backup: &Backup,
     req: &RecordRestoreRequest,
-    kind: &'static str,
 ) -> Result<RecordRestoreResult, Refusal> {
     let slug = &auth.account.account.slug;
     let account_dir = app.config.account_dir(slug);
@@ -327,7 +338,7 @@ fn run(
                 Ok((repo, index, snap))
             })
             .map_err(|e| Refusal::Api(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage", e)))?;
-        restore_from(app, auth, &backup_db, req, kind, location, |sha, out| {
+        restore_from(app, auth, data, &backup_db, req, location, |sha, out| {
             repairops_vault::restore_to_writer(&repo, &index, &snap, &attachment_path(sha), out)
                 .map(|_| ())
                 .map_err(|e| e.to_string())
@@ -349,13 +360,13 @@ fn attachment_path(sha: &str) -> String {
 fn restore_from(
     app: &AppState,
     auth: &Auth,
+    data: &ShopData,
     backup_db: &FsPath,
     req: &RecordRestoreRequest,
-    kind: &'static str,
     location: &str,
     fetch_file: impl Fn(&str, &mut dyn Write) -> Result<(), String>,
 ) -> Result<RecordRestoreResult, Refusal> {
-    let data = app.shop_data(&auth.account.account.slug)?;
+    let kind = record_kind(&req.kind)?;
     // The backup's schema brought up to date, so its columns match live data's.
     crate::app::open_live(backup_db).map_err(|e| ApiError::internal("open the backup's database", e))?;
     let mut conn =
@@ -448,15 +459,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     auth.require(Permission::RunBackups)?;
     auth.require_writable()?;
-    let kind: &'static str = match req.kind.as_str() {
-        "ticket" => "ticket",
-        "customer" => "customer",
-        other => {
-            return Err(ApiError::invalid(format!(
-                "{other:?} cannot be restored on its own; use ticket or customer"
-            )));
-        }
-    };
+    let kind = record_kind(&req.kind)?;
     let backup = crate::backup_api::find_backup(&app, auth.account.id, req.backup_id).await?;
     if backup.state != repairops_api::JobState::Succeeded {
         return Err(ApiError::invalid(format!("backup {} did not complete", backup.id)));
@@ -464,8 +467,9 @@ pub async fn create(
     let handle = app
         .jobs
         .start(auth.account.id, &auth.account.account.slug, "record_restore")?;
+    let data = app.shop_data(&auth.account.account.slug).await?;
     let (app2, auth2, req2) = (app.clone(), auth.clone(), req.clone());
-    let outcome = tokio::task::spawn_blocking(move || run(&app2, &auth2, &backup, &req2, kind))
+    let outcome = tokio::task::spawn_blocking(move || run(&app2, &auth2, &data, &backup, &req2))
         .await
         .map_err(|e| ApiError::internal("restore the record", e))?;
     let (result, detail) = match &outcome {

@@ -308,7 +308,7 @@ async fn scoped(app: &AppState, req: Request) -> Result<Request, ApiError> {
             sandbox.state.as_str()
         )));
     }
-    let data = app.sandbox_data(id)?;
+    let data = app.sandbox_data(id).await?;
     let target = match parts.uri.query() {
         Some(q) => format!("/{api_path}?{q}"),
         None => format!("/{api_path}"),
