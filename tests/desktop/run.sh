@@ -8,9 +8,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
-[[ -d ui/node_modules ]] || npm --prefix ui ci --no-audit --no-fund
 [[ -n "${SKIP_BUILD:-}" ]] || {
-  [[ -f ui/dist/index.html ]] || npm --prefix ui run build
+  scripts/build-ui
   cargo build --workspace --bins --locked --features repairops-desktop/custom-protocol
 }
 exec tests/desktop/with-desktop-session.sh node --test --test-reporter=spec tests/desktop/e2e.test.mjs
