@@ -81,20 +81,24 @@ impl<K: std::hash::Hash + Eq + Clone> Databases<K> {
         key: &K,
         open: impl FnOnce() -> Result<Db, ApiError> + Send + 'static,
     ) -> Result<Db, ApiError> {
-        let slot = self.slot(key);
-        let mut db = slot.lock().await;
+        let mut db = self.slot(key).lock_owned().await;
         if let Some(db) = db.as_ref() {
             return Ok(db.clone());
         }
-        let opened = tokio::task::spawn_blocking(open)
-            .await
-            .map_err(|e| ApiError::internal("open the shop's data", e))??;
-        *db = Some(opened.clone());
-        Ok(opened)
+        // The slot goes with the open, which runs to its end even if this request is
+        // dropped meanwhile: a second open, or a restore's swap, must not start while
+        // it is still at work on the files.
+        tokio::task::spawn_blocking(move || {
+            let opened = open()?;
+            *db = Some(opened.clone());
+            Ok(opened)
+        })
+        .await
+        .map_err(|e| ApiError::internal("open the database", e))?
     }
 
     /// Closes the database and runs `f` before anything can open it again. Called from
-    /// a blocking thread (a job's), never from a request's task.
+    /// a blocking thread (a restore's, a sandbox removal's), never from a request's task.
     fn with_closed<T>(&self, key: &K, f: impl FnOnce() -> T) -> T {
         let slot = self.slot(key);
         let mut db = slot.blocking_lock();
@@ -320,5 +324,47 @@ mod tests {
         for request in waiting {
             assert_eq!(request.await.unwrap().ok(), Some(false));
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_dropped_while_its_database_opens_keeps_swaps_out_until_the_open_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("live.db");
+        let databases = Arc::new(Databases::<i64>::new());
+        let (opening, open_started) = mpsc::channel();
+        let (finish, open_may_finish) = mpsc::channel::<()>();
+        let request = tokio::spawn({
+            let (databases, path) = (databases.clone(), path.clone());
+            async move {
+                databases
+                    .get_or_open(&1, move || {
+                        let _ = opening.send(());
+                        let _ = open_may_finish.recv_timeout(Duration::from_secs(30));
+                        open_live(&path).map_err(|e| ApiError::internal("open", e))
+                    })
+                    .await
+            }
+        });
+        open_started.recv_timeout(Duration::from_secs(10)).unwrap();
+        // The client goes away while its shop is being opened (and migrated).
+        request.abort();
+        assert!(matches!(request.await, Err(e) if e.is_cancelled()));
+        let swap = tokio::task::spawn_blocking({
+            let databases = databases.clone();
+            move || databases.with_closed(&1, || ())
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !swap.is_finished(),
+            "a swap went ahead while the database was being opened"
+        );
+        finish.send(()).unwrap();
+        swap.await.unwrap();
+        // The swap closed what the open left; the next request opens it afresh.
+        let reopened = databases
+            .get_or_open(&1, move || open_live(&path).map_err(|e| ApiError::internal("open", e)))
+            .await
+            .unwrap();
+        assert!(!reopened.is_closed());
     }
 }

@@ -30,12 +30,28 @@ fn money(expr: &str) -> String {
 enum Lead {
     /// An expression of the main query.
     Sql(String),
-    /// The value column of a query of `(record id, value)` ordered by the record's id,
-    /// read beside the main query the way a merge join reads two sorted inputs; a
-    /// record with no row there gets `absent`. A per-record aggregate joined in SQL made
-    /// SQLite build a temporary index and probe it once a record, which took a third of
-    /// the tickets export's time (`docs/benchmarks.md`).
-    Beside { sql: String, absent: &'static str },
+    /// An aggregate `value` over the rows of `from` grouped by `key` (the record's id),
+    /// read as its own query ordered by `key` beside the main query, the way a merge
+    /// join reads two sorted inputs; a record with no rows there gets `absent`. Joined
+    /// in SQL, the aggregate made SQLite build a temporary index and probe it once a
+    /// record: an eighth of the tickets export's time (`docs/benchmarks.md`).
+    Beside {
+        key: &'static str,
+        value: String,
+        from: &'static str,
+        absent: &'static str,
+    },
+}
+
+impl Lead {
+    /// A [`Lead::Beside`]'s query: one row per record, with at most one per id. A
+    /// filtered export's reads only the records picked (`filter` on the main table).
+    fn beside_sql(key: &str, value: &str, from: &str, main: &str, filter: Option<&str>) -> String {
+        let within = filter
+            .map(|f| format!(" AND {key} IN (SELECT t.id FROM {main} t{f})"))
+            .unwrap_or_default();
+        format!("SELECT {key}, {value} FROM {from} WHERE {key} IS NOT NULL{within} GROUP BY {key} ORDER BY {key}")
+    }
 }
 
 /// The main table with its joins, and the columns that lead a CSV row.
@@ -55,11 +71,9 @@ fn shape(dataset: Dataset) -> (&'static str, Vec<(&'static str, Lead)>) {
                 (
                     "total_cost",
                     Lead::Beside {
-                        sql: format!(
-                            "SELECT ticket_id, {} FROM invoices WHERE ticket_id IS NOT NULL
-                             GROUP BY ticket_id ORDER BY ticket_id",
-                            money("sum(total_cents)")
-                        ),
+                        key: "ticket_id",
+                        value: money("sum(total_cents)"),
+                        from: "invoices",
                         absent: "",
                     },
                 ),
@@ -76,20 +90,18 @@ fn shape(dataset: Dataset) -> (&'static str, Vec<(&'static str, Lead)>) {
                 (
                     "lifetime_spend",
                     Lead::Beside {
-                        sql: format!(
-                            "SELECT i.customer_id, {} FROM invoices i JOIN payments p ON p.invoice_id = i.id
-                             GROUP BY i.customer_id ORDER BY i.customer_id",
-                            money("sum(p.amount_cents)")
-                        ),
+                        key: "i.customer_id",
+                        value: money("sum(p.amount_cents)"),
+                        from: "invoices i JOIN payments p ON p.invoice_id = i.id",
                         absent: "0.00",
                     },
                 ),
                 (
                     "last_repair_date",
                     Lead::Beside {
-                        sql:
-                            "SELECT customer_id, max(created_at) FROM tickets GROUP BY customer_id ORDER BY customer_id"
-                                .into(),
+                        key: "customer_id",
+                        value: "max(created_at)".into(),
+                        from: "tickets",
                         absent: "",
                     },
                 ),
@@ -106,10 +118,9 @@ fn shape(dataset: Dataset) -> (&'static str, Vec<(&'static str, Lead)>) {
                 (
                     "payment_method",
                     Lead::Beside {
-                        sql: "SELECT invoice_id, group_concat(method, ' + ') FROM
-                              (SELECT DISTINCT invoice_id, method FROM payments ORDER BY invoice_id, method)
-                              GROUP BY invoice_id ORDER BY invoice_id"
-                            .into(),
+                        key: "invoice_id",
+                        value: "group_concat(method, ' + ' ORDER BY method)".into(),
+                        from: "(SELECT DISTINCT invoice_id, method FROM payments)",
                         absent: "",
                     },
                 ),
@@ -172,10 +183,20 @@ pub(crate) fn write(
     let (from, front) = shape(plan.dataset);
     let (sql, args) = query(conn, plan, &front, from)?;
     let mut stmt = conn.prepare(&sql)?;
+    let (filter, _) = plan.filter_sql();
+    let filtered = !args.is_empty();
     let mut beside_stmts = Vec::new();
     for (i, (_, lead)) in front.iter().enumerate() {
-        if let Lead::Beside { sql, absent } = lead {
-            beside_stmts.push((i, *absent, conn.prepare(sql)?));
+        if let Lead::Beside {
+            key,
+            value,
+            from,
+            absent,
+        } = lead
+        {
+            let main = plan.dataset.table();
+            let sql = Lead::beside_sql(key, value, from, main, filtered.then_some(filter.as_str()));
+            beside_stmts.push((i, *absent, conn.prepare(&sql)?));
         }
     }
     let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
@@ -206,10 +227,12 @@ pub(crate) fn write(
         |handoff| {
             let mut beside = Vec::with_capacity(beside_stmts.len());
             for (column, absent, stmt) in &mut beside_stmts {
+                // A filtered export's queries beside take the same arguments as its own.
+                let args: &[Value] = if filtered { &args } else { &[] };
                 beside.push(Beside {
                     column: *column,
                     absent,
-                    rows: stmt.query([])?,
+                    rows: stmt.query(params_from_iter(args.iter()))?,
                     started: false,
                 });
             }
@@ -337,15 +360,18 @@ impl Beside<'_> {
             self.started = true;
         }
         while let Some(row) = self.rows.get() {
-            // A NULL id sorts first, as SQLite orders it, and belongs to no record.
-            let key = row.get_ref(0)?.as_i64_or_null()?.unwrap_or(i64::MIN);
+            // A key that is not an integer belongs to no record: passed over.
+            let key = match row.get_ref(0)? {
+                ValueRef::Integer(k) => k,
+                _ => i64::MIN,
+            };
             if key >= id {
                 break;
             }
             self.rows.advance()?;
         }
         match self.rows.get() {
-            Some(row) if row.get_ref(0)?.as_i64_or_null()? == Some(id) => Ok(Some(row.get_ref(1)?)),
+            Some(row) if row.get_ref(0)? == ValueRef::Integer(id) => Ok(Some(row.get_ref(1)?)),
             _ => Ok(None),
         }
     }
@@ -360,19 +386,21 @@ mod tests {
     use super::*;
 
     /// A shop on the real schema: Ann's ticket 10 has two invoices (1.00 and 2.50, paid
-    /// in cash and by card and cash), her ticket 11 none; Cy's ticket 12 has a draft
-    /// invoice with no total, and Cy an invoice with no ticket paid by card; Bo has
-    /// nothing.
+    /// in cash, then in cash, by card and in cash), her ticket 11 none; Cy's ticket 12
+    /// has a draft invoice with no total, and Cy an invoice with no ticket paid by card
+    /// and one whose ticket key is not a number; Bo has nothing.
     fn shop() -> Connection {
         let mut c = Connection::open_in_memory().unwrap();
         crate::db::migrate(&mut c, crate::live::MIGRATIONS).unwrap();
+        // Off, so that invoice 24 can hold a key no foreign key would let in.
         c.execute_batch(
-            "INSERT INTO shops (id, name, created_at, updated_at) VALUES (1, 'Shop', '2026-01-01', '2026-01-01');
+            "PRAGMA foreign_keys = OFF;
+             INSERT INTO shops (id, name, created_at, updated_at) VALUES (1, 'Shop', '2026-01-01', '2026-01-01');
              INSERT INTO users (id, shop_id, name, email, role, created_at, updated_at)
                  VALUES (7, 1, 'Sarah', 's@x.test', 'technician', '2026-01-01', '2026-01-01');
              INSERT INTO customers (id, shop_id, first_name, last_name, created_at, updated_at)
-                 VALUES (1, 1, 'Ann', 'Lee', '2026-01-01', '2026-01-01'), (2, 1, 'Bo', 'Ng', '2026-01-02', '2026-01-02'),
-                        (3, 1, 'Cy', 'Ito', '2026-01-03', '2026-01-03');
+                 VALUES (1, 1, 'Ann', 'Lee', '2026-01-01', '2026-01-01'), (2, 1, 'Bo', 'Ng', '2026-01-02T10:00:00Z', '2026-01-02T10:00:00Z'),
+                        (3, 1, 'Cy', 'Ito', '2026-01-03T10:00:00Z', '2026-01-03T10:00:00Z');
              INSERT INTO tickets (id, shop_id, customer_id, device_make, device_model, problem, status, technician_id, created_at, updated_at)
                  VALUES (10, 1, 1, 'Apple', 'iPhone', 'cracked', 'Completed', 7, '2026-02-01', '2026-02-01'),
                         (11, 1, 1, 'Apple', 'iPad', 'battery', 'New', NULL, '2026-03-01', '2026-03-01'),
@@ -381,11 +409,14 @@ mod tests {
                  VALUES (20, 1, 1, 10, 'INV-20', 100, '2026-02-02', '2026-02-02'),
                         (21, 1, 1, 10, 'INV-21', 250, '2026-02-03', '2026-02-03'),
                         (22, 1, 3, NULL, 'INV-22', 999, '2026-02-04', '2026-02-04'),
-                        (23, 1, 3, 12, 'INV-23', NULL, '2026-02-16', '2026-02-16');
+                        (23, 1, 3, 12, 'INV-23', NULL, '2026-02-16', '2026-02-16'),
+                        -- A key that is not an integer (imported data) belongs to no ticket.
+                        (24, 1, 3, 'ten', 'INV-24', 700, '2026-02-17', '2026-02-17');
              INSERT INTO payments (invoice_id, method, amount_cents, paid_at, created_at, updated_at)
                  VALUES (20, 'cash', 100, '2026-02-02', '2026-02-02', '2026-02-02'),
-                        (21, 'card', 200, '2026-02-03', '2026-02-03', '2026-02-03'),
                         (21, 'cash', 50, '2026-02-03', '2026-02-03', '2026-02-03'),
+                        (21, 'card', 200, '2026-02-03', '2026-02-03', '2026-02-03'),
+                        (21, 'cash', 10, '2026-02-03', '2026-02-03', '2026-02-03'),
                         (22, 'card', 999, '2026-02-04', '2026-02-04', '2026-02-04');",
         )
         .unwrap();
@@ -393,15 +424,12 @@ mod tests {
     }
 
     /// The export's `column` by the value of its first column.
-    fn export(c: &Connection, dataset: &str, status: Option<&str>, column: &str) -> HashMap<i64, String> {
+    fn export(c: &Connection, dataset: &str, filters: Option<ExportFilters>, column: &str) -> HashMap<i64, String> {
         let req = NewExport {
             dataset: dataset.into(),
             format: "csv".into(),
             delimiter: None,
-            filters: status.map(|s| ExportFilters {
-                status: Some(s.into()),
-                ..Default::default()
-            }),
+            filters,
         };
         let plan = Plan::new(&req, chrono_tz::UTC).unwrap();
         let mut out = Vec::new();
@@ -415,6 +443,13 @@ mod tests {
                 (r[0].parse().unwrap(), r[at].to_string())
             })
             .collect()
+    }
+
+    fn status(s: &str) -> Option<ExportFilters> {
+        Some(ExportFilters {
+            status: Some(s.into()),
+            ..Default::default()
+        })
     }
 
     fn expect(pairs: &[(i64, &str)]) -> HashMap<i64, String> {
@@ -433,14 +468,22 @@ mod tests {
             expect(&[(10, "Sarah"), (11, ""), (12, "Sarah")])
         );
         // Records a filter leaves out are passed over in the query read beside.
-        assert_eq!(export(&c, "tickets", Some("New"), "total_cost"), expect(&[(11, "")]));
+        assert_eq!(export(&c, "tickets", status("New"), "total_cost"), expect(&[(11, "")]));
         assert_eq!(
-            export(&c, "tickets", Some("Completed"), "total_cost"),
+            export(&c, "tickets", status("Completed"), "total_cost"),
             expect(&[(10, "3.50"), (12, "")])
         );
         assert_eq!(
             export(&c, "customers", None, "lifetime_spend"),
-            expect(&[(1, "3.50"), (2, "0.00"), (3, "9.99")])
+            expect(&[(1, "3.60"), (2, "0.00"), (3, "9.99")])
+        );
+        let since_bo = Some(ExportFilters {
+            from: Some("2026-01-02".into()),
+            ..Default::default()
+        });
+        assert_eq!(
+            export(&c, "customers", since_bo, "lifetime_spend"),
+            expect(&[(2, "0.00"), (3, "9.99")])
         );
         assert_eq!(
             export(&c, "customers", None, "last_repair_date"),
@@ -448,7 +491,7 @@ mod tests {
         );
         assert_eq!(
             export(&c, "invoices", None, "payment_method"),
-            expect(&[(20, "cash"), (21, "card + cash"), (22, "card"), (23, "")])
+            expect(&[(20, "cash"), (21, "card + cash"), (22, "card"), (23, ""), (24, "")])
         );
     }
 

@@ -273,7 +273,8 @@ pub fn count(conn: &Connection, plan: &Plan) -> rusqlite::Result<u64> {
     .map(|n| n as u64)
 }
 
-/// Writes the export; `progress` is told the records written so far, now and then.
+/// Writes the export; `progress` is told the records done so far (for CSV, read:
+/// the formatting thread is at most a few batches behind), now and then.
 /// Returns the number of records.
 ///
 /// The rows are read on this thread while another writes the output to `out` (for the
@@ -293,8 +294,9 @@ pub fn write(
     }
 }
 
-/// Items that may wait between the two threads of [`behind`]: with the two being filled
-/// and consumed, at most this plus two are held, whatever the export's size.
+/// Items that may wait between the two threads of [`behind`]: with the one being
+/// consumed, the one just filled and the next one being filled, at most this plus three
+/// are held, whatever the export's size.
 const WAITING: usize = 4;
 
 /// The producing end of [`behind`].

@@ -275,11 +275,15 @@ fn open<'s>(prepared: &'s mut Prepared<'_>, args: &[rusqlite::types::Value]) -> 
     })
 }
 
-/// Compares a row's key columns with a record's key. A `NULL` key (a communication
-/// with no ticket) sorts first, as SQLite orders it, and so is passed over.
+/// Compares a row's key columns with a record's key. A key that is not an integer (a
+/// communication with no ticket, or imported data with text there) belongs to no
+/// record: it compares below every record's, and so is passed over.
 fn compare_key(row: &Row<'_>, key: &[i64]) -> rusqlite::Result<Ordering> {
     for (i, want) in key.iter().enumerate() {
-        let have = row.get_ref(i)?.as_i64_or_null()?.unwrap_or(i64::MIN);
+        let have = match row.get_ref(i)? {
+            ValueRef::Integer(k) => k,
+            _ => i64::MIN,
+        };
         match have.cmp(want) {
             Ordering::Equal => {}
             other => return Ok(other),
@@ -442,7 +446,7 @@ mod tests {
                  (12, 1, 1, 7, 'Completed', '2026-03-03T10:00:00Z');
              -- Inserted out of order; one belongs to no ticket that exists.
              INSERT INTO ticket_notes VALUES (3, 12, 'c'), (1, 10, 'a'), (5, 99, 'stray'), (2, 10, 'b');
-             INSERT INTO communications VALUES (1, NULL, 'no ticket'), (2, 11, 'called');
+             INSERT INTO communications VALUES (1, NULL, 'no ticket'), (2, 11, 'called'), (3, 'eleven', 'text key');
              INSERT INTO invoices VALUES (20, 1, 12, 1, 'paid', '2026-03-03'), (21, 1, NULL, 2, 'open', '2026-03-04'),
                  (22, 1, 10, 1, 'paid', '2026-03-01');
              INSERT INTO invoice_lines VALUES (1, 20, 'screen'), (2, 22, 'battery'), (3, 20, 'labour'), (4, 21, 'case');
@@ -516,6 +520,10 @@ mod tests {
         );
         let text = serde_json::to_string(&tickets).unwrap();
         assert!(!text.contains("stray") && !text.contains("no ticket") && !text.contains("case"));
+        assert!(
+            !text.contains("text key"),
+            "a key that is not an integer belongs to no ticket"
+        );
     }
 
     #[test]

@@ -464,10 +464,10 @@ pub async fn create(
     if backup.state != repairops_api::JobState::Succeeded {
         return Err(ApiError::invalid(format!("backup {} did not complete", backup.id)));
     }
+    let data = app.shop_data(&auth.account.account.slug).await?;
     let handle = app
         .jobs
         .start(auth.account.id, &auth.account.account.slug, "record_restore")?;
-    let data = app.shop_data(&auth.account.account.slug).await?;
     let (app2, auth2, req2) = (app.clone(), auth.clone(), req.clone());
     let outcome = tokio::task::spawn_blocking(move || run(&app2, &auth2, &data, &backup, &req2))
         .await
