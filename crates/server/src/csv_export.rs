@@ -163,13 +163,25 @@ fn query(
 }
 
 /// Makes a cell safe to open in a spreadsheet: text that a spreadsheet would run as a
-/// formula (`=`, `+`, `-`, `@`, tab, carriage return first) gets a leading `'`.
+/// formula (`=`, `+`, `-`, `@`, tab, carriage return first) gets a leading `'`. A
+/// negative amount (`-12.50`, a refund's total) is a number to a spreadsheet, not a
+/// formula, and stays as it is.
 pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) && !is_negative_amount(cell) {
         std::borrow::Cow::Owned(format!("'{cell}"))
     } else {
         std::borrow::Cow::Borrowed(cell)
     }
+}
+
+/// `-` then digits, with at most one `.` between digits: `-3`, `-12.50`.
+fn is_negative_amount(cell: &str) -> bool {
+    let Some(digits) = cell.strip_prefix('-') else {
+        return false;
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, "0"));
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    all_digits(whole) && all_digits(fraction)
 }
 
 /// Writes the dataset as CSV into `sink`; `progress` is told the records read so far,
@@ -495,23 +507,22 @@ mod tests {
         );
     }
 
-    /// An output that takes `room` bytes, then fails as a full disk does.
-    struct FillingDisk(usize);
-
-    impl Write for FillingDisk {
-        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-            if data.len() > self.0 {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::StorageFull,
-                    "no space left on device",
-                ));
-            }
-            self.0 -= data.len();
-            Ok(data.len())
+    #[test]
+    fn negative_amounts_stay_numbers_and_formulas_starting_with_a_minus_are_defused() {
+        for amount in ["-5.00", "-12", "-0.5"] {
+            assert_eq!(spreadsheet_safe(amount), amount);
         }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
+        for formula in [
+            "-2+3+cmd|' /C calc'!A0",
+            "-",
+            "-5.",
+            "-.5",
+            "-1.2.3",
+            "- 5",
+            "-5e3",
+            "+5.00",
+        ] {
+            assert_eq!(spreadsheet_safe(formula), format!("'{formula}"), "{formula}");
         }
     }
 
@@ -535,7 +546,13 @@ mod tests {
         )
         .unwrap();
         let mut read = 0;
-        let err = write(&c, &plan, &mut FillingDisk(10_000), &mut |n| read = n).unwrap_err();
+        let err = write(
+            &c,
+            &plan,
+            &mut crate::exports::test_outputs::FillingDisk::with_room(10_000),
+            &mut |n| read = n,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("no space left on device"), "{err}");
         // Reading stopped within the batches that may wait, not at the end of the table.
         assert!(read < 10_000, "read {read} of 20,003 rows after the output failed");

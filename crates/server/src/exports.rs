@@ -418,14 +418,24 @@ pub(crate) fn pairs(conn: &Connection, table: &str, alias: &str) -> rusqlite::Re
     Ok(pairs.join(", "))
 }
 
+/// Outputs for the writers' tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod test_outputs {
+    use std::io::Write;
 
     /// An output that takes `room` bytes, then fails as a full disk does.
-    struct FillingDisk {
-        room: usize,
-        taken: Vec<u8>,
+    pub(crate) struct FillingDisk {
+        pub room: usize,
+        pub taken: Vec<u8>,
+    }
+
+    impl FillingDisk {
+        pub(crate) fn with_room(room: usize) -> FillingDisk {
+            FillingDisk {
+                room,
+                taken: Vec::new(),
+            }
+        }
     }
 
     impl Write for FillingDisk {
@@ -445,6 +455,31 @@ mod tests {
         }
     }
 
+    /// An output that keeps what it is given and the largest single write.
+    #[derive(Default)]
+    pub(crate) struct Largest {
+        pub largest: usize,
+        pub taken: Vec<u8>,
+    }
+
+    impl Write for Largest {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.largest = self.largest.max(data.len());
+            self.taken.extend_from_slice(data);
+            Ok(data.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_outputs::{FillingDisk, Largest};
+    use super::*;
+
     /// Writes the numbers 0.. in pieces of uneven size, `total` bytes in all; returns
     /// how many bytes it got to write.
     fn numbers(out: &mut dyn Write, total: usize) -> Result<usize, ExportError> {
@@ -463,10 +498,7 @@ mod tests {
     fn write_behind_delivers_every_byte_in_order() {
         let mut expected = Vec::new();
         let n = numbers(&mut expected, 3 * CHUNK + 12_345).unwrap();
-        let mut disk = FillingDisk {
-            room: usize::MAX,
-            taken: Vec::new(),
-        };
+        let mut disk = FillingDisk::with_room(usize::MAX);
         assert_eq!(
             write_behind(&mut disk, |out| numbers(out, 3 * CHUNK + 12_345)).unwrap(),
             n
@@ -476,31 +508,16 @@ mod tests {
 
     #[test]
     fn one_large_write_is_passed_on_in_chunks() {
-        /// Records the largest single write it was given.
-        struct Largest(usize, Vec<u8>);
-        impl Write for Largest {
-            fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-                self.0 = self.0.max(data.len());
-                self.1.extend_from_slice(data);
-                Ok(data.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
         let big: Vec<u8> = (0..3 * CHUNK + 5).map(|i| (i % 251) as u8).collect();
-        let mut out = Largest(0, Vec::new());
+        let mut out = Largest::default();
         write_behind(&mut out, |w| Ok(w.write_all(&big)?)).unwrap();
-        assert_eq!(out.1, big);
-        assert_eq!(out.0, CHUNK, "a record of any size is held a chunk at a time");
+        assert_eq!(out.taken, big);
+        assert_eq!(out.largest, CHUNK, "a record of any size is held a chunk at a time");
     }
 
     #[test]
     fn a_failing_output_stops_the_export_with_its_own_error() {
-        let mut disk = FillingDisk {
-            room: CHUNK * 2,
-            taken: Vec::new(),
-        };
+        let mut disk = FillingDisk::with_room(CHUNK * 2);
         let mut attempted = 0;
         let err = write_behind(&mut disk, |out| -> Result<(), ExportError> {
             let mut i = 0;

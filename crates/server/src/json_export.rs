@@ -581,18 +581,6 @@ mod tests {
 
     #[test]
     fn a_record_with_thousands_of_rows_is_handed_on_a_chunk_at_a_time() {
-        /// Records the largest single write it was given.
-        struct Largest(usize, Vec<u8>);
-        impl Write for Largest {
-            fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-                self.0 = self.0.max(data.len());
-                self.1.extend_from_slice(data);
-                Ok(data.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
         let conn = shop();
         conn.execute_batch(
             "WITH RECURSIVE k(i) AS (SELECT 100 UNION ALL SELECT i + 1 FROM k WHERE i < 5099)
@@ -605,16 +593,16 @@ mod tests {
             delimiter: None,
             filters: None,
         };
-        let mut out = Largest(0, Vec::new());
+        let mut out = crate::exports::test_outputs::Largest::default();
         write(&conn, &Plan::new(&req, chrono_tz::UTC).unwrap(), &mut out, &mut |_| {}).unwrap();
-        let customers: Value = serde_json::from_slice(&out.1).unwrap();
+        let customers: Value = serde_json::from_slice(&out.taken).unwrap();
         let tickets = customers[0]["tickets"].as_array().unwrap();
         assert_eq!(tickets.len(), 5002);
         assert!(
-            out.1.len() > 2 * CHUNK,
+            out.taken.len() > 2 * CHUNK,
             "the customer's record is {} bytes",
-            out.1.len()
+            out.taken.len()
         );
-        assert!(out.0 < CHUNK + 4096, "a write of {} bytes", out.0);
+        assert!(out.largest < CHUNK + 4096, "a write of {} bytes", out.largest);
     }
 }
