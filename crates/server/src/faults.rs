@@ -4,10 +4,14 @@
 //! With `REPAIROPS_PAUSE_AT` naming one or more points (comma-separated) and
 //! `REPAIROPS_PAUSE_DIR` a folder, reaching a named point creates `DIR/NAME.reached`
 //! and waits until `DIR/NAME.go` exists (a test may instead kill the process there).
-//! Unset, a point costs one environment lookup.
+//! With `REPAIROPS_PANIC_AT` naming points, reaching one panics, as a bug would there.
+//! Unset, a point costs two environment lookups.
 
-/// Marks a point; pauses here when a test asked to.
+/// Marks a point; pauses (or panics) here when a test asked to.
 pub fn point(name: &str) {
+    if std::env::var("REPAIROPS_PANIC_AT").is_ok_and(|at| at.split(',').any(|p| p.trim() == name)) {
+        panic!("a test asked for a panic at {name}");
+    }
     let Ok(at) = std::env::var("REPAIROPS_PAUSE_AT") else {
         return;
     };

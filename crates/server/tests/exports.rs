@@ -741,3 +741,46 @@ fn export_memory_stays_flat_as_the_data_grows_tenfold() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_bug_in_an_export_fails_that_export_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = TestServer::start_env(&data, &[], &[("REPAIROPS_PANIC_AT", "export.writing")]);
+    let owner = server.sign_in("owner").await;
+    let job = owner.start_export(&request("tickets", "csv")).await.unwrap();
+    let job = wait_job(&owner, job.id).await;
+    assert_eq!(job.state, JobState::Failed, "{job:?}");
+    assert!(
+        job.error.as_deref().unwrap_or_default().contains("internal error"),
+        "{job:?}"
+    );
+    // The export says so, no file of it is left, and the audit log has the failure.
+    let listed = owner.exports(&[]).await.unwrap();
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(listed.items[0].state, JobState::Failed);
+    assert!(
+        listed.items[0]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("internal error")
+    );
+    let left: Vec<_> = std::fs::read_dir(data.join("exports")).unwrap().flatten().collect();
+    assert!(left.is_empty(), "{left:?}");
+    let (_, bytes) = owner
+        .raw(reqwest::Method::GET, "/api/v1/audit?event_type=export&limit=100", None)
+        .await
+        .unwrap();
+    let audit: Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["result"] == "failure" && r["detail"].as_str().unwrap().contains("internal error")),
+        "{audit}"
+    );
+    // The server goes on: the shop's data is still served.
+    assert!(owner.get::<Ticket>(1).await.is_ok());
+}
