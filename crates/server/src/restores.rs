@@ -246,7 +246,8 @@ fn move_if_there(from: &FsPath, to: &FsPath, name: &str) -> std::io::Result<()> 
 fn swap(account_dir: &FsPath, stage: &FsPath) -> Result<(), String> {
     let (new, old) = (stage.join("new"), stage.join("old"));
     std::fs::create_dir_all(&old).map_err(|e| e.to_string())?;
-    let result = (|| -> std::io::Result<()> {
+    // A panic half-way is undone here too, while no request can open the files.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> std::io::Result<()> {
         for name in LIVE_FILES.iter().chain(DB_COMPANIONS.iter()) {
             move_if_there(account_dir, &old, name)?;
             crate::faults::point(&format!("restore.swap.out.{name}"));
@@ -261,7 +262,8 @@ fn swap(account_dir: &FsPath, stage: &FsPath) -> Result<(), String> {
         std::fs::File::open(stage)?.sync_all()?;
         std::fs::File::open(account_dir)?.sync_all()?;
         Ok(())
-    })();
+    }))
+    .unwrap_or_else(|_| Err(std::io::Error::other("an internal error (the server log has details)")));
     result.map_err(|e| {
         undo(account_dir, stage);
         format!("the files could not be swapped: {e}")
@@ -330,7 +332,9 @@ fn run(
     let stage = staging_root(&account_dir).join(format!("job-{}", job.id));
     let _ = std::fs::remove_dir_all(&stage);
     std::fs::create_dir_all(&stage).map_err(|e| format!("cannot create {}: {e}", stage.display()))?;
-    let result = (|| -> Result<serde_json::Value, String> {
+    // A panic (a bug) fails the restore like any error: the live files are put back and
+    // the account is writable again now, not at the next start.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<serde_json::Value, String> {
         // 1. A safety backup of what is there now.
         crate::faults::point("restore.safety_backup");
         job.phase("safety_backup", None);
@@ -370,7 +374,8 @@ fn run(
             "location": location,
             "customers_deleted_again": redeleted,
         }))
-    })();
+    }))
+    .unwrap_or_else(|_| Err("the restore stopped on an internal error; the server log has details".into()));
     if result.is_err() {
         undo(&account_dir, &stage);
         let _ = std::fs::remove_dir_all(&stage);

@@ -327,6 +327,46 @@ async fn a_restore_killed_at_any_point_leaves_live_data_as_it_was() {
 }
 
 #[tokio::test]
+async fn a_restore_that_panics_puts_everything_back_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = unscheduled(dir.path());
+    let mut server = TestServer::start_with(&data, &["--config", &config]);
+    let owner = server.sign_in("owner").await;
+    let (_, backup) = backup_now(&owner).await;
+    owner.delete::<Ticket>(2).await.unwrap();
+    server.stop();
+    let before = dump(&data);
+    for point in ["restore.fetching", "restore.swapping", "restore.swap.in.live.db"] {
+        let env = [("REPAIROPS_PANIC_AT", point)];
+        let mut server = TestServer::start_env(&data, &["--config", &config], &env);
+        let owner = server.sign_in("owner").await;
+        let job = wait_job(&owner, &restore(&owner, backup.id).await).await;
+        assert_eq!(job.state, JobState::Failed, "{point}: {job:?}");
+        assert!(
+            job.error.as_deref().unwrap_or_default().contains("internal error"),
+            "{point}: {job:?}"
+        );
+        // Writable again at once (writes are refused while the account is `restoring`),
+        // not at the next start; the live files put back, the staging folder gone.
+        assert_eq!(
+            owner.account().await.unwrap().mode,
+            AccountMode::Normal,
+            "after a panic at {point}"
+        );
+        server.stop();
+        assert!(
+            !data.join("accounts/demo/.restore").exists(),
+            "staging left after {point}"
+        );
+        assert!(
+            dump(&data) == before,
+            "live data changed by a restore that panicked at {point}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_restore_whose_storage_fails_midway_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
