@@ -135,13 +135,15 @@ fn shape(dataset: Dataset) -> (&'static str, Vec<(&'static str, Lead)>) {
 
 /// The CSV query: the leading columns (those read beside it stand in as `NULL`), then
 /// every column of the table not already there (the table's `id` is the leading `*_id`
-/// where one is named). The first column is the table's id.
+/// where one is named), filtered by `filter` (`Plan::filter_sql`). The first column is
+/// the table's id.
 fn query(
     conn: &Connection,
     plan: &Plan,
     front: &[(&str, Lead)],
     from: &str,
-) -> Result<(String, Vec<Value>), ExportError> {
+    filter: &str,
+) -> Result<String, ExportError> {
     let mut select: Vec<String> = front
         .iter()
         .map(|(n, lead)| match lead {
@@ -155,10 +157,9 @@ fn query(
             select.push(format!("t.\"{col}\" AS \"{col}\""));
         }
     }
-    let (filter, args) = plan.filter_sql();
-    Ok((
-        format!("SELECT {} FROM {from}{filter} ORDER BY t.id", select.join(", ")),
-        args,
+    Ok(format!(
+        "SELECT {} FROM {from}{filter} ORDER BY t.id",
+        select.join(", ")
     ))
 }
 
@@ -193,10 +194,10 @@ pub(crate) fn write(
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, ExportError> {
     let (from, front) = shape(plan.dataset);
-    let (sql, args) = query(conn, plan, &front, from)?;
-    let mut stmt = conn.prepare(&sql)?;
-    let (filter, _) = plan.filter_sql();
+    // Every filter is a bound argument: with none, the export is not filtered.
+    let (filter, args) = plan.filter_sql();
     let filtered = !args.is_empty();
+    let mut stmt = conn.prepare(&query(conn, plan, &front, from, &filter)?)?;
     let mut beside_stmts = Vec::new();
     for (i, (_, lead)) in front.iter().enumerate() {
         if let Lead::Beside {

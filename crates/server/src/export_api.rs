@@ -192,28 +192,25 @@ fn run(app: &AppState, account: &AccountRow, user: &str, id: i64, plan: &Plan, l
     let part = exports_dir(data).join(format!("{id}.part"));
     // A panic (a bug) fails this export like any error: its file is removed, its row and
     // the audit log say so, and the server goes on.
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-        || -> Result<(u64, u64, String), String> {
-            std::fs::create_dir_all(exports_dir(data)).map_err(|e| format!("cannot create the exports folder: {e}"))?;
-            let mut w = SealedWriter::create(&part, &app.export_key, &sealed_name(id))
-                .map_err(|e| format!("cannot create the export file: {e}"))?;
-            crate::faults::point("export.writing");
-            let mut reported = 0u64;
-            let rows = export_live(live, plan, &mut w, &mut |done, total| {
-                if done == 0 {
-                    handle.phase("exporting", Some(total));
-                } else {
-                    handle.advance(done - reported);
-                }
-                reported = done;
-            })
-            .map_err(|e| e.to_string())?;
-            let (size, sha) = w.finish().map_err(|e| format!("cannot finish the export file: {e}"))?;
-            std::fs::rename(&part, sealed_path(data, id)).map_err(|e| format!("cannot store the export file: {e}"))?;
-            Ok((rows, size, sha))
-        },
-    ))
-    .unwrap_or_else(|_| Err("the export stopped on an internal error; the server log has details".into()));
+    let result = crate::jobs::panic_as_error("export", || -> Result<(u64, u64, String), String> {
+        std::fs::create_dir_all(exports_dir(data)).map_err(|e| format!("cannot create the exports folder: {e}"))?;
+        let mut w = SealedWriter::create(&part, &app.export_key, &sealed_name(id))
+            .map_err(|e| format!("cannot create the export file: {e}"))?;
+        crate::faults::point("export.writing");
+        let mut reported = 0u64;
+        let rows = export_live(live, plan, &mut w, &mut |done, total| {
+            if done == 0 {
+                handle.phase("exporting", Some(total));
+            } else {
+                handle.advance(done - reported);
+            }
+            reported = done;
+        })
+        .map_err(|e| e.to_string())?;
+        let (size, sha) = w.finish().map_err(|e| format!("cannot finish the export file: {e}"))?;
+        std::fs::rename(&part, sealed_path(data, id)).map_err(|e| format!("cannot store the export file: {e}"))?;
+        Ok((rows, size, sha))
+    });
     let (state, detail) = match &result {
         Ok((rows, size, _)) => ("success", format!("export {id}: {rows} records, {size} bytes")),
         Err(e) => ("failure", format!("export {id}: {e}")),

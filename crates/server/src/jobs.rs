@@ -395,3 +395,14 @@ impl repairops_vault::Progress for Within<'_> {
         self.job.advance(bytes);
     }
 }
+/// Runs a job's body, turning a panic (a bug) into the job's error, so the job's own
+/// clean-up runs and the user reads what to do rather than a vanished job. `what` names
+/// the job in the message ("export", "restore").
+pub fn panic_as_error<T>(what: &str, body: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or_else(|_| {
+        Err(format!(
+            "the {what} stopped on an internal error; nothing was changed by it. Try again, and if it \
+             happens again, send the server log to support"
+        ))
+    })
+}

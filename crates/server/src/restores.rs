@@ -334,7 +334,7 @@ fn run(
     std::fs::create_dir_all(&stage).map_err(|e| format!("cannot create {}: {e}", stage.display()))?;
     // A panic (a bug) fails the restore like any error: the live files are put back and
     // the account is writable again now, not at the next start.
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<serde_json::Value, String> {
+    let result = crate::jobs::panic_as_error("restore", || -> Result<serde_json::Value, String> {
         // 1. A safety backup of what is there now.
         crate::faults::point("restore.safety_backup");
         job.phase("safety_backup", None);
@@ -374,8 +374,7 @@ fn run(
             "location": location,
             "customers_deleted_again": redeleted,
         }))
-    }))
-    .unwrap_or_else(|_| Err("the restore stopped on an internal error; the server log has details".into()));
+    });
     if result.is_err() {
         undo(&account_dir, &stage);
         let _ = std::fs::remove_dir_all(&stage);
