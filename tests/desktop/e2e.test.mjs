@@ -322,10 +322,14 @@ test("back up now shows progress and finishes", async () => {
 test("a sandbox opens from the backup and shows its data", async () => {
   await click(tid("nav-sandboxes"));
   await waitFor(tid("create-sandbox"));
-  const options = await script(
-    `return [...document.querySelectorAll('[data-testid="sandbox-backup"] option')].map(o => o.value).filter(v => v);`,
-  );
-  assert.ok(options.length > 0, "no backup offered for a sandbox");
+  // The form is drawn before the backups it offers have loaded.
+  let options = [];
+  await eventually("a backup offered for a sandbox", async () => {
+    options = await script(
+      `return [...document.querySelectorAll('[data-testid="sandbox-backup"] option')].map(o => o.value).filter(v => v);`,
+    );
+    return options.length > 0;
+  });
   await select(tid("sandbox-backup"), options[0]);
   await click(tid("create-sandbox"));
   await eventually(
