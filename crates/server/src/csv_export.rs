@@ -15,7 +15,7 @@ use rusqlite::fallible_streaming_iterator::FallibleStreamingIterator;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, params_from_iter};
 
-use crate::exports::{Dataset, ExportError, Plan, behind, table_columns};
+use crate::exports::{Cell, Cells, Dataset, ExportError, Plan, behind, table_columns};
 
 /// Integer cents as a decimal amount (`1234` → `12.34`), NULL stays NULL. `expr` is
 /// evaluated several times: pass a column or an aggregate (computed once a group), not a
@@ -216,7 +216,7 @@ pub(crate) fn write(
     let columns = names.len();
     let delimiter = plan.delimiter;
     behind(
-        move |batches: std::sync::mpsc::Receiver<Batch>, spent| {
+        move |batches: std::sync::mpsc::Receiver<Cells>, spent| {
             let mut w = csv::WriterBuilder::new()
                 .delimiter(delimiter)
                 .buffer_capacity(256 * 1024)
@@ -250,7 +250,7 @@ pub(crate) fn write(
                 });
             }
             let mut rows = stmt.query(params_from_iter(args.iter()))?;
-            let mut batch = Batch::default();
+            let mut batch = Cells::default();
             let mut n = 0u64;
             while let Some(r) = rows.next()? {
                 let id = if beside.is_empty() { 0 } else { r.get::<_, i64>(0)? };
@@ -265,7 +265,7 @@ pub(crate) fn write(
                     }
                 }
                 n += 1;
-                if batch.is_full(columns) {
+                if batch.cells.len() >= ROWS * columns || batch.bytes.len() >= Cells::BYTES {
                     let next = handoff.reuse().unwrap_or_default();
                     handoff.send(std::mem::replace(&mut batch, next))?;
                 }
@@ -280,58 +280,8 @@ pub(crate) fn write(
     )
 }
 
-/// Rows copied out of SQLite for the formatting thread: their cells in order, the text
-/// and blobs end to end in `bytes`.
-#[derive(Default)]
-struct Batch {
-    cells: Vec<Cell>,
-    bytes: Vec<u8>,
-}
-
-enum Cell {
-    Null,
-    Integer(i64),
-    Real(f64),
-    Text { start: usize, end: usize },
-    Blob { start: usize, end: usize },
-}
-
-impl Batch {
-    /// Rows a batch holds before it is handed on (fewer if their text is long).
-    const ROWS: usize = 256;
-    const BYTES: usize = 64 * 1024;
-
-    fn push(&mut self, value: ValueRef<'_>) {
-        let mut stored = |data: &[u8]| {
-            let start = self.bytes.len();
-            self.bytes.extend_from_slice(data);
-            (start, self.bytes.len())
-        };
-        let cell = match value {
-            ValueRef::Null => Cell::Null,
-            ValueRef::Integer(v) => Cell::Integer(v),
-            ValueRef::Real(v) => Cell::Real(v),
-            ValueRef::Text(t) => {
-                let (start, end) = stored(t);
-                Cell::Text { start, end }
-            }
-            ValueRef::Blob(b) => {
-                let (start, end) = stored(b);
-                Cell::Blob { start, end }
-            }
-        };
-        self.cells.push(cell);
-    }
-
-    fn is_full(&self, columns: usize) -> bool {
-        self.cells.len() >= Self::ROWS * columns || self.bytes.len() >= Self::BYTES
-    }
-
-    fn clear(&mut self) {
-        self.cells.clear();
-        self.bytes.clear();
-    }
-}
+/// Rows a batch holds before it is handed on (fewer if their text is long).
+const ROWS: usize = 256;
 
 fn write_cell<W: Write>(
     w: &mut csv::Writer<W>,

@@ -277,10 +277,11 @@ pub fn count(conn: &Connection, plan: &Plan) -> rusqlite::Result<u64> {
 /// the formatting thread is at most a few batches behind), now and then.
 /// Returns the number of records.
 ///
-/// The rows are read on this thread while another writes the output to `out` (for the
-/// server, sealing and hashing it too), so the two overlap. For CSV the second thread
-/// formats the rows as well; for JSON and PDF, whose formatting follows the reading row
-/// by row, it writes.
+/// The rows are read on this thread while others format them and write the output to
+/// `out` (for the server, sealing and hashing it too), so the work overlaps: CSV is
+/// formatted and written on a second thread; JSON is formatted on a second thread and
+/// written on a third; a PDF, whose layout follows the reading row by row, is written
+/// on a second.
 pub fn write(
     conn: &Connection,
     plan: &Plan,
@@ -289,8 +290,57 @@ pub fn write(
 ) -> Result<u64, ExportError> {
     match plan.format {
         Format::Csv => crate::csv_export::write(conn, plan, out, progress),
-        Format::Json => write_behind(out, |out| crate::json_export::write(conn, plan, out, progress)),
+        Format::Json => crate::json_export::write(conn, plan, out, progress),
         Format::Pdf => write_behind(out, |out| crate::invoice_pdf::write(conn, plan, out, progress)),
+    }
+}
+
+/// Values copied out of SQLite for a formatting thread (see [`behind`]): the cells of
+/// rows in order, their text and blobs end to end in `bytes`.
+#[derive(Default)]
+pub(crate) struct Cells {
+    pub(crate) cells: Vec<Cell>,
+    pub(crate) bytes: Vec<u8>,
+}
+
+pub(crate) enum Cell {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text { start: usize, end: usize },
+    Blob { start: usize, end: usize },
+}
+
+impl Cells {
+    /// Text a batch of cells holds before it is handed on.
+    pub(crate) const BYTES: usize = 64 * 1024;
+
+    pub(crate) fn push(&mut self, value: rusqlite::types::ValueRef<'_>) {
+        use rusqlite::types::ValueRef;
+        let mut stored = |data: &[u8]| {
+            let start = self.bytes.len();
+            self.bytes.extend_from_slice(data);
+            (start, self.bytes.len())
+        };
+        let cell = match value {
+            ValueRef::Null => Cell::Null,
+            ValueRef::Integer(v) => Cell::Integer(v),
+            ValueRef::Real(v) => Cell::Real(v),
+            ValueRef::Text(t) => {
+                let (start, end) = stored(t);
+                Cell::Text { start, end }
+            }
+            ValueRef::Blob(b) => {
+                let (start, end) = stored(b);
+                Cell::Blob { start, end }
+            }
+        };
+        self.cells.push(cell);
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.cells.clear();
+        self.bytes.clear();
     }
 }
 
@@ -347,7 +397,7 @@ const CHUNK: usize = 256 * 1024;
 /// Runs `produce` on this thread while a second thread writes what it produces into
 /// `sink`. If writing fails, `produce` is stopped at its next write and the write's
 /// error is returned.
-fn write_behind<T>(
+pub(crate) fn write_behind<T>(
     sink: &mut (dyn Write + Send),
     produce: impl FnOnce(&mut dyn Write) -> Result<T, ExportError>,
 ) -> Result<T, ExportError> {

@@ -5,40 +5,33 @@
 //! Each relation is one query ordered by the id of the record its rows belong to, read
 //! alongside the main query the way a merge join reads two sorted inputs: a record's
 //! related rows are the next rows of that query whose key is the record's id. Every
-//! table is read once, in order, with no query per record, and memory holds one row of
-//! each query and one output buffer, whatever the size. (SQLite's own `json_object`
+//! table is read once, in order, with no query per record. (SQLite's own `json_object`
 //! with a subquery per relation, the first version of this writer, ran at a fifth of
 //! the speed on the large demo shop: see `docs/benchmarks.md`.)
+//!
+//! Three threads share the work. This one reads SQLite and copies the values out, with
+//! the steps that put them together ([`Batch`]); a second formats the JSON; a third
+//! writes it. Memory holds one row of each query, a few batches and a few chunks of
+//! output, whatever the size.
 
 use std::cmp::Ordering;
 use std::io::Write;
+use std::sync::mpsc::{Receiver, Sender};
 
 use rusqlite::fallible_streaming_iterator::FallibleStreamingIterator;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row, Rows, Statement, params_from_iter};
 
-use crate::exports::{Dataset, ExportError, Plan, table_columns};
+use crate::exports::{Cell, Cells, Dataset, ExportError, Handoff, Plan, behind, table_columns, write_behind};
 
-/// How much JSON is gathered before it is handed to the output.
+/// How much JSON is gathered before it is handed to the writing thread.
 const CHUNK: usize = 256 * 1024;
 
-/// The JSON being written: gathered in `buf` and handed to `sink` once a chunk is full,
-/// in the middle of a record too, so that a record with many rows nested in it (a
-/// customer with thousands of tickets) is never held whole.
-struct Out<'w> {
-    buf: Vec<u8>,
-    sink: &'w mut dyn Write,
-}
-
-impl Out<'_> {
-    fn spill(&mut self) -> std::io::Result<()> {
-        if self.buf.len() >= CHUNK {
-            self.sink.write_all(&self.buf)?;
-            self.buf.clear();
-        }
-        Ok(())
-    }
-}
+/// Values, and bytes of their text, a batch holds before it is handed to the
+/// formatting thread. (Batches of a quarter of this size made the large demo shop's
+/// tickets 5% slower, four times larger ones 5% slower too.)
+const BATCH_CELLS: usize = 16384;
+const BATCH_BYTES: usize = 256 * 1024;
 
 /// Columns as JSON keys, rendered once: `{"id":`, `,"ticket_id":`, …
 struct Shape {
@@ -48,10 +41,6 @@ struct Shape {
 }
 
 impl Shape {
-    fn of(conn: &Connection, table: &str) -> rusqlite::Result<Shape> {
-        Ok(Shape::named(&table_columns(conn, table)?))
-    }
-
     fn named(names: &[String]) -> Shape {
         let keys = names
             .iter()
@@ -73,41 +62,202 @@ impl Shape {
     fn len(&self) -> usize {
         self.keys.len()
     }
+}
 
-    /// Writes columns `first..first + len` of `row` as an object, without its closing
-    /// brace (the caller may add nested fields).
-    fn open(&self, row: &Row<'_>, first: usize, out: &mut Vec<u8>) -> Result<(), ExportError> {
-        for (i, key) in self.keys.iter().enumerate() {
-            out.extend_from_slice(key);
-            value(row.get_ref(first + i)?, out)?;
+/// The JSON a dataset's export is built of, besides its values: the shapes of its
+/// objects and the fixed pieces between them. Made once, read by both the reading and
+/// the formatting thread; [`Step`]s refer to it by index.
+struct Layout {
+    shapes: Vec<Shape>,
+    pieces: Vec<Vec<u8>>,
+}
+
+/// Pieces every layout starts with, in this order.
+const FIRST: u32 = 0;
+const NEXT: u32 = 1;
+const CLOSE: u32 = 2;
+const NULL: u32 = 3;
+const END: u32 = 4;
+const COMMA: u32 = 5;
+
+impl Layout {
+    fn new() -> Layout {
+        Layout {
+            shapes: Vec::new(),
+            pieces: [&b"\n"[..], b",\n", b"}", b"null", b"]", b","]
+                .map(<[u8]>::to_vec)
+                .to_vec(),
+        }
+    }
+
+    fn shape(&mut self, conn: &Connection, table: &str) -> rusqlite::Result<u32> {
+        Ok(self.add_shape(Shape::named(&table_columns(conn, table)?)))
+    }
+
+    fn add_shape(&mut self, shape: Shape) -> u32 {
+        self.shapes.push(shape);
+        (self.shapes.len() - 1) as u32
+    }
+
+    /// The piece that opens a nested field: `,"name":` followed by `then`.
+    fn field(&mut self, name: &str, then: &str) -> u32 {
+        let mut piece = b",".to_vec();
+        // Field names are constants of this module; quoting them cannot fail.
+        serde_json::to_writer(&mut piece, name).unwrap_or_default();
+        piece.push(b':');
+        piece.extend_from_slice(then.as_bytes());
+        self.pieces.push(piece);
+        (self.pieces.len() - 1) as u32
+    }
+}
+
+/// One step of putting the JSON together, in the order it is written.
+#[derive(Clone, Copy)]
+enum Step {
+    /// A fixed piece of JSON (`Layout::pieces`).
+    Piece(u32),
+    /// The next values as an object of this shape (`Layout::shapes`), without its
+    /// closing brace (nested fields may follow).
+    Object(u32),
+}
+
+/// What the reading thread hands to the formatting thread: steps and the values they
+/// take.
+#[derive(Default)]
+struct Batch {
+    steps: Vec<Step>,
+    values: Cells,
+}
+
+impl Batch {
+    fn clear(&mut self) {
+        self.steps.clear();
+        self.values.clear();
+    }
+}
+
+/// The reading thread's end: the batch being filled, handed on once full (in the
+/// middle of a record too, so that a record with many rows nested in it, such as a
+/// customer with thousands of tickets, is never held whole).
+struct Reader<'a> {
+    batch: Batch,
+    layout: &'a Layout,
+    handoff: &'a Handoff<Batch>,
+}
+
+impl Reader<'_> {
+    fn piece(&mut self, piece: u32) {
+        self.batch.steps.push(Step::Piece(piece));
+    }
+
+    /// Columns `first..` of `row` as an object of `shape`, without its closing brace.
+    fn object(&mut self, shape: u32, row: &Row<'_>, first: usize) -> rusqlite::Result<()> {
+        self.batch.steps.push(Step::Object(shape));
+        for i in first..first + self.layout.shapes[shape as usize].len() {
+            self.batch.values.push(row.get_ref(i)?);
         }
         Ok(())
     }
+
+    fn spill(&mut self) -> std::io::Result<()> {
+        let values = &self.batch.values;
+        if values.cells.len() >= BATCH_CELLS || values.bytes.len() >= BATCH_BYTES {
+            self.send()?;
+        }
+        Ok(())
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        let next = self.handoff.reuse().unwrap_or_default();
+        self.handoff.send(std::mem::replace(&mut self.batch, next))
+    }
 }
 
-/// One SQLite value as JSON: text as a string, a blob as a hex string (as in CSV),
-/// a real that is not finite as `null`.
-fn value(v: ValueRef<'_>, out: &mut Vec<u8>) -> Result<(), ExportError> {
-    match v {
-        ValueRef::Null => out.extend_from_slice(b"null"),
-        ValueRef::Integer(i) => out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes()),
-        ValueRef::Real(f) => serde_json::to_writer(&mut *out, &f).map_err(std::io::Error::from)?,
-        ValueRef::Text(t) => match std::str::from_utf8(t) {
-            Ok(s) => serde_json::to_writer(&mut *out, s),
-            Err(_) => serde_json::to_writer(&mut *out, &String::from_utf8_lossy(t)),
+/// The formatting thread: turns batches into JSON and hands it to `sink` a chunk at a
+/// time.
+fn format(
+    layout: &Layout,
+    batches: Receiver<Batch>,
+    spent: Sender<Batch>,
+    sink: &mut dyn Write,
+) -> Result<(), ExportError> {
+    let mut out = Vec::with_capacity(CHUNK + 64 * 1024);
+    let mut number = itoa::Buffer::new();
+    out.push(b'[');
+    for mut batch in batches {
+        let bytes = &batch.values.bytes;
+        let mut values = batch.values.cells.iter();
+        for step in &batch.steps {
+            match *step {
+                Step::Piece(piece) => out.extend_from_slice(&layout.pieces[piece as usize]),
+                Step::Object(shape) => {
+                    for (key, cell) in layout.shapes[shape as usize].keys.iter().zip(&mut values) {
+                        out.extend_from_slice(key);
+                        value(cell, bytes, &mut number, &mut out);
+                    }
+                    if out.len() >= CHUNK {
+                        sink.write_all(&out)?;
+                        out.clear();
+                    }
+                }
+            }
         }
-        .map_err(std::io::Error::from)?,
-        ValueRef::Blob(b) => serde_json::to_writer(&mut *out, &hex::encode(b)).map_err(std::io::Error::from)?,
+        batch.clear();
+        // The reading thread may have finished; then the batch is dropped.
+        let _ = spent.send(batch);
     }
+    out.extend_from_slice(b"\n]\n");
+    sink.write_all(&out)?;
     Ok(())
 }
 
-/// Rows of another table nested in a record as an array under `name`. The query selects
-/// the key columns first (the record's id, or the ids of the chain of records above it),
-/// then the table's own columns, ordered by the keys and then by id.
+/// One SQLite value as JSON: text as a string, a blob as a hex string (as in CSV), a
+/// real that is not finite as `null`.
+fn value(cell: &Cell, bytes: &[u8], number: &mut itoa::Buffer, out: &mut Vec<u8>) {
+    match *cell {
+        Cell::Null => out.extend_from_slice(b"null"),
+        Cell::Integer(i) => out.extend_from_slice(number.format(i).as_bytes()),
+        // serde_json writes a real that is not finite as null; into a Vec it cannot fail.
+        Cell::Real(f) => {
+            let _ = serde_json::to_writer(&mut *out, &f);
+        }
+        Cell::Text { start, end } => string(&bytes[start..end], out),
+        Cell::Blob { start, end } => {
+            out.push(b'"');
+            out.extend_from_slice(hex::encode(&bytes[start..end]).as_bytes());
+            out.push(b'"');
+        }
+    }
+}
+
+/// Text as a JSON string, bytes that are not UTF-8 replaced. Most text (names,
+/// statuses, timestamps) is ASCII with nothing to escape: that is checked in one pass
+/// the compiler vectorises and copied as it is; the rest goes through serde_json.
+fn string(text: &[u8], out: &mut Vec<u8>) {
+    let plain = text.iter().fold(true, |plain, &b| {
+        plain & (0x20..0x80).contains(&b) & (b != b'"') & (b != b'\\')
+    });
+    if plain {
+        out.push(b'"');
+        out.extend_from_slice(text);
+        out.push(b'"');
+        return;
+    }
+    // Writing a string into a Vec cannot fail.
+    let _ = match std::str::from_utf8(text) {
+        Ok(s) => serde_json::to_writer(&mut *out, s),
+        Err(_) => serde_json::to_writer(&mut *out, &String::from_utf8_lossy(text)),
+    };
+}
+
+/// Rows of another table nested in a record as an array (the piece `opening` is
+/// `,"name":[`). The query selects the key columns first (the record's id, or the ids
+/// of the chain of records above it), then the table's own columns, ordered by the keys
+/// and then by id.
 struct Relation {
     name: &'static str,
-    shape: Shape,
+    opening: u32,
+    shape: u32,
     keys: usize,
     sql: String,
     nested: Vec<Relation>,
@@ -117,13 +267,14 @@ struct Relation {
 struct Spec {
     /// The main query: the record's own columns (and computed ones), then joined rows.
     sql: String,
-    shape: Shape,
-    /// Rows joined one-to-one, as objects (or `null` when the join found none).
-    joined: Vec<(&'static str, Shape)>,
+    shape: u32,
+    /// Rows joined one-to-one, as objects (or `null` when the join found none): the
+    /// piece `,"name":` and the shape.
+    joined: Vec<(u32, u32)>,
     relations: Vec<Relation>,
 }
 
-fn spec(conn: &Connection, plan: &Plan, filter: &str, filtered: bool) -> rusqlite::Result<Spec> {
+fn spec(conn: &Connection, plan: &Plan, filter: &str, filtered: bool, layout: &mut Layout) -> rusqlite::Result<Spec> {
     let main = plan.dataset.as_str();
     // A relation of a filtered export reads only the rows of the records picked.
     let within = |key: &str| {
@@ -133,24 +284,26 @@ fn spec(conn: &Connection, plan: &Plan, filter: &str, filtered: bool) -> rusqlit
             String::new()
         }
     };
-    let relation = |name, table: &str, from: &str, keys: &[&str], nested| -> rusqlite::Result<Relation> {
-        let keys_sql = keys.join(", ");
-        Ok(Relation {
-            name,
-            shape: Shape::of(conn, table)?,
-            keys: keys.len(),
-            sql: format!(
-                "SELECT {keys_sql}, x.* FROM {from}{} ORDER BY {keys_sql}, x.id",
-                within(keys[0])
-            ),
-            nested,
-        })
-    };
+    let relation =
+        |layout: &mut Layout, name, table: &str, from: &str, keys: &[&str], nested| -> rusqlite::Result<Relation> {
+            let keys_sql = keys.join(", ");
+            Ok(Relation {
+                name,
+                opening: layout.field(name, "["),
+                shape: layout.shape(conn, table)?,
+                keys: keys.len(),
+                sql: format!(
+                    "SELECT {keys_sql}, x.* FROM {from}{} ORDER BY {keys_sql}, x.id",
+                    within(keys[0])
+                ),
+                nested,
+            })
+        };
     // An invoice's lines and payments, keyed by the invoice's id, and first by its
     // ticket's when tickets are the records. (Keyed by `i.id` rather than
     // `x.invoice_id`, SQLite reads them in that order through the indexes instead of
     // sorting them.)
-    let invoice_parts = |under_ticket: bool| -> rusqlite::Result<Vec<Relation>> {
+    let invoice_parts = |layout: &mut Layout, under_ticket: bool| -> rusqlite::Result<Vec<Relation>> {
         let (from, keys): (&str, &[&str]) = if under_ticket {
             (" JOIN invoices i ON i.id = x.invoice_id", &["i.ticket_id", "i.id"])
         } else {
@@ -158,53 +311,72 @@ fn spec(conn: &Connection, plan: &Plan, filter: &str, filtered: bool) -> rusqlit
         };
         Ok(vec![
             relation(
+                layout,
                 "lines",
                 "invoice_lines",
                 &format!("invoice_lines x{from}"),
                 keys,
                 vec![],
             )?,
-            relation("payments", "payments", &format!("payments x{from}"), keys, vec![])?,
+            relation(
+                layout,
+                "payments",
+                "payments",
+                &format!("payments x{from}"),
+                keys,
+                vec![],
+            )?,
         ])
     };
-    let own = Shape::of(conn, main)?;
     Ok(match plan.dataset {
         Dataset::Tickets => Spec {
             sql: format!(
                 "SELECT t.*, c.*, u.* FROM tickets t JOIN customers c ON c.id = t.customer_id \
                  LEFT JOIN users u ON u.id = t.technician_id{filter} ORDER BY t.id"
             ),
-            shape: own,
+            shape: layout.shape(conn, main)?,
             joined: vec![
-                ("customer", Shape::of(conn, "customers")?),
-                ("technician", Shape::of(conn, "users")?),
+                (layout.field("customer", ""), layout.shape(conn, "customers")?),
+                (layout.field("technician", ""), layout.shape(conn, "users")?),
             ],
             relations: vec![
-                relation("notes", "ticket_notes", "ticket_notes x", &["x.ticket_id"], vec![])?,
                 relation(
+                    layout,
+                    "notes",
+                    "ticket_notes",
+                    "ticket_notes x",
+                    &["x.ticket_id"],
+                    vec![],
+                )?,
+                relation(
+                    layout,
                     "communications",
                     "communications",
                     "communications x",
                     &["x.ticket_id"],
                     vec![],
                 )?,
+                {
+                    let parts = invoice_parts(layout, true)?;
+                    relation(layout, "invoices", "invoices", "invoices x", &["x.ticket_id"], parts)?
+                },
                 relation(
-                    "invoices",
-                    "invoices",
-                    "invoices x",
+                    layout,
+                    "attachments",
+                    "attachments",
+                    "attachments x",
                     &["x.ticket_id"],
-                    invoice_parts(true)?,
+                    vec![],
                 )?,
-                relation("attachments", "attachments", "attachments x", &["x.ticket_id"], vec![])?,
             ],
         },
         Dataset::Invoices => Spec {
             sql: format!(
                 "SELECT t.*, c.* FROM invoices t JOIN customers c ON c.id = t.customer_id{filter} ORDER BY t.id"
             ),
-            shape: own,
-            joined: vec![("customer", Shape::of(conn, "customers")?)],
-            relations: invoice_parts(false)?,
+            shape: layout.shape(conn, main)?,
+            joined: vec![(layout.field("customer", ""), layout.shape(conn, "customers")?)],
+            relations: invoice_parts(layout, false)?,
         },
         Dataset::Customers => {
             let mut names = table_columns(conn, "customers")?;
@@ -216,14 +388,21 @@ fn spec(conn: &Connection, plan: &Plan, filter: &str, filtered: bool) -> rusqlit
                      (SELECT max(k.created_at) FROM tickets k WHERE k.customer_id = t.id) \
                      FROM customers t{filter} ORDER BY t.id"
                 ),
-                shape: Shape::named(&names),
+                shape: layout.add_shape(Shape::named(&names)),
                 joined: vec![],
-                relations: vec![relation("tickets", "tickets", "tickets x", &["x.customer_id"], vec![])?],
+                relations: vec![relation(
+                    layout,
+                    "tickets",
+                    "tickets",
+                    "tickets x",
+                    &["x.customer_id"],
+                    vec![],
+                )?],
             }
         }
         Dataset::Inventory | Dataset::Users | Dataset::Transactions => Spec {
             sql: format!("SELECT t.* FROM {main} t{filter} ORDER BY t.id"),
-            shape: own,
+            shape: layout.shape(conn, main)?,
             joined: vec![],
             relations: vec![],
         },
@@ -293,13 +472,11 @@ fn compare_key(row: &Row<'_>, key: &[i64]) -> rusqlite::Result<Ordering> {
 }
 
 impl Cursor<'_> {
-    /// Writes `,"name":[…]`: the rows whose key is `key`, leaving the cursor at the
-    /// first row past them.
-    fn write(&mut self, key: &[i64], out: &mut Out<'_>) -> Result<(), ExportError> {
+    /// Adds `,"name":[…]`: the rows whose key is `key`, leaving the cursor at the first
+    /// row past them.
+    fn write(&mut self, key: &[i64], out: &mut Reader<'_>) -> Result<(), ExportError> {
         let relation = self.relation;
-        out.buf.extend_from_slice(b",\"");
-        out.buf.extend_from_slice(relation.name.as_bytes());
-        out.buf.extend_from_slice(b"\":[");
+        out.piece(relation.opening);
         if !self.started {
             self.rows.advance()?;
             self.started = true;
@@ -316,24 +493,26 @@ impl Cursor<'_> {
                 Ordering::Equal => {}
             }
             if !first {
-                out.buf.push(b',');
+                out.piece(COMMA);
             }
             first = false;
-            relation.shape.open(row, relation.keys, &mut out.buf)?;
+            out.object(relation.shape, row, relation.keys)?;
             if !self.nested.is_empty() {
                 // The rows nested here are keyed by this row's key and then its id.
-                let id_column = relation.shape.id.ok_or_else(|| no_id(relation.name))?;
+                let id_column = out.layout.shapes[relation.shape as usize]
+                    .id
+                    .ok_or_else(|| no_id(relation.name))?;
                 let mut inner = key.to_vec();
                 inner.push(row.get(relation.keys + id_column)?);
                 for cursor in &mut self.nested {
                     cursor.write(&inner, out)?;
                 }
             }
-            out.buf.push(b'}');
+            out.piece(CLOSE);
             out.spill()?;
             self.rows.advance()?;
         }
-        out.buf.push(b']');
+        out.piece(END);
         Ok(())
     }
 }
@@ -344,74 +523,80 @@ fn no_id(table: &str) -> ExportError {
     )))
 }
 
-/// Writes the dataset as a JSON array; `progress` is told the records written now and
-/// then. Returns the number of records.
+/// Writes the dataset as a JSON array into `sink`; `progress` is told the records read
+/// now and then. Returns the number of records.
 pub fn write(
     conn: &Connection,
     plan: &Plan,
-    sink: &mut dyn Write,
+    sink: &mut (dyn Write + Send),
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, ExportError> {
     let (filter, args) = plan.filter_sql();
+    let mut layout = Layout::new();
     let Spec {
         sql,
         shape,
         joined,
         relations,
-    } = spec(conn, plan, &filter, !args.is_empty())?;
+    } = spec(conn, plan, &filter, !args.is_empty(), &mut layout)?;
     let mut main = conn.prepare(&sql)?;
     let mut prepared = relations
         .into_iter()
         .map(|r| prepare(conn, r))
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut cursors = prepared
-        .iter_mut()
-        .map(|p| open(p, &args))
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let id_column = shape.id.ok_or_else(|| no_id(plan.dataset.as_str()))?;
-    let mut rows = main.query(params_from_iter(args.iter()))?;
-    let mut out = Out {
-        buf: Vec::with_capacity(CHUNK + 64 * 1024),
-        sink,
-    };
-    out.buf.push(b'[');
-    let mut n = 0u64;
-    while let Some(row) = rows.next()? {
-        let buf = &mut out.buf;
-        buf.extend_from_slice(if n == 0 { b"\n" } else { b",\n" });
-        shape.open(row, 0, buf)?;
-        let mut column = shape.len();
-        for (name, joined) in &joined {
-            buf.extend_from_slice(b",\"");
-            buf.extend_from_slice(name.as_bytes());
-            buf.extend_from_slice(b"\":");
-            // A left join that found nothing leaves the joined row's id NULL.
-            let found = joined
-                .id
-                .is_none_or(|id| !matches!(row.get_ref(column + id), Ok(ValueRef::Null)));
-            if found {
-                joined.open(row, column, buf)?;
-                buf.push(b'}');
-            } else {
-                buf.extend_from_slice(b"null");
+    let id_column = layout.shapes[shape as usize]
+        .id
+        .ok_or_else(|| no_id(plan.dataset.as_str()))?;
+    let layout = &layout;
+    behind(
+        move |batches, spent| write_behind(sink, |w| format(layout, batches, spent, w)),
+        |handoff| {
+            let mut cursors = prepared
+                .iter_mut()
+                .map(|p| open(p, &args))
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut rows = main.query(params_from_iter(args.iter()))?;
+            let mut out = Reader {
+                batch: Batch::default(),
+                layout,
+                handoff,
+            };
+            let mut n = 0u64;
+            while let Some(row) = rows.next()? {
+                out.piece(if n == 0 { FIRST } else { NEXT });
+                out.object(shape, row, 0)?;
+                let mut column = layout.shapes[shape as usize].len();
+                for &(field, joined) in &joined {
+                    out.piece(field);
+                    let joined_shape = &layout.shapes[joined as usize];
+                    // A left join that found nothing leaves the joined row's id NULL.
+                    let found = joined_shape
+                        .id
+                        .is_none_or(|id| !matches!(row.get_ref(column + id), Ok(ValueRef::Null)));
+                    if found {
+                        out.object(joined, row, column)?;
+                        out.piece(CLOSE);
+                    } else {
+                        out.piece(NULL);
+                    }
+                    column += joined_shape.len();
+                }
+                let id: i64 = row.get(id_column)?;
+                for cursor in &mut cursors {
+                    cursor.write(&[id], &mut out)?;
+                }
+                out.piece(CLOSE);
+                out.spill()?;
+                n += 1;
+                if n.is_multiple_of(4096) {
+                    progress(n);
+                }
             }
-            column += joined.len();
-        }
-        let id: i64 = row.get(id_column)?;
-        for cursor in &mut cursors {
-            cursor.write(&[id], &mut out)?;
-        }
-        out.buf.push(b'}');
-        out.spill()?;
-        n += 1;
-        if n.is_multiple_of(4096) {
+            out.send()?;
             progress(n);
-        }
-    }
-    out.buf.extend_from_slice(b"\n]\n");
-    out.sink.write_all(&out.buf)?;
-    progress(n);
-    Ok(n)
+            Ok(n)
+        },
+    )
 }
 
 #[cfg(test)]
@@ -604,5 +789,55 @@ mod tests {
             out.taken.len()
         );
         assert!(out.largest < CHUNK + 4096, "a write of {} bytes", out.largest);
+    }
+
+    #[test]
+    fn text_written_as_it_is_and_text_escaped_read_back_the_same() {
+        let mut samples: Vec<Vec<u8>> = (0u8..=0x7f).map(|b| vec![b'a', b, b'z']).collect();
+        samples.extend(
+            [
+                "",
+                "plain ascii 2024-12-12T18:08:17Z",
+                "quote \" inside",
+                "emoji 😀 שלום",
+                "tab\tand\r\n",
+            ]
+            .map(|s| s.as_bytes().to_vec()),
+        );
+        samples.push(b"bad \xff utf8".to_vec());
+        for text in samples {
+            let mut out = Vec::new();
+            string(&text, &mut out);
+            let back: String = serde_json::from_slice(&out)
+                .unwrap_or_else(|e| panic!("{:?} gave {:?}: {e}", text, String::from_utf8_lossy(&out)));
+            assert_eq!(back, String::from_utf8_lossy(&text));
+        }
+    }
+
+    #[test]
+    fn a_full_disk_stops_the_reading_with_the_disks_error() {
+        let conn = shop();
+        conn.execute_batch(
+            "WITH RECURSIVE k(i) AS (SELECT 100 UNION ALL SELECT i + 1 FROM k WHERE i < 50099)
+             INSERT INTO tickets SELECT i, 1, 1, 7, 'Completed', '2026-04-01T10:00:00Z' FROM k;",
+        )
+        .unwrap();
+        let req = NewExport {
+            dataset: "tickets".into(),
+            format: "json".into(),
+            delimiter: None,
+            filters: None,
+        };
+        let mut read = 0;
+        let err = write(
+            &conn,
+            &Plan::new(&req, chrono_tz::UTC).unwrap(),
+            &mut crate::exports::test_outputs::FillingDisk::with_room(10_000),
+            &mut |n| read = n,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("no space left on device"), "{err}");
+        // Reading stopped within the batches and chunks that may wait, not at the end.
+        assert!(read < 40_000, "read {read} of 50,003 tickets after the output failed");
     }
 }
