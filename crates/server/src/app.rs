@@ -198,7 +198,13 @@ impl App {
         let db = self
             .sandboxes
             .get_or_open(&id, move || {
-                open_live(&dir.join("live.db")).map_err(|e| ApiError::internal("open the sandbox", e))
+                // Removed since the caller looked it up: opening would make an empty one.
+                // (Removal holds this slot, so the check and the open see the same files.)
+                let live = dir.join("live.db");
+                if !live.is_file() {
+                    return Err(ApiError::not_found(&format!("sandbox {id}")));
+                }
+                open_live(&live).map_err(|e| ApiError::internal("open the sandbox", e))
             })
             .await?;
         Ok(ShopData { db, attachments })
@@ -267,6 +273,35 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    /// A request that found a sandbox just before it was removed is told it is gone,
+    /// and no empty database is made in its place.
+    #[tokio::test]
+    async fn a_sandbox_removed_under_a_request_is_not_found_and_not_remade() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data: dir.path().join("data"),
+            ..Config::default()
+        };
+        let app = Arc::new(App::open(config, Arc::new(SystemClock)).unwrap());
+        std::fs::create_dir_all(app.sandbox_dir(4)).unwrap();
+        open_live(&app.sandbox_dir(4).join("live.db")).unwrap();
+        app.sandbox_data(4).await.unwrap();
+        // Removal waits for the slot: a blocking thread's work, as in the server.
+        let removing = app.clone();
+        tokio::task::spawn_blocking(move || removing.remove_sandbox(4))
+            .await
+            .unwrap()
+            .unwrap();
+        let err = app.sandbox_data(4).await.err().expect("a removed sandbox");
+        assert_eq!(err.status, axum::http::StatusCode::NOT_FOUND, "{}", err.message);
+        assert_eq!(err.message, "sandbox 4 not found");
+        assert!(!app.sandbox_dir(4).exists(), "nothing made in its place");
+        // A folder left without its database is not opened either.
+        std::fs::create_dir_all(app.sandbox_dir(5)).unwrap();
+        assert!(app.sandbox_data(5).await.is_err());
+        assert!(!app.sandbox_dir(5).join("live.db").exists());
+    }
 
     /// More requests for a shop being swapped than the server has worker threads wait
     /// for the swap without holding those threads: other shops are served meanwhile.
