@@ -395,6 +395,7 @@ impl repairops_vault::Progress for Within<'_> {
         self.job.advance(bytes);
     }
 }
+
 /// Runs a job's body, turning a panic (a bug) into the job's error, so the job's own
 /// clean-up runs and the user reads what to do rather than a vanished job. `what` names
 /// the job in the message ("export", "restore").
@@ -405,4 +406,25 @@ pub fn panic_as_error<T>(what: &str, body: impl FnOnce() -> Result<T, String>) -
              happens again, send the server log to support"
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panic_as_error;
+
+    #[test]
+    fn a_panic_in_a_job_body_becomes_its_error_and_results_pass_through() {
+        assert_eq!(panic_as_error("export", || Ok::<_, String>(7)), Ok(7));
+        assert_eq!(
+            panic_as_error("export", || Err::<u8, _>("no space left on device".to_string())),
+            Err("no space left on device".to_string())
+        );
+        let err = panic_as_error("restore", || -> Result<(), String> { panic!("index out of bounds") }).unwrap_err();
+        assert!(err.starts_with("the restore stopped on an internal error"), "{err}");
+        assert!(err.contains("send the server log to support"), "{err}");
+        assert!(
+            !err.contains("index out of bounds"),
+            "the panic's text is for the log: {err}"
+        );
+    }
 }
