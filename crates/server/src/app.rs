@@ -274,16 +274,20 @@ mod tests {
 
     use super::*;
 
+    fn app_in(dir: &std::path::Path) -> Arc<App> {
+        let config = Config {
+            data: dir.join("data"),
+            ..Config::default()
+        };
+        Arc::new(App::open(config, Arc::new(SystemClock)).unwrap())
+    }
+
     /// A request that found a sandbox just before it was removed is told it is gone,
     /// and no empty database is made in its place.
     #[tokio::test]
     async fn a_sandbox_removed_under_a_request_is_not_found_and_not_remade() {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config {
-            data: dir.path().join("data"),
-            ..Config::default()
-        };
-        let app = Arc::new(App::open(config, Arc::new(SystemClock)).unwrap());
+        let app = app_in(dir.path());
         std::fs::create_dir_all(app.sandbox_dir(4)).unwrap();
         open_live(&app.sandbox_dir(4).join("live.db")).unwrap();
         app.sandbox_data(4).await.unwrap();
@@ -308,11 +312,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn requests_waiting_for_a_shop_being_swapped_do_not_hold_up_other_shops() {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config {
-            data: dir.path().join("data"),
-            ..Config::default()
-        };
-        let app = Arc::new(App::open(config, Arc::new(SystemClock)).unwrap());
+        let app = app_in(dir.path());
         let first = app.shop_data("first").await.unwrap();
         app.shop_data("second").await.unwrap();
 

@@ -114,13 +114,43 @@ pub fn export_command(data: &FsPath, slug: &str, req: &NewExport, out: &FsPath) 
     let plan = Plan::new(req, tz).map_err(|e| e.to_string())?;
     let live = data.join("accounts").join(slug).join("live.db");
     let started = std::time::Instant::now();
-    let mut sink: Box<dyn std::io::Write + Send> = if out == FsPath::new("-") {
+    // A file is written beside its name and renamed into place once whole, so an export
+    // that fails or is stopped part way leaves no half file under that name (and an
+    // older file there as it was). Standard output, a device or a pipe is written as is.
+    let to_stdout = out == FsPath::new("-");
+    let part = (!to_stdout && std::fs::metadata(out).ok().is_none_or(|m| m.is_file())).then(|| {
+        let mut part = out.as_os_str().to_owned();
+        part.push(".part");
+        std::path::PathBuf::from(part)
+    });
+    let mut sink: Box<dyn std::io::Write + Send> = if to_stdout {
         Box::new(std::io::stdout())
     } else {
-        Box::new(std::fs::File::create(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?)
+        let path = part.as_deref().unwrap_or(out);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(part.is_some())
+            .truncate(part.is_some())
+            .open(path);
+        Box::new(file.map_err(|e| format!("cannot create {}: {e}", path.display()))?)
     };
-    let result =
-        export_live(&live, &plan, &mut sink, &mut |_, _| {}).and_then(|n| sink.flush().map(|()| n).map_err(Into::into));
+    let result = export_live(&live, &plan, &mut sink, &mut |done, _| {
+        if done > 0 {
+            crate::faults::point("export.progress");
+        }
+    })
+    .and_then(|n| sink.flush().map(|()| n).map_err(Into::into));
+    drop(sink);
+    let result = match &part {
+        Some(part) => {
+            let placed = result.and_then(|n| std::fs::rename(part, out).map(|()| n).map_err(Into::into));
+            if placed.is_err() {
+                let _ = std::fs::remove_file(part);
+            }
+            placed
+        }
+        None => result,
+    };
     let key = crate::audit::AuditKey::load_or_create(data).map_err(|e| format!("cannot read the audit key: {e}"))?;
     let entry = AuditEntry {
         at: control::now_text(),

@@ -79,12 +79,16 @@ const CLOSE: u32 = 2;
 const NULL: u32 = 3;
 const END: u32 = 4;
 const COMMA: u32 = 5;
+const OPEN_ARRAY: u32 = 6;
+/// The array's end: handed on by the reading thread once every record was read, so an
+/// export that fails part way never looks like a whole JSON document.
+const CLOSE_ARRAY: u32 = 7;
 
 impl Layout {
     fn new() -> Layout {
         Layout {
             shapes: Vec::new(),
-            pieces: [&b"\n"[..], b",\n", b"}", b"null", b"]", b","]
+            pieces: [&b"\n"[..], b",\n", b"}", b"null", b"]", b",", b"[", b"\n]\n"]
                 .map(<[u8]>::to_vec)
                 .to_vec(),
         }
@@ -183,7 +187,6 @@ fn format(
 ) -> Result<(), ExportError> {
     let mut out = Vec::with_capacity(CHUNK + 64 * 1024);
     let mut number = itoa::Buffer::new();
-    out.push(b'[');
     for mut batch in batches {
         let bytes = &batch.values.bytes;
         let mut values = batch.values.cells.iter();
@@ -206,7 +209,6 @@ fn format(
         // The reading thread may have finished; then the batch is dropped.
         let _ = spent.send(batch);
     }
-    out.extend_from_slice(b"\n]\n");
     sink.write_all(&out)?;
     Ok(())
 }
@@ -561,6 +563,7 @@ pub fn write(
                 layout,
                 handoff,
             };
+            out.piece(OPEN_ARRAY);
             let mut n = 0u64;
             while let Some(row) = rows.next()? {
                 out.piece(if n == 0 { FIRST } else { NEXT });
@@ -592,6 +595,7 @@ pub fn write(
                     progress(n);
                 }
             }
+            out.piece(CLOSE_ARRAY);
             out.send()?;
             progress(n);
             Ok(n)
@@ -642,14 +646,27 @@ mod tests {
         conn
     }
 
-    fn export(conn: &Connection, dataset: &str, filters: Option<ExportFilters>) -> Value {
+    fn plan(dataset: &str, filters: Option<ExportFilters>) -> Plan {
         let req = NewExport {
             dataset: dataset.into(),
             format: "json".into(),
             delimiter: None,
             filters,
         };
-        let plan = Plan::new(&req, chrono_tz::UTC).unwrap();
+        Plan::new(&req, chrono_tz::UTC).unwrap()
+    }
+
+    /// Adds tickets 100 to `last` for customer 1.
+    fn add_tickets(conn: &Connection, last: u32) {
+        conn.execute_batch(&format!(
+            "WITH RECURSIVE k(i) AS (SELECT 100 UNION ALL SELECT i + 1 FROM k WHERE i < {last})
+             INSERT INTO tickets SELECT i, 1, 1, 7, 'Completed', '2026-04-01T10:00:00Z' FROM k;"
+        ))
+        .unwrap();
+    }
+
+    fn export(conn: &Connection, dataset: &str, filters: Option<ExportFilters>) -> Value {
+        let plan = plan(dataset, filters);
         let mut out = Vec::new();
         let mut told = 0;
         let n = write(conn, &plan, &mut out, &mut |n| told = n).unwrap();
@@ -767,19 +784,9 @@ mod tests {
     #[test]
     fn a_record_with_thousands_of_rows_is_handed_on_a_chunk_at_a_time() {
         let conn = shop();
-        conn.execute_batch(
-            "WITH RECURSIVE k(i) AS (SELECT 100 UNION ALL SELECT i + 1 FROM k WHERE i < 5099)
-             INSERT INTO tickets SELECT i, 1, 1, 7, 'Completed', '2026-04-01T10:00:00Z' FROM k;",
-        )
-        .unwrap();
-        let req = NewExport {
-            dataset: "customers".into(),
-            format: "json".into(),
-            delimiter: None,
-            filters: None,
-        };
+        add_tickets(&conn, 5099);
         let mut out = crate::exports::test_outputs::Largest::default();
-        write(&conn, &Plan::new(&req, chrono_tz::UTC).unwrap(), &mut out, &mut |_| {}).unwrap();
+        write(&conn, &plan("customers", None), &mut out, &mut |_| {}).unwrap();
         let customers: Value = serde_json::from_slice(&out.taken).unwrap();
         let tickets = customers[0]["tickets"].as_array().unwrap();
         assert_eq!(tickets.len(), 5002);
@@ -817,21 +824,11 @@ mod tests {
     #[test]
     fn a_full_disk_stops_the_reading_with_the_disks_error() {
         let conn = shop();
-        conn.execute_batch(
-            "WITH RECURSIVE k(i) AS (SELECT 100 UNION ALL SELECT i + 1 FROM k WHERE i < 50099)
-             INSERT INTO tickets SELECT i, 1, 1, 7, 'Completed', '2026-04-01T10:00:00Z' FROM k;",
-        )
-        .unwrap();
-        let req = NewExport {
-            dataset: "tickets".into(),
-            format: "json".into(),
-            delimiter: None,
-            filters: None,
-        };
+        add_tickets(&conn, 50099);
         let mut read = 0;
         let err = write(
             &conn,
-            &Plan::new(&req, chrono_tz::UTC).unwrap(),
+            &plan("tickets", None),
             &mut crate::exports::test_outputs::FillingDisk::with_room(10_000),
             &mut |n| read = n,
         )
@@ -839,5 +836,24 @@ mod tests {
         assert!(err.to_string().contains("no space left on device"), "{err}");
         // Reading stopped within the batches and chunks that may wait, not at the end.
         assert!(read < 40_000, "read {read} of 50,003 tickets after the output failed");
+    }
+
+    #[test]
+    fn an_export_that_fails_part_way_does_not_end_as_a_whole_document() {
+        let conn = shop();
+        add_tickets(&conn, 50099);
+        let interrupt = conn.get_interrupt_handle();
+        let mut out = Vec::new();
+        // The reading fails at its next step once 4,096 records are read.
+        let err = write(&conn, &plan("tickets", None), &mut out, &mut |n| {
+            if n > 0 {
+                interrupt.interrupt();
+            }
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("interrupt"), "{err}");
+        assert!(out.starts_with(b"[\n{"), "the records read were written");
+        assert!(!out.ends_with(b"]\n"), "the array was closed after a failure");
+        assert!(serde_json::from_slice::<Value>(&out).is_err());
     }
 }

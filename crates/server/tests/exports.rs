@@ -643,6 +643,53 @@ async fn a_ccpa_deletion_leaves_no_trace_in_live_data_or_sandboxes() {
     assert_eq!(owner.ccpa_delete(EMAIL).await.unwrap_err().status(), Some(404));
 }
 
+/// `repairops-server export --out FILE` writes beside FILE and renames it into place
+/// once whole: stopped part way, it leaves nothing new under that name, and an older
+/// file there is as it was.
+#[test]
+fn a_command_line_export_stopped_part_way_leaves_no_half_file_under_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    common::seed(&data, "demo");
+    let pauses = dir.path().join("pauses");
+    std::fs::create_dir_all(&pauses).unwrap();
+    let out_file = dir.path().join("tickets.json");
+    std::fs::write(&out_file, b"yesterday's export").unwrap();
+    let export = || {
+        let mut command = std::process::Command::new(common::BIN);
+        command
+            .args(["export", "--data"])
+            .arg(&data)
+            .args(["--account", "demo", "--dataset", "tickets", "--format", "json", "--out"])
+            .arg(&out_file)
+            .env("REPAIROPS_LOG", "warn")
+            .stderr(std::process::Stdio::null());
+        command
+    };
+    // Paused once records have been read and written, then killed.
+    let mut child = export()
+        .env("REPAIROPS_PAUSE_AT", "export.progress")
+        .env("REPAIROPS_PAUSE_DIR", &pauses)
+        .spawn()
+        .unwrap();
+    common::wait_file(&pauses.join("export.progress.reached"));
+    // The threads formatting and writing what was read go on while the reading waits.
+    let part = dir.path().join("tickets.json.part");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::fs::metadata(&part).map_or(0, |m| m.len()) == 0 {
+        assert!(std::time::Instant::now() < deadline, "nothing was written");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(std::fs::read(&out_file).unwrap(), b"yesterday's export");
+    // A whole run replaces it.
+    assert!(export().status().unwrap().success());
+    let doc: Value = serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    assert!(!doc.as_array().unwrap().is_empty());
+    assert!(!part.exists());
+}
+
 /// Peak resident memory (KiB) of `repairops-server export` for one dataset.
 fn export_peak_kib(data: &Path, dataset: &str, format: &str) -> u64 {
     let out_file = data.join(format!("out.{format}"));

@@ -7,7 +7,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use repairops_api::*;
@@ -78,14 +78,6 @@ async fn restore(client: &Client, backup_id: i64) -> Job {
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{v}");
     serde_json::from_value(v).unwrap()
-}
-
-fn wait_file(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !path.exists() {
-        assert!(Instant::now() < deadline, "{} never appeared", path.display());
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// A configuration without the scheduler (whose catch-up backup would hold the job slot).

@@ -179,6 +179,15 @@ impl Drop for TestServer {
     }
 }
 
+/// Waits for a file a paused server makes (`faults::point`: `NAME.reached`).
+pub fn wait_file(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !path.exists() {
+        assert!(Instant::now() < deadline, "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
