@@ -201,10 +201,11 @@ impl App {
                 // Removed since the caller looked it up: opening would make an empty one.
                 // (Removal holds this slot, so the check and the open see the same files.)
                 let live = dir.join("live.db");
-                if !live.is_file() {
-                    return Err(ApiError::not_found(&format!("sandbox {id}")));
+                match live.try_exists() {
+                    Ok(true) => open_live(&live).map_err(|e| ApiError::internal("open the sandbox", e)),
+                    Ok(false) => Err(ApiError::not_found(&format!("sandbox {id}"))),
+                    Err(e) => Err(ApiError::internal("open the sandbox", e)),
                 }
-                open_live(&live).map_err(|e| ApiError::internal("open the sandbox", e))
             })
             .await?;
         Ok(ShopData { db, attachments })

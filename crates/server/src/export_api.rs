@@ -114,42 +114,16 @@ pub fn export_command(data: &FsPath, slug: &str, req: &NewExport, out: &FsPath) 
     let plan = Plan::new(req, tz).map_err(|e| e.to_string())?;
     let live = data.join("accounts").join(slug).join("live.db");
     let started = std::time::Instant::now();
-    // A file is written beside its name and renamed into place once whole, so an export
-    // that fails or is stopped part way leaves no half file under that name (and an
-    // older file there as it was). Standard output, a device or a pipe is written as is.
-    let to_stdout = out == FsPath::new("-");
-    let part = (!to_stdout && std::fs::metadata(out).ok().is_none_or(|m| m.is_file())).then(|| {
-        let mut part = out.as_os_str().to_owned();
-        part.push(".part");
-        std::path::PathBuf::from(part)
-    });
-    let mut sink: Box<dyn std::io::Write + Send> = if to_stdout {
-        Box::new(std::io::stdout())
-    } else {
-        let path = part.as_deref().unwrap_or(out);
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(part.is_some())
-            .truncate(part.is_some())
-            .open(path);
-        Box::new(file.map_err(|e| format!("cannot create {}: {e}", path.display()))?)
-    };
-    let result = export_live(&live, &plan, &mut sink, &mut |done, _| {
+    let progress = &mut |done, _| {
         if done > 0 {
             crate::faults::point("export.progress");
         }
-    })
-    .and_then(|n| sink.flush().map(|()| n).map_err(Into::into));
-    drop(sink);
-    let result = match &part {
-        Some(part) => {
-            let placed = result.and_then(|n| std::fs::rename(part, out).map(|()| n).map_err(Into::into));
-            if placed.is_err() {
-                let _ = std::fs::remove_file(part);
-            }
-            placed
-        }
-        None => result,
+    };
+    let result = if out == FsPath::new("-") {
+        let mut sink = std::io::stdout();
+        export_live(&live, &plan, &mut sink, progress).and_then(|n| Ok(std::io::Write::flush(&mut sink).map(|()| n)?))
+    } else {
+        export_to_file(&live, &plan, out, progress)
     };
     let key = crate::audit::AuditKey::load_or_create(data).map_err(|e| format!("cannot read the audit key: {e}"))?;
     let entry = AuditEntry {
@@ -173,6 +147,60 @@ pub fn export_command(data: &FsPath, slug: &str, req: &NewExport, out: &FsPath) 
         "{n} records in {secs:.3} s ({:.0} records/s)",
         n as f64 / secs.max(1e-9)
     ))
+}
+
+/// Writes an export into the file `out`: into a temporary file beside it (beside a
+/// symbolic link's target), flushed to the device and renamed into place once whole, so
+/// an export that fails or is stopped part way leaves nothing new under that name and
+/// an older file there as it was. A device or a pipe is written directly.
+fn export_to_file(
+    live: &FsPath,
+    plan: &Plan,
+    out: &FsPath,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<u64, crate::exports::ExportError> {
+    let context = |path: &FsPath| {
+        let path = path.display().to_string();
+        move |e: std::io::Error| std::io::Error::new(e.kind(), format!("cannot create {path}: {e}"))
+    };
+    let target = match std::fs::symlink_metadata(out) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(out).unwrap_or_else(|_| out.to_path_buf()),
+        _ => out.to_path_buf(),
+    };
+    let existing = std::fs::metadata(&target).ok();
+    if existing.as_ref().is_some_and(|m| !m.is_file()) {
+        // A device or a pipe (a folder fails to open here, with its own message).
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&target)
+            .map_err(context(&target))?;
+        let n = export_live(live, plan, &mut file, progress)?;
+        std::io::Write::flush(&mut file)?;
+        return Ok(n);
+    }
+    let folder = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => FsPath::new("."),
+    };
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // Removed when dropped: on an error, and on a panic as it unwinds.
+    let mut part = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".part")
+        .tempfile_in(folder)
+        .map_err(context(&target))?;
+    // A file replaced keeps its permissions; a new one is its owner's alone (tempfile's
+    // 0600), as an export holds customers' personal data.
+    if let Some(m) = &existing {
+        part.as_file().set_permissions(m.permissions())?;
+    }
+    let n = export_live(live, plan, &mut part, progress)?;
+    part.as_file().sync_all()?;
+    part.persist(&target).map_err(|e| e.error)?;
+    Ok(n)
 }
 
 #[utoipa::path(post, path = "/api/v1/exports", tag = "exports", security(("bearer" = [])), request_body = NewExport,

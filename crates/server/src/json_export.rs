@@ -525,6 +525,42 @@ fn no_id(table: &str) -> ExportError {
     )))
 }
 
+/// A dataset's queries, prepared: the records' own and those of their relations.
+struct Query<'c> {
+    main: Statement<'c>,
+    args: Vec<rusqlite::types::Value>,
+    shape: u32,
+    id_column: usize,
+    joined: Vec<(u32, u32)>,
+    relations: Vec<Prepared<'c>>,
+}
+
+impl<'c> Query<'c> {
+    fn prepare(conn: &'c Connection, plan: &Plan, layout: &mut Layout) -> Result<Query<'c>, ExportError> {
+        let (filter, args) = plan.filter_sql();
+        let Spec {
+            sql,
+            shape,
+            joined,
+            relations,
+        } = spec(conn, plan, &filter, !args.is_empty(), layout)?;
+        let id_column = layout.shapes[shape as usize]
+            .id
+            .ok_or_else(|| no_id(plan.dataset.as_str()))?;
+        Ok(Query {
+            main: conn.prepare(&sql)?,
+            args,
+            shape,
+            id_column,
+            joined,
+            relations: relations
+                .into_iter()
+                .map(|r| prepare(conn, r))
+                .collect::<rusqlite::Result<_>>()?,
+        })
+    }
+}
+
 /// Writes the dataset as a JSON array into `sink`; `progress` is told the records read
 /// now and then. Returns the number of records.
 pub fn write(
@@ -533,74 +569,78 @@ pub fn write(
     sink: &mut (dyn Write + Send),
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, ExportError> {
-    let (filter, args) = plan.filter_sql();
     let mut layout = Layout::new();
-    let Spec {
-        sql,
-        shape,
-        joined,
-        relations,
-    } = spec(conn, plan, &filter, !args.is_empty(), &mut layout)?;
-    let mut main = conn.prepare(&sql)?;
-    let mut prepared = relations
-        .into_iter()
-        .map(|r| prepare(conn, r))
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let id_column = layout.shapes[shape as usize]
-        .id
-        .ok_or_else(|| no_id(plan.dataset.as_str()))?;
+    let mut query = Query::prepare(conn, plan, &mut layout)?;
     let layout = &layout;
     behind(
         move |batches, spent| write_behind(sink, |w| format(layout, batches, spent, w)),
-        |handoff| {
-            let mut cursors = prepared
-                .iter_mut()
-                .map(|p| open(p, &args))
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut rows = main.query(params_from_iter(args.iter()))?;
-            let mut out = Reader {
-                batch: Batch::default(),
-                layout,
-                handoff,
-            };
-            out.piece(OPEN_ARRAY);
-            let mut n = 0u64;
-            while let Some(row) = rows.next()? {
-                out.piece(if n == 0 { FIRST } else { NEXT });
-                out.object(shape, row, 0)?;
-                let mut column = layout.shapes[shape as usize].len();
-                for &(field, joined) in &joined {
-                    out.piece(field);
-                    let joined_shape = &layout.shapes[joined as usize];
-                    // A left join that found nothing leaves the joined row's id NULL.
-                    let found = joined_shape
-                        .id
-                        .is_none_or(|id| !matches!(row.get_ref(column + id), Ok(ValueRef::Null)));
-                    if found {
-                        out.object(joined, row, column)?;
-                        out.piece(CLOSE);
-                    } else {
-                        out.piece(NULL);
-                    }
-                    column += joined_shape.len();
-                }
-                let id: i64 = row.get(id_column)?;
-                for cursor in &mut cursors {
-                    cursor.write(&[id], &mut out)?;
-                }
-                out.piece(CLOSE);
-                out.spill()?;
-                n += 1;
-                if n.is_multiple_of(4096) {
-                    progress(n);
-                }
-            }
-            out.piece(CLOSE_ARRAY);
-            out.send()?;
-            progress(n);
-            Ok(n)
-        },
+        |handoff| read(&mut query, layout, handoff, progress),
     )
+}
+
+/// The reading thread: every record with its relations, as steps and the values they
+/// take, handed on a batch at a time. Returns the number of records.
+fn read(
+    query: &mut Query<'_>,
+    layout: &Layout,
+    handoff: &Handoff<Batch>,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, ExportError> {
+    let Query {
+        main,
+        args,
+        shape,
+        id_column,
+        joined,
+        relations,
+    } = query;
+    let (shape, id_column) = (*shape, *id_column);
+    let mut cursors = relations
+        .iter_mut()
+        .map(|p| open(p, args))
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut rows = main.query(params_from_iter(args.iter()))?;
+    let mut out = Reader {
+        batch: Batch::default(),
+        layout,
+        handoff,
+    };
+    out.piece(OPEN_ARRAY);
+    let mut n = 0u64;
+    while let Some(row) = rows.next()? {
+        out.piece(if n == 0 { FIRST } else { NEXT });
+        out.object(shape, row, 0)?;
+        let mut column = layout.shapes[shape as usize].len();
+        for &(field, joined) in joined.iter() {
+            out.piece(field);
+            let joined_shape = &layout.shapes[joined as usize];
+            // A left join that found nothing leaves the joined row's id NULL.
+            let found = joined_shape
+                .id
+                .is_none_or(|id| !matches!(row.get_ref(column + id), Ok(ValueRef::Null)));
+            if found {
+                out.object(joined, row, column)?;
+                out.piece(CLOSE);
+            } else {
+                out.piece(NULL);
+            }
+            column += joined_shape.len();
+        }
+        let id: i64 = row.get(id_column)?;
+        for cursor in &mut cursors {
+            cursor.write(&[id], &mut out)?;
+        }
+        out.piece(CLOSE);
+        out.spill()?;
+        n += 1;
+        if n.is_multiple_of(4096) {
+            progress(n);
+        }
+    }
+    out.piece(CLOSE_ARRAY);
+    out.send()?;
+    progress(n);
+    Ok(n)
 }
 
 #[cfg(test)]
@@ -799,7 +839,7 @@ mod tests {
     }
 
     #[test]
-    fn text_written_as_it_is_and_text_escaped_read_back_the_same() {
+    fn text_is_written_as_serde_json_writes_it() {
         let mut samples: Vec<Vec<u8>> = (0u8..=0x7f).map(|b| vec![b'a', b, b'z']).collect();
         samples.extend(
             [
@@ -815,9 +855,12 @@ mod tests {
         for text in samples {
             let mut out = Vec::new();
             string(&text, &mut out);
-            let back: String = serde_json::from_slice(&out)
-                .unwrap_or_else(|e| panic!("{:?} gave {:?}: {e}", text, String::from_utf8_lossy(&out)));
-            assert_eq!(back, String::from_utf8_lossy(&text));
+            let expected = serde_json::to_vec(&String::from_utf8_lossy(&text)).unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&expected),
+                "{text:?}"
+            );
         }
     }
 
@@ -855,5 +898,31 @@ mod tests {
         assert!(out.starts_with(b"[\n{"), "the records read were written");
         assert!(!out.ends_with(b"]\n"), "the array was closed after a failure");
         assert!(serde_json::from_slice::<Value>(&out).is_err());
+    }
+
+    #[test]
+    fn a_record_with_thousands_of_rows_is_read_out_in_batches_of_bounded_size() {
+        let conn = shop();
+        add_tickets(&conn, 5099);
+        let mut layout = Layout::new();
+        let mut query = Query::prepare(&conn, &plan("customers", None), &mut layout).unwrap();
+        let (mut batches, mut most_values, mut most_bytes) = (0, 0, 0);
+        let n = behind(
+            |full: Receiver<Batch>, _spent| {
+                for batch in full {
+                    batches += 1;
+                    most_values = most_values.max(batch.values.cells.len());
+                    most_bytes = most_bytes.max(batch.values.bytes.len());
+                }
+                Ok(())
+            },
+            |handoff| read(&mut query, &layout, handoff, &mut |_| {}),
+        )
+        .unwrap();
+        assert_eq!(n, 2);
+        // Customer 1's 5,002 tickets are 30,012 values: handed on part way through it.
+        assert!(batches >= 2, "{batches} batches");
+        assert!(most_values < BATCH_CELLS + 16, "a batch of {most_values} values");
+        assert!(most_bytes < BATCH_BYTES + 1024, "a batch of {most_bytes} bytes");
     }
 }

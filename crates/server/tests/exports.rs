@@ -644,13 +644,15 @@ async fn a_ccpa_deletion_leaves_no_trace_in_live_data_or_sandboxes() {
 }
 
 /// `repairops-server export --out FILE` writes beside FILE and renames it into place
-/// once whole: stopped part way, it leaves nothing new under that name, and an older
-/// file there is as it was.
+/// once whole: stopped or failing part way, it leaves nothing new under that name, and
+/// an older file there is as it was.
 #[test]
 fn a_command_line_export_stopped_part_way_leaves_no_half_file_under_its_name() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     common::seed(&data, "demo");
+    // More tickets than the 4,096 after which the export first reports its progress.
+    grow_tickets(&data, 5_000);
     let pauses = dir.path().join("pauses");
     std::fs::create_dir_all(&pauses).unwrap();
     let out_file = dir.path().join("tickets.json");
@@ -666,7 +668,14 @@ fn a_command_line_export_stopped_part_way_leaves_no_half_file_under_its_name() {
             .stderr(std::process::Stdio::null());
         command
     };
-    // Paused once records have been read and written, then killed.
+    let parts = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "part"))
+            .collect()
+    };
+    // Paused after 4,096 of the tickets, with records written, then killed.
     let mut child = export()
         .env("REPAIROPS_PAUSE_AT", "export.progress")
         .env("REPAIROPS_PAUSE_DIR", &pauses)
@@ -674,20 +683,38 @@ fn a_command_line_export_stopped_part_way_leaves_no_half_file_under_its_name() {
         .unwrap();
     common::wait_file(&pauses.join("export.progress.reached"));
     // The threads formatting and writing what was read go on while the reading waits.
-    let part = dir.path().join("tickets.json.part");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while std::fs::metadata(&part).map_or(0, |m| m.len()) == 0 {
+    while parts()
+        .iter()
+        .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .sum::<u64>()
+        == 0
+    {
         assert!(std::time::Instant::now() < deadline, "nothing was written");
         std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(std::fs::read(&out_file).unwrap(), b"yesterday's export");
-    // A whole run replaces it.
+    for part in parts() {
+        std::fs::remove_file(part).unwrap();
+    }
+    // Failing there (a panic, as a bug would) removes its own unfinished file.
+    let failed = export().env("REPAIROPS_PANIC_AT", "export.progress").status().unwrap();
+    assert!(!failed.success());
+    assert_eq!(std::fs::read(&out_file).unwrap(), b"yesterday's export");
+    assert_eq!(parts(), Vec::<std::path::PathBuf>::new());
+    // A whole run replaces it, keeping the file's permissions.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&out_file, std::fs::Permissions::from_mode(0o640)).unwrap();
     assert!(export().status().unwrap().success());
     let doc: Value = serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
-    assert!(!doc.as_array().unwrap().is_empty());
-    assert!(!part.exists());
+    assert!(doc.as_array().unwrap().len() > 5_000);
+    assert_eq!(
+        std::fs::metadata(&out_file).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    assert_eq!(parts(), Vec::<std::path::PathBuf>::new());
 }
 
 /// Peak resident memory (KiB) of `repairops-server export` for one dataset.
