@@ -104,10 +104,7 @@ impl Db {
     {
         let inner = self.inner.clone();
         run_blocking(move || {
-            let mut conn = inner
-                .writer
-                .lock()
-                .map_err(|_| ApiError::internal("use the database", "writer connection poisoned"))?;
+            let mut conn = inner.lock_writer();
             if inner.closed.load(std::sync::atomic::Ordering::SeqCst) {
                 return Err(replaced());
             }
@@ -137,8 +134,31 @@ impl Db {
 
     /// The writer connection, for start-up and command-line work outside async code.
     pub fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
-        let mut conn = self.inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut conn = self.inner.lock_writer();
         f(&mut conn)
+    }
+}
+
+impl DbInner {
+    /// The writer connection. A write that panicked (a bug) left the lock poisoned and
+    /// maybe a transaction open: the connection is taken back and that transaction
+    /// rolled back, so one bug neither stops every later write nor commits half of
+    /// itself.
+    fn lock_writer(&self) -> std::sync::MutexGuard<'_, Connection> {
+        match self.writer.lock() {
+            Ok(conn) => conn,
+            Err(poisoned) => {
+                self.writer.clear_poison();
+                let conn = poisoned.into_inner();
+                if !conn.is_autocommit() {
+                    tracing::warn!("rolling back the transaction a panicked write left open");
+                    if let Err(e) = conn.execute_batch("ROLLBACK") {
+                        tracing::error!(error = %e, "could not roll back after a panicked write");
+                    }
+                }
+                conn
+            }
+        }
     }
 }
 
@@ -160,4 +180,39 @@ pub fn migrate(conn: &mut Connection, steps: &[&str]) -> rusqlite::Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_write_that_panics_is_rolled_back_and_later_writes_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db"), |c| {
+            c.execute_batch("CREATE TABLE t (x INTEGER)")
+        })
+        .unwrap();
+        let err = db
+            .write(|c| -> Result<(), ApiError> {
+                c.execute_batch("BEGIN; INSERT INTO t VALUES (1);")?;
+                panic!("a bug in the middle of a transaction")
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.status, axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        db.write(|c| Ok(c.execute("INSERT INTO t VALUES (2)", [])?))
+            .await
+            .unwrap();
+        db.with_writer(|c| c.execute("INSERT INTO t VALUES (3)", [])).unwrap();
+        let rows = db
+            .read(|c| {
+                let mut stmt = c.prepare("SELECT x FROM t ORDER BY x")?;
+                let rows = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, [2, 3], "the panicked write left nothing behind");
+    }
 }

@@ -97,6 +97,8 @@ pub fn router(app: AppState) -> axum::Router {
             "/sandboxes/{*rest}",
             axum::routing::any(crate::sandboxes::dispatch).layer(axum::Extension(shop)),
         )
+        // Inside the audit layer, so a request whose handler panicked is audited as failed.
+        .route_layer(tower_http::catch_panic::CatchPanicLayer::custom(crate::error::panicked))
         .route_layer(axum::middleware::from_fn_with_state(app.clone(), audit_layer))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
@@ -451,6 +453,7 @@ async fn create_impl(
     spec: &'static Spec,
     body: Map<String, JsonValue>,
 ) -> Result<Response, ApiError> {
+    crate::faults::point("http.create");
     require_write(auth, spec)?;
     let data = auth.shop_data(app).await?;
     let now = app.clock.now();

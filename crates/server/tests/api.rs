@@ -724,3 +724,42 @@ async fn metrics_show_backup_age_and_request_latencies() {
     // Routes are patterns, never raw paths with ids.
     assert!(!text.contains("/api/v1/jobs/1\""), "{text}");
 }
+
+/// A bug in a request's handler is answered with the readable 500 every internal error
+/// gets (not a connection closed with no answer), is audited as failed, and the server
+/// goes on serving.
+#[tokio::test]
+async fn a_request_whose_handler_panics_gets_a_readable_500_and_the_server_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_env(&dir.path().join("data"), &[], &[("REPAIROPS_PANIC_AT", "http.create")]);
+    let owner = server.sign_in("owner").await;
+    let body = r#"{"shop_id": 1, "first_name": "Ada", "last_name": "Bug"}"#;
+    for _ in 0..2 {
+        let (status, v) = raw(
+            &owner,
+            Method::POST,
+            "/api/v1/customers",
+            Some((body, "application/json")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+        assert_error(&v);
+        assert!(v["error"]["message"].as_str().unwrap().contains("Try again"), "{v}");
+    }
+    let (status, _) = raw(&owner, Method::GET, "/api/v1/customers?limit=1", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, page) = raw(
+        &owner,
+        Method::GET,
+        "/api/v1/audit?event_type=data_change&limit=5",
+        None,
+    )
+    .await;
+    let failed = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "POST /api/v1/customers" && e["result"] == "failure" && e["detail"] == "500")
+        .count();
+    assert_eq!(failed, 2, "{page}");
+}
