@@ -105,11 +105,25 @@ fn main() -> ExitCode {
         }
     };
     init_logging();
-    match run(cli) {
-        Ok(code) => code,
-        Err(message) => {
+    // A panic (a bug) goes to the log like any error, with where it happened; the
+    // server answers the request or fails the job it was in, and a command ends with a
+    // sentence saying what to do rather than Rust's own panic output.
+    std::panic::set_hook(Box::new(|info| {
+        let backtrace = std::backtrace::Backtrace::capture();
+        tracing::error!(panic = %info, %backtrace, "internal error (a bug)");
+    }));
+    match std::panic::catch_unwind(|| run(cli)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(message)) => {
             eprintln!("repairops-server: {message}");
             ExitCode::from(1)
+        }
+        Err(_) => {
+            eprintln!(
+                "repairops-server: stopped on an internal error (a bug), logged above. Try again; \
+                 if it happens again, send that log to support."
+            );
+            ExitCode::from(70)
         }
     }
 }

@@ -700,8 +700,18 @@ fn a_command_line_export_stopped_part_way_leaves_no_half_file_under_its_name() {
         std::fs::remove_file(part).unwrap();
     }
     // Failing there (a panic, as a bug would) removes its own unfinished file.
-    let failed = export().env("REPAIROPS_PANIC_AT", "export.progress").status().unwrap();
-    assert!(!failed.success());
+    let failed = export()
+        .env("REPAIROPS_PANIC_AT", "export.progress")
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(70));
+    let said = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        said.trim_end()
+            .ends_with("if it happens again, send that log to support."),
+        "{said}"
+    );
     assert_eq!(std::fs::read(&out_file).unwrap(), b"yesterday's export");
     assert_eq!(parts(), Vec::<std::path::PathBuf>::new());
     // A whole run replaces it, keeping the file's permissions.
