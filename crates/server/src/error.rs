@@ -81,15 +81,11 @@ impl ApiError {
 }
 
 /// The answer to a request whose handler panicked (a bug): the same readable 500 as any
-/// internal error, with the panic in the log, instead of a connection closed with no
-/// answer. (A panic inside a database task is answered by `db::run_blocking`.)
-pub fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let what = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic with no message".into());
-    ApiError::internal("answer this request", format!("the handler panicked: {what}")).into_response()
+/// internal error, instead of a connection closed with no answer. The panic itself,
+/// with where it happened, is logged by the hook `main` installs. (A panic inside a
+/// database task is answered by `db::run_blocking`.)
+pub fn panicked(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::internal("answer this request", "its handler panicked (logged just before)").into_response()
 }
 
 impl IntoResponse for ApiError {

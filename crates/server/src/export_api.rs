@@ -5,6 +5,7 @@
 //! segments (see [`crate::sealed_file`]), flushed to the device, then renamed to
 //! `exports/{id}.sealed`; a crash leaves only a `.part` file, removed at the next start.
 
+use std::io::Write as _;
 use std::path::{Path as FsPath, PathBuf};
 
 use axum::body::Body;
@@ -121,7 +122,10 @@ pub fn export_command(data: &FsPath, slug: &str, req: &NewExport, out: &FsPath) 
     };
     let result = if out == FsPath::new("-") {
         let mut sink = std::io::stdout();
-        export_live(&live, &plan, &mut sink, progress).and_then(|n| Ok(std::io::Write::flush(&mut sink).map(|()| n)?))
+        export_live(&live, &plan, &mut sink, progress).and_then(|n| {
+            sink.flush()?;
+            Ok(n)
+        })
     } else {
         export_to_file(&live, &plan, out, progress)
     };
@@ -175,7 +179,7 @@ fn export_to_file(
             .open(&target)
             .map_err(context(&target))?;
         let n = export_live(live, plan, &mut file, progress)?;
-        std::io::Write::flush(&mut file)?;
+        file.flush()?;
         return Ok(n);
     }
     let folder = match target.parent() {

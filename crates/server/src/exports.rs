@@ -392,7 +392,7 @@ pub(crate) fn behind<T: Send, R>(
 }
 
 /// Bytes handed from the formatting thread to the writing thread at a time.
-const CHUNK: usize = 256 * 1024;
+pub(crate) const CHUNK: usize = 256 * 1024;
 
 /// Runs `produce` on this thread while a second thread writes what it produces into
 /// `sink`. If writing fails, `produce` is stopped at its next write and the write's

@@ -22,10 +22,7 @@ use rusqlite::fallible_streaming_iterator::FallibleStreamingIterator;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row, Rows, Statement, params_from_iter};
 
-use crate::exports::{Cell, Cells, Dataset, ExportError, Handoff, Plan, behind, table_columns, write_behind};
-
-/// How much JSON is gathered before it is handed to the writing thread.
-const CHUNK: usize = 256 * 1024;
+use crate::exports::{CHUNK, Cell, Cells, Dataset, ExportError, Handoff, Plan, behind, table_columns, write_behind};
 
 /// Values, and bytes of their text, a batch holds before it is handed to the
 /// formatting thread. (Batches of a quarter of this size made the large demo shop's

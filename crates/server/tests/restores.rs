@@ -80,6 +80,20 @@ async fn restore(client: &Client, backup_id: i64) -> Job {
     serde_json::from_value(v).unwrap()
 }
 
+/// A demo shop in `dir` with a backup, then ticket 2 deleted and a ticket added, and
+/// its server stopped: the data folder, the configuration and the backup.
+async fn changed_since_a_backup(dir: &Path) -> (PathBuf, String, Backup) {
+    let data = dir.join("data");
+    let config = unscheduled(dir);
+    let mut server = TestServer::start_with(&data, &["--config", &config]);
+    let owner = server.sign_in("owner").await;
+    let (_, backup) = backup_now(&owner).await;
+    owner.delete::<Ticket>(2).await.unwrap();
+    owner.create::<Ticket>(&new_ticket("after the backup")).await.unwrap();
+    server.stop();
+    (data, config, backup)
+}
+
 /// A configuration without the scheduler (whose catch-up backup would hold the job slot).
 fn unscheduled(dir: &Path) -> String {
     let path = dir.join("server.toml");
@@ -280,15 +294,8 @@ async fn a_restore_killed_at_any_point_leaves_live_data_as_it_was() {
         points.swap(i, (x % (i as u64 + 1)) as usize);
     }
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
     let pauses = dir.path().join("pauses");
-    let config = unscheduled(dir.path());
-    let mut server = TestServer::start_with(&data, &["--config", &config]);
-    let owner = server.sign_in("owner").await;
-    let (_, backup) = backup_now(&owner).await;
-    owner.delete::<Ticket>(2).await.unwrap();
-    owner.create::<Ticket>(&new_ticket("after the backup")).await.unwrap();
-    server.stop();
+    let (data, config, backup) = changed_since_a_backup(dir.path()).await;
     let before = dump(&data);
     for point in &points {
         eprintln!("kill -9 at {point}");
@@ -321,13 +328,7 @@ async fn a_restore_killed_at_any_point_leaves_live_data_as_it_was() {
 #[tokio::test]
 async fn a_restore_that_panics_puts_everything_back_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let config = unscheduled(dir.path());
-    let mut server = TestServer::start_with(&data, &["--config", &config]);
-    let owner = server.sign_in("owner").await;
-    let (_, backup) = backup_now(&owner).await;
-    owner.delete::<Ticket>(2).await.unwrap();
-    server.stop();
+    let (data, config, backup) = changed_since_a_backup(dir.path()).await;
     let before = dump(&data);
     for point in ["restore.fetching", "restore.swapping", "restore.swap.in.live.db"] {
         let env = [("REPAIROPS_PANIC_AT", point)];
