@@ -5,7 +5,6 @@
 //! segments (see [`crate::sealed_file`]), flushed to the device, then renamed to
 //! `exports/{id}.sealed`; a crash leaves only a `.part` file, removed at the next start.
 
-use std::io::Write as _;
 use std::path::{Path as FsPath, PathBuf};
 
 use axum::body::Body;
@@ -85,128 +84,6 @@ fn export_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Export> {
     })
 }
 
-/// Streams the export described by `plan` out of a live database into `out`, inside one
-/// read transaction (a consistent picture however long it takes, writers unblocked).
-pub fn export_live(
-    live_db: &FsPath,
-    plan: &Plan,
-    out: &mut (dyn std::io::Write + Send),
-    progress: &mut dyn FnMut(u64, u64),
-) -> Result<u64, crate::exports::ExportError> {
-    let conn = crate::db::open_connection(live_db)?;
-    conn.execute_batch("BEGIN")?;
-    let total = crate::exports::count(&conn, plan)?;
-    progress(0, total);
-    let n = crate::exports::write(&conn, plan, out, &mut |done| progress(done, total))?;
-    conn.execute_batch("COMMIT")?;
-    Ok(n)
-}
-
-/// `repairops-server export`: an operator's export straight from the data folder to a
-/// file, audited as the operator. Returns a one-line report.
-pub fn export_command(data: &FsPath, slug: &str, req: &NewExport, out: &FsPath) -> Result<String, String> {
-    let control_path = data.join("server.db");
-    let mut conn = crate::db::open_connection(&control_path)
-        .map_err(|e| format!("cannot open {}: {e}", control_path.display()))?;
-    let account = control::account_by_slug(&conn, slug)
-        .map_err(|e| format!("cannot read the accounts: {e}"))?
-        .ok_or_else(|| format!("there is no account {slug:?} in {}", data.display()))?;
-    let tz = account.account.timezone.parse().unwrap_or(chrono_tz::UTC);
-    let plan = Plan::new(req, tz).map_err(|e| e.to_string())?;
-    let live = data.join("accounts").join(slug).join("live.db");
-    let started = std::time::Instant::now();
-    let progress = &mut |done, _| {
-        if done > 0 {
-            crate::faults::point("export.progress");
-        }
-    };
-    let result = if out == FsPath::new("-") {
-        let mut sink = std::io::stdout();
-        export_live(&live, &plan, &mut sink, progress).and_then(|n| {
-            sink.flush()?;
-            Ok(n)
-        })
-    } else {
-        export_to_file(&live, &plan, out, progress)
-    };
-    let key = crate::audit::AuditKey::load_or_create(data).map_err(|e| format!("cannot read the audit key: {e}"))?;
-    let entry = AuditEntry {
-        at: control::now_text(),
-        account: slug.to_string(),
-        user: "operator (command line)".into(),
-        event_type: "export".into(),
-        action: format!("export {} as {}", plan.dataset.as_str(), plan.format.as_str()),
-        resource: out.display().to_string(),
-        ip: "-".into(),
-        result: if result.is_ok() { "success" } else { "failure" }.into(),
-        detail: match &result {
-            Ok(n) => format!("{n} records"),
-            Err(e) => e.to_string(),
-        },
-    };
-    crate::audit::append(&mut conn, &key, &entry).map_err(|e| format!("cannot write the audit log: {e}"))?;
-    let n = result.map_err(|e| e.to_string())?;
-    let secs = started.elapsed().as_secs_f64();
-    Ok(format!(
-        "{n} records in {secs:.3} s ({:.0} records/s)",
-        n as f64 / secs.max(1e-9)
-    ))
-}
-
-/// Writes an export into the file `out`: into a temporary file beside it (beside a
-/// symbolic link's target), flushed to the device and renamed into place once whole, so
-/// an export that fails or is stopped part way leaves nothing new under that name and
-/// an older file there as it was. A device or a pipe is written directly.
-fn export_to_file(
-    live: &FsPath,
-    plan: &Plan,
-    out: &FsPath,
-    progress: &mut dyn FnMut(u64, u64),
-) -> Result<u64, crate::exports::ExportError> {
-    let context = |path: &FsPath| {
-        let path = path.display().to_string();
-        move |e: std::io::Error| std::io::Error::new(e.kind(), format!("cannot create {path}: {e}"))
-    };
-    let target = match std::fs::symlink_metadata(out) {
-        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(out).unwrap_or_else(|_| out.to_path_buf()),
-        _ => out.to_path_buf(),
-    };
-    let existing = std::fs::metadata(&target).ok();
-    if existing.as_ref().is_some_and(|m| !m.is_file()) {
-        // A device or a pipe (a folder fails to open here, with its own message).
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&target)
-            .map_err(context(&target))?;
-        let n = export_live(live, plan, &mut file, progress)?;
-        file.flush()?;
-        return Ok(n);
-    }
-    let folder = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => FsPath::new("."),
-    };
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // Removed when dropped: on an error, and on a panic as it unwinds.
-    let mut part = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".part")
-        .tempfile_in(folder)
-        .map_err(context(&target))?;
-    // A file replaced keeps its permissions; a new one is its owner's alone (tempfile's
-    // 0600), as an export holds customers' personal data.
-    if let Some(m) = &existing {
-        part.as_file().set_permissions(m.permissions())?;
-    }
-    let n = export_live(live, plan, &mut part, progress)?;
-    part.as_file().sync_all()?;
-    part.persist(&target).map_err(|e| e.error)?;
-    Ok(n)
-}
-
 #[utoipa::path(post, path = "/api/v1/exports", tag = "exports", security(("bearer" = [])), request_body = NewExport,
     responses((status = 202, body = Job), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -260,7 +137,7 @@ fn run(app: &AppState, account: &AccountRow, user: &str, id: i64, plan: &Plan, l
             .map_err(|e| format!("cannot create the export file: {e}"))?;
         crate::faults::point("export.writing");
         let mut reported = 0u64;
-        let rows = export_live(live, plan, &mut w, &mut |done, total| {
+        let rows = crate::exports::write_live(live, plan, &mut w, &mut |done, total| {
             if done == 0 {
                 handle.phase("exporting", Some(total));
             } else {

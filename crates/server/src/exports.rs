@@ -295,6 +295,23 @@ pub fn write(
     }
 }
 
+/// Streams the export described by `plan` out of a live database into `out`, inside one
+/// read transaction (a consistent picture however long it takes, writers unblocked).
+pub fn write_live(
+    live_db: &std::path::Path,
+    plan: &Plan,
+    out: &mut (dyn Write + Send),
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<u64, ExportError> {
+    let conn = crate::db::open_connection(live_db)?;
+    conn.execute_batch("BEGIN")?;
+    let total = count(&conn, plan)?;
+    progress(0, total);
+    let n = write(&conn, plan, out, &mut |done| progress(done, total))?;
+    conn.execute_batch("COMMIT")?;
+    Ok(n)
+}
+
 /// Values copied out of SQLite for a formatting thread (see [`behind`]): the cells of
 /// rows in order, their text and blobs end to end in `bytes`.
 #[derive(Default)]

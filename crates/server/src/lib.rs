@@ -23,6 +23,7 @@ pub mod db;
 pub mod drills;
 pub mod error;
 pub mod export_api;
+pub mod export_command;
 pub mod exports;
 pub mod faults;
 pub mod http;

@@ -254,7 +254,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                     shop_id,
                 }),
             };
-            let report = repairops_server::export_api::export_command(&c.data, &account, &request, &out)?;
+            let report = repairops_server::export_command::run(&c.data, &account, &request, &out)?;
             eprintln!("{report}");
             Ok(ExitCode::SUCCESS)
         }

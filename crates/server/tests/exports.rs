@@ -727,6 +727,47 @@ fn a_command_line_export_stopped_part_way_leaves_no_half_file_under_its_name() {
     assert_eq!(parts(), Vec::<std::path::PathBuf>::new());
 }
 
+/// An export to a place that cannot hold a file says so with the paths the operator
+/// gave, not the temporary file's, and leaves nothing behind.
+#[test]
+fn a_command_line_export_to_a_missing_folder_names_that_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    common::seed(&data, "demo");
+    let not_a_folder = dir.path().join("notes.txt");
+    std::fs::write(&not_a_folder, b"a file").unwrap();
+    let missing = dir.path().join("missing");
+    let cases = [
+        (
+            missing.join("tickets.csv"),
+            format!("the folder {} does not exist", missing.display()),
+        ),
+        (
+            not_a_folder.join("tickets.csv"),
+            format!("{} is not a folder", not_a_folder.display()),
+        ),
+    ];
+    for (out, why) in cases {
+        let run = std::process::Command::new(common::BIN)
+            .args(["export", "--data"])
+            .arg(&data)
+            .args(["--account", "demo", "--dataset", "tickets", "--out"])
+            .arg(&out)
+            .env("REPAIROPS_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(!run.status.success());
+        let said = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            said.contains(&format!("cannot create {}: {why}", out.display())),
+            "{said}"
+        );
+        assert!(!said.contains(".part"), "{said}");
+    }
+    assert!(!missing.exists());
+    assert_eq!(std::fs::read(&not_a_folder).unwrap(), b"a file");
+}
+
 /// Peak resident memory (KiB) of `repairops-server export` for one dataset.
 fn export_peak_kib(data: &Path, dataset: &str, format: &str) -> u64 {
     let out_file = data.join(format!("out.{format}"));
