@@ -14,6 +14,7 @@ pub mod audit;
 pub mod audit_api;
 pub mod auth;
 pub mod backup_api;
+pub mod backup_jobs;
 pub mod backups;
 pub mod compliance;
 pub mod config;
@@ -121,7 +122,7 @@ pub async fn launch(
     let app: AppState = Arc::new(App::open(config, clock)?);
     export_api::spawn_sweeper(app.clone());
     if app.config.backup.schedule {
-        backup_api::spawn_scheduler(app.clone());
+        backup_jobs::spawn_scheduler(app.clone());
     }
     let router = http::router(app).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();

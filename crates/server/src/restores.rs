@@ -339,12 +339,12 @@ fn run(
         crate::faults::point("restore.safety_backup");
         job.phase("safety_backup", None);
         let now = app.clock.now();
-        let safety_id = crate::backup_api::begin_backup(app, account.id, BackupKind::Safety, now)?;
+        let safety_id = crate::backup_jobs::begin_backup(app, account.id, BackupKind::Safety, now)?;
         let within = crate::jobs::Within {
             job,
             phase: "safety_backup",
         };
-        crate::backup_api::take_backup(app, account, BackupKind::Safety, safety_id, now, &within)
+        crate::backup_jobs::take_backup(app, account, BackupKind::Safety, safety_id, now, &within)
             .map_err(|e| format!("the safety backup failed, so nothing was restored: {e}"))?;
         // 2. The backup's files, from whichever location can give them.
         crate::faults::point("restore.fetching");

@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use repairops_api::{BackupKind, JobState, Plan};
 use repairops_server::app::{App, AppState, Clock};
-use repairops_server::backup_api::{start_backup, tick};
+use repairops_server::backup_jobs::{start_backup, tick};
 use repairops_server::config::Config;
 use repairops_server::control;
 
