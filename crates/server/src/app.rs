@@ -138,7 +138,7 @@ impl App {
             .map_err(|e| format!("cannot load the export key: {e}"))?;
         let ledger_key = load_or_create_secret(&config.data, "ledger.key")
             .map_err(|e| format!("cannot load the deletion-ledger key: {e}"))?;
-        crate::export_api::recover(&control, &config.data);
+        crate::export_jobs::recover(&control, &config.data);
         crate::restores::recover(&control, &config.data);
         crate::sandboxes::recover(&control, &config.data);
         crate::drills::recover(&control, &config.data);

@@ -558,7 +558,7 @@ async fn ccpa_delete(app: &AppState, auth: &Auth, email: &str) -> Result<Deletio
                 let rows = stmt.query_map([account_id], |r| r.get(0)).map_err(control::db_err)?;
                 rows.collect::<rusqlite::Result<_>>().map_err(control::db_err)?
             };
-            crate::export_api::remove_files(c, &data_dir, &stale, &now)
+            crate::export_jobs::remove_files(c, &data_dir, &stale, &now)
         })
         .await?;
     removed.insert("exports".into(), exports_removed as u64);

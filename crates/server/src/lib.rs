@@ -25,6 +25,7 @@ pub mod drills;
 pub mod error;
 pub mod export_api;
 pub mod export_command;
+pub mod export_jobs;
 pub mod exports;
 pub mod faults;
 pub mod http;
@@ -120,7 +121,7 @@ pub async fn launch(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     let app: AppState = Arc::new(App::open(config, clock)?);
-    export_api::spawn_sweeper(app.clone());
+    export_jobs::spawn_sweeper(app.clone());
     if app.config.backup.schedule {
         backup_jobs::spawn_scheduler(app.clone());
     }

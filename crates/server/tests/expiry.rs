@@ -112,7 +112,7 @@ async fn exports_are_deleted_thirty_days_after_they_were_made() {
 
     // Day 29: still there (signed in afresh: sign-ins last less than a month).
     let owner = h.at(made + chrono::Duration::days(29)).await;
-    repairops_server::export_api::sweep(app, clock.now()).await;
+    repairops_server::export_jobs::sweep(app, clock.now()).await;
     assert!(file.exists());
     assert_eq!(owner.export_download(id, 0).await.unwrap().status(), 200);
 
@@ -124,7 +124,7 @@ async fn exports_are_deleted_thirty_days_after_they_were_made() {
     let err = owner.export_download(id, 0).await.unwrap_err();
     assert_eq!(err.status(), Some(410));
     assert!(err.to_string().contains("kept 30 days"), "{err}");
-    repairops_server::export_api::sweep(app, clock.now()).await;
+    repairops_server::export_jobs::sweep(app, clock.now()).await;
     assert!(!file.exists(), "the expired file is still on disk");
 }
 
