@@ -27,16 +27,14 @@ fn filters(account: &str, q: &HashMap<String, String>, allow: &[&str]) -> Result
     for (k, v) in q {
         match k.as_str() {
             "from" | "to" => {
-                let t = crate::shopdata::parse_time(v).ok_or_else(|| {
+                let t = crate::shopdata::parse_time_filter(v).ok_or_else(|| {
                     ApiError::bad_request(format!("{k} must be a date (2026-11-30) or a time (RFC 3339)"))
                 })?;
-                let t = if k == "to" && v.len() == 10 {
-                    t + chrono::Duration::days(1)
-                } else {
-                    t
-                };
-                sql.push_str(if k == "from" { " AND at >= ?" } else { " AND at < ?" });
-                args.push(Value::Text(crate::shopdata::time_text(t)));
+                let bound = if k == "from" { Some(t.start()) } else { t.end() };
+                if let Some(bound) = bound {
+                    sql.push_str(if k == "from" { " AND at >= ?" } else { " AND at < ?" });
+                    args.push(Value::Text(crate::shopdata::time_text(bound)));
+                }
             }
             "event_type" => {
                 sql.push_str(" AND event_type = ?");
@@ -221,5 +219,27 @@ mod tests {
             "owner@demo.repairops.test"
         );
         assert_eq!(spreadsheet_safe(""), "");
+    }
+
+    fn bounds(q: &[(&str, &str)]) -> Result<(String, Vec<Value>), ApiError> {
+        let q: HashMap<String, String> = q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        filters("demo", &q, &[])
+    }
+
+    #[test]
+    fn a_to_date_takes_in_its_whole_day_and_odd_dates_are_refused() {
+        let (sql, args) = bounds(&[("to", "2026-11-05")]).unwrap();
+        assert_eq!(sql, " WHERE account = ? AND at < ?");
+        assert_eq!(args[1], Value::Text("2026-11-06T00:00:00.000000Z".into()));
+        // A time is the moment itself.
+        let (_, args) = bounds(&[("to", "2026-11-05T10:00:00Z")]).unwrap();
+        assert_eq!(args[1], Value::Text("2026-11-05T10:00:00.000000Z".into()));
+        // The last day there is: no bound, not one in the year 10000 (`+10000-…` sorts first).
+        let (sql, _) = bounds(&[("to", "9999-12-31")]).unwrap();
+        assert_eq!(sql, " WHERE account = ?");
+        for bad in ["2026-11-5", " 2026-11-05", "+10000-01-01", "2026-02-30"] {
+            let e = bounds(&[("from", bad)]).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{bad:?}");
+        }
     }
 }

@@ -85,19 +85,17 @@ pub async fn list(
                 args.push(kind.as_str().to_string().into());
             }
             "from" | "to" => {
-                let t = crate::shopdata::parse_time(v)
+                let t = crate::shopdata::parse_time_filter(v)
                     .ok_or_else(|| ApiError::bad_request(format!("{k} must be a date (2026-11-30) or a time")))?;
-                let t = if k == "to" && v.len() == 10 {
-                    t + chrono::Duration::days(1)
-                } else {
-                    t
-                };
-                sql.push_str(if k == "from" {
-                    " AND started_at >= ?"
-                } else {
-                    " AND started_at < ?"
-                });
-                args.push(t.to_rfc3339().into());
+                let bound = if k == "from" { Some(t.start()) } else { t.end() };
+                if let Some(bound) = bound {
+                    sql.push_str(if k == "from" {
+                        " AND started_at >= ?"
+                    } else {
+                        " AND started_at < ?"
+                    });
+                    args.push(bound.to_rfc3339().into());
+                }
             }
             "limit" => {
                 limit = v

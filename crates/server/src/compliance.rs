@@ -1,141 +1,26 @@
 //! Data-subject requests: the GDPR export of everything tied to a customer's email, the
 //! CCPA export (the same data under the categories CCPA names), and the CCPA deletion,
 //! which erases the customer and everything attached to them and records the deletion
-//! in the ledger.
+//! in the ledger. The finding and deleting are in `erasure`; here are the requests:
+//! who may ask, the request list, the audit log and the order a deletion goes in.
 //!
-//! The ledger and the request list hold no personal data: a customer id, an HMAC of the
-//! email under a server key (`keys/ledger.key`, outside every backup), a masked email
-//! for people to recognise a request, who asked and when. A restore uses the ledger to
-//! delete again a customer a backup brings back.
+//! The request list holds no personal data: a masked email for people to recognise a
+//! request, who asked and when.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
-use aws_lc_rs::hmac;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use repairops_api::{CcpaRequest, ComplianceRecord, DeletionResult, ErrorBody, Page, SubjectRequest};
-use rusqlite::{Connection, params};
+use rusqlite::params;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::audit::AuditEntry;
 use crate::auth::{Auth, Permission};
 use crate::control;
+use crate::erasure::{customers_with_email, delete_subject, mask, subject_records};
 use crate::error::{ApiError, Json, Query};
-use crate::exports::pairs;
-
-/// How an email is compared: trimmed, lower case.
-pub fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
-}
-
-/// The ledger's keyed hash of an email (HMAC-SHA-256, hex).
-pub fn email_hmac(key: &[u8; 32], email: &str) -> String {
-    let k = hmac::Key::new(hmac::HMAC_SHA256, key);
-    hex::encode(hmac::sign(&k, normalize_email(email).as_bytes()).as_ref())
-}
-
-/// The deletion ledger of an account: the customers who must stay deleted, by id or by
-/// the keyed hash of their email.
-#[derive(Debug, Default)]
-pub struct Ledger {
-    ids: std::collections::HashSet<i64>,
-    hashes: std::collections::HashSet<String>,
-}
-
-impl Ledger {
-    /// Reads an account's ledger from the control plane.
-    pub fn load(control: &crate::db::Db, account_id: i64) -> Result<Ledger, String> {
-        control
-            .with_writer(|c| {
-                let mut stmt =
-                    c.prepare("SELECT customer_id, email_hmac FROM deletion_ledger WHERE account_id = ?1")?;
-                let rows = stmt.query_map([account_id], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
-                })?;
-                let mut ledger = Ledger::default();
-                for row in rows {
-                    let (id, hash) = row?;
-                    ledger.ids.insert(id);
-                    ledger.hashes.extend(hash);
-                }
-                Ok(ledger)
-            })
-            .map_err(|e: rusqlite::Error| format!("cannot read the deletion ledger: {e}"))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty() && self.hashes.is_empty()
-    }
-
-    /// Whether a customer (as a backup holds them) was deleted on request.
-    pub fn erases(&self, key: &[u8; 32], id: i64, email: Option<&str>) -> bool {
-        self.ids.contains(&id) || email.is_some_and(|e| self.hashes.contains(&email_hmac(key, e)))
-    }
-}
-
-/// `jane.doe@example.com` → `j***@example.com`: enough to recognise a request, not to
-/// recover the address.
-pub fn mask(email: &str) -> String {
-    let email = normalize_email(email);
-    match email.split_once('@') {
-        Some((local, domain)) => format!("{}***@{domain}", local.chars().next().unwrap_or('*')),
-        None => "***".into(),
-    }
-}
-
-/// Everything tied to the customers with this email, one JSON object per customer
-/// record: profile, tickets (with notes and attachment metadata), communications,
-/// invoices (with lines and payments: method, card brand and last four only) and sales.
-pub fn subject_records(conn: &Connection, email: &str) -> rusqlite::Result<Vec<Value>> {
-    let array = |inner: String, from: &str, alias: &str| {
-        format!("json((SELECT json_group_array({inner} ORDER BY {alias}.id) FROM {from}))")
-    };
-    let obj = |table: &str, alias: &str| -> rusqlite::Result<String> {
-        Ok(format!("json_object({})", pairs(conn, table, alias)?))
-    };
-    let ticket = format!(
-        "json_object({}, 'notes', {}, 'attachments', {})",
-        pairs(conn, "tickets", "k")?,
-        array(
-            obj("ticket_notes", "n")?,
-            "ticket_notes n WHERE n.ticket_id = k.id",
-            "n"
-        ),
-        array(obj("attachments", "a")?, "attachments a WHERE a.ticket_id = k.id", "a"),
-    );
-    let invoice = format!(
-        "json_object({}, 'lines', {}, 'payments', {})",
-        pairs(conn, "invoices", "i")?,
-        array(
-            obj("invoice_lines", "l")?,
-            "invoice_lines l WHERE l.invoice_id = i.id",
-            "l"
-        ),
-        array(obj("payments", "p")?, "payments p WHERE p.invoice_id = i.id", "p"),
-    );
-    let sql = format!(
-        "SELECT json_object({}, 'tickets', {}, 'communications', {}, 'invoices', {}, 'transactions', {})
-         FROM customers t WHERE t.email = ?1 COLLATE NOCASE ORDER BY t.id",
-        pairs(conn, "customers", "t")?,
-        array(ticket, "tickets k WHERE k.customer_id = t.id", "k"),
-        array(
-            obj("communications", "m")?,
-            "communications m WHERE m.customer_id = t.id",
-            "m"
-        ),
-        array(invoice, "invoices i WHERE i.customer_id = t.id", "i"),
-        array(
-            obj("transactions", "x")?,
-            "transactions x WHERE x.customer_id = t.id",
-            "x"
-        ),
-    );
-    let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map([normalize_email(email)], |r| r.get::<_, String>(0))?;
-    rows.map(|r| r.map(|text| serde_json::from_str(&text).unwrap_or(Value::String(text))))
-        .collect()
-}
 
 /// The categories of personal information CCPA (Cal. Civ. Code §1798.110) asks a
 /// business to disclose, as this software collects them.
@@ -156,137 +41,6 @@ pub fn ccpa_categories() -> Value {
         {"category": "Sale or sharing", "fields": [],
          "source": "-", "purpose": "personal information is not sold or shared with third parties"}
     ])
-}
-
-/// What a deletion removed, and the attachment files it may free.
-pub struct Deletion {
-    pub customer_ids: Vec<i64>,
-    pub removed: BTreeMap<String, u64>,
-    /// SHA-256 of the attachments deleted (their files go when nothing else uses them).
-    pub attachment_shas: Vec<String>,
-}
-
-/// Deletes every customer with this email and everything attached to them, in one
-/// transaction (the connection has `secure_delete` on, so freed pages are zeroed).
-pub fn delete_subject(conn: &mut Connection, email: &str) -> rusqlite::Result<Deletion> {
-    let tx = conn.transaction()?;
-    tx.execute_batch(
-        "CREATE TEMP TABLE IF NOT EXISTS gone_customers (id INTEGER PRIMARY KEY);
-         CREATE TEMP TABLE IF NOT EXISTS gone_tickets (id INTEGER PRIMARY KEY);
-         CREATE TEMP TABLE IF NOT EXISTS gone_invoices (id INTEGER PRIMARY KEY);
-         DELETE FROM temp.gone_customers; DELETE FROM temp.gone_tickets; DELETE FROM temp.gone_invoices;",
-    )?;
-    tx.execute(
-        "INSERT INTO temp.gone_customers SELECT id FROM customers WHERE email = ?1 COLLATE NOCASE",
-        [normalize_email(email)],
-    )?;
-    let deletion = delete_listed(&tx)?;
-    tx.commit()?;
-    Ok(deletion)
-}
-
-/// Deletes the customers listed in `temp.gone_customers` (filled by the caller, inside
-/// its transaction) and everything attached to them. Used by a CCPA deletion and when a
-/// restore brings back a customer the ledger says is deleted.
-pub fn delete_listed(tx: &Connection) -> rusqlite::Result<Deletion> {
-    tx.execute_batch(
-        "INSERT OR IGNORE INTO temp.gone_tickets SELECT id FROM tickets WHERE customer_id IN (SELECT id FROM temp.gone_customers);
-         INSERT OR IGNORE INTO temp.gone_invoices SELECT id FROM invoices
-             WHERE customer_id IN (SELECT id FROM temp.gone_customers) OR ticket_id IN (SELECT id FROM temp.gone_tickets);",
-    )?;
-    let customer_ids: Vec<i64> = {
-        let mut stmt = tx.prepare("SELECT id FROM temp.gone_customers ORDER BY id")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    let attachment_shas: Vec<String> = {
-        let mut stmt = tx
-            .prepare("SELECT DISTINCT sha256 FROM attachments WHERE ticket_id IN (SELECT id FROM temp.gone_tickets)")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    let steps: [(&str, &str); 9] = [
-        (
-            "payments",
-            "DELETE FROM payments WHERE invoice_id IN (SELECT id FROM temp.gone_invoices)",
-        ),
-        (
-            "invoice_lines",
-            "DELETE FROM invoice_lines WHERE invoice_id IN (SELECT id FROM temp.gone_invoices)",
-        ),
-        (
-            "transactions",
-            "DELETE FROM transactions WHERE customer_id IN (SELECT id FROM temp.gone_customers) OR invoice_id IN (SELECT id FROM temp.gone_invoices)",
-        ),
-        (
-            "invoices",
-            "DELETE FROM invoices WHERE id IN (SELECT id FROM temp.gone_invoices)",
-        ),
-        (
-            "communications",
-            "DELETE FROM communications WHERE customer_id IN (SELECT id FROM temp.gone_customers) OR ticket_id IN (SELECT id FROM temp.gone_tickets)",
-        ),
-        (
-            "ticket_notes",
-            "DELETE FROM ticket_notes WHERE ticket_id IN (SELECT id FROM temp.gone_tickets)",
-        ),
-        (
-            "attachments",
-            "DELETE FROM attachments WHERE ticket_id IN (SELECT id FROM temp.gone_tickets)",
-        ),
-        (
-            "tickets",
-            "DELETE FROM tickets WHERE id IN (SELECT id FROM temp.gone_tickets)",
-        ),
-        (
-            "customers",
-            "DELETE FROM customers WHERE id IN (SELECT id FROM temp.gone_customers)",
-        ),
-    ];
-    let mut removed = BTreeMap::new();
-    for (table, sql) in steps {
-        let n = tx.execute(sql, [])?;
-        removed.insert(table.to_string(), n as u64);
-    }
-    tx.execute_batch(
-        "DELETE FROM temp.gone_customers; DELETE FROM temp.gone_tickets; DELETE FROM temp.gone_invoices;",
-    )?;
-    Ok(Deletion {
-        customer_ids,
-        removed,
-        attachment_shas,
-    })
-}
-
-/// Moves every committed change into the database file and empties the WAL, so deleted
-/// rows leave no copy in the WAL. Readers can hold it up; it is retried for a while.
-pub fn checkpoint_truncate(conn: &Connection) -> bool {
-    for _ in 0..50 {
-        let busy = conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0))
-            .unwrap_or(1);
-        if busy == 0 {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    false
-}
-
-/// Removes attachment files no row refers to any more.
-pub fn remove_unused_files(conn: &Connection, root: &std::path::Path, shas: &[String]) -> u64 {
-    let mut removed = 0;
-    for sha in shas {
-        let used = conn
-            .query_row("SELECT count(*) FROM attachments WHERE sha256 = ?1", [sha], |r| {
-                r.get::<_, i64>(0)
-            })
-            .unwrap_or(1);
-        if used == 0 && std::fs::remove_file(crate::attachments::content_path(root, sha)).is_ok() {
-            removed += 1;
-        }
-    }
-    removed
 }
 
 async fn record_request(app: &AppState, auth: &Auth, kind: &str, email: &str, detail: String) -> Result<i64, ApiError> {
@@ -464,25 +218,140 @@ pub async fn ccpa(
     }
 }
 
-/// Erases the subject from live data, then records the deletion; stored exports that
-/// could hold the customer are deleted too.
+/// Erases the subject everywhere the server keeps shop data, in an order that loses
+/// nothing if it stops part way:
+/// 1. find the customers, in live data and in open sandboxes (none: 404, nothing
+///    recorded; a sandbox that cannot be opened: an error, nothing changed);
+/// 2. record the request and the ledger entries, in one transaction;
+/// 3. remove stored exports that may hold them, then delete them from live data and from
+///    every open sandbox.
+///
+/// Once step 2 is done the ledger names the customers: a retry deletes whatever is left,
+/// and a restore deletes them again from any backup. A sandbox or export that finishes
+/// during the deletion checks the ledger on the control plane's writer as it ends (see
+/// `erasure::newest_entry`), so it either sees this deletion or is listed in step 3.
 async fn ccpa_delete(app: &AppState, auth: &Auth, email: &str) -> Result<DeletionResult, ApiError> {
+    let account_id = auth.account.id;
     let data = app.shop_data(&auth.account.account.slug).await?;
-    let e = email.to_string();
-    let root = data.attachments.clone();
-    let (deletion, files, clean) = data
-        .db
+    let find = |db: crate::db::Db| {
+        let email = email.to_string();
+        async move {
+            db.read(move |c| customers_with_email(c, &email).map_err(ApiError::from))
+                .await
+        }
+    };
+    let mut ids: BTreeSet<i64> = find(data.db.clone()).await?.into_iter().collect();
+    for id in open_sandboxes(app, account_id).await? {
+        if let Some(sandbox) = open_sandbox(app, id).await? {
+            ids.extend(find(sandbox.db).await?);
+        }
+    }
+    if ids.is_empty() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "not_found",
+            "No customer has that email address; nothing was deleted.",
+        ));
+    }
+
+    let (subject, by, at) = (mask(email), auth.identity.email.clone(), app.clock.now().to_rfc3339());
+    let hmac_hex = crate::erasure::email_hmac(&app.ledger_key, email);
+    let listed: Vec<i64> = ids.iter().copied().collect();
+    let request_id = app
+        .control
         .write(move |c| {
-            let d = delete_subject(c, &e).map_err(ApiError::from)?;
-            let files = remove_unused_files(c, &root, &d.attachment_shas);
-            let clean = checkpoint_truncate(c);
-            Ok((d, files, clean))
+            let tx = c.transaction().map_err(control::db_err)?;
+            tx.execute(
+                "INSERT INTO compliance_requests (account_id, kind, subject, requested_by, at, detail) VALUES (?1, 'ccpa_delete', ?2, ?3, ?4, 'deletion started')",
+                params![account_id, subject, by, at],
+            )
+            .map_err(control::db_err)?;
+            let request_id = tx.last_insert_rowid();
+            for id in &listed {
+                tx.execute(
+                    "INSERT INTO deletion_ledger (account_id, customer_id, email_hmac, deleted_at, deleted_by, request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![account_id, id, hmac_hex, at, by, request_id],
+                )
+                .map_err(control::db_err)?;
+            }
+            tx.commit().map_err(control::db_err)?;
+            Ok(request_id)
         })
         .await?;
-    // Open sandboxes hold copies of live data: the customer goes there too.
-    let account_id = auth.account.id;
-    let sandboxes: Vec<i64> = app
+
+    let now = app.clock.now().to_rfc3339();
+    let data_dir = app.config.data.clone();
+    let exports_removed = app
         .control
+        .write(move |c| {
+            let stale: Vec<i64> = {
+                let mut stmt = c
+                    .prepare(&format!(
+                        "SELECT id FROM exports WHERE account_id = ?1 AND deleted_at IS NULL AND state != 'running'
+                         AND dataset IN {}",
+                        crate::exports::Dataset::HOLDING_CUSTOMERS_SQL
+                    ))
+                    .map_err(control::db_err)?;
+                let rows = stmt.query_map([account_id], |r| r.get(0)).map_err(control::db_err)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(control::db_err)?
+            };
+            crate::export_jobs::remove_files(c, &data_dir, &stale, &now)
+        })
+        .await?;
+    let (deletion, files, clean) = erase_in(&data, email).await?;
+    let mut in_sandboxes = 0u64;
+    for id in open_sandboxes(app, account_id).await? {
+        if let Some(sandbox) = open_sandbox(app, id).await? {
+            in_sandboxes += erase_in(&sandbox, email).await?.0.customer_ids.len() as u64;
+        }
+    }
+    if !clean {
+        tracing::warn!("the WAL could not be emptied after a deletion; it will be at the next checkpoint");
+    }
+    let mut removed = deletion.removed.clone();
+    removed.insert("attachment_files".into(), files);
+    removed.insert("sandbox_customers".into(), in_sandboxes);
+    removed.insert("exports".into(), exports_removed as u64);
+    let detail = format!(
+        "{} customer records, {} tickets, {} invoices deleted",
+        deletion.customer_ids.len(),
+        removed.get("tickets").copied().unwrap_or(0),
+        removed.get("invoices").copied().unwrap_or(0)
+    );
+    app.control
+        .write(move |c| {
+            c.execute(
+                "UPDATE compliance_requests SET detail = ?1 WHERE id = ?2",
+                params![detail, request_id],
+            )
+            .map_err(control::db_err)
+        })
+        .await?;
+    Ok(DeletionResult {
+        request_id,
+        customer_ids: deletion.customer_ids,
+        removed,
+    })
+}
+
+/// Deletes the subject from one copy of the shop's data (live or a sandbox), removes
+/// the attachment files nothing uses any more and empties the WAL. Returns the
+/// deletion, the files removed, and whether the WAL was emptied.
+async fn erase_in(data: &crate::app::ShopData, email: &str) -> Result<(crate::erasure::Deletion, u64, bool), ApiError> {
+    let (email, root) = (email.to_string(), data.attachments.clone());
+    data.db
+        .write(move |c| {
+            let d = delete_subject(c, &email).map_err(ApiError::from)?;
+            let files = crate::erasure::remove_unused_files(c, &root, &d.attachment_shas);
+            let clean = crate::erasure::checkpoint_truncate(c);
+            Ok((d, files, clean))
+        })
+        .await
+}
+
+/// The account's open sandboxes: copies of its data a deletion must reach too.
+async fn open_sandboxes(app: &AppState, account_id: i64) -> Result<Vec<i64>, ApiError> {
+    app.control
         .read(move |c| {
             let mut stmt = c
                 .prepare(
@@ -492,81 +361,24 @@ async fn ccpa_delete(app: &AppState, auth: &Auth, email: &str) -> Result<Deletio
             let rows = stmt.query_map([account_id], |r| r.get(0)).map_err(control::db_err)?;
             rows.collect::<rusqlite::Result<_>>().map_err(control::db_err)
         })
-        .await?;
-    let mut in_sandboxes = 0u64;
-    for id in sandboxes {
-        let Ok(sandbox) = app.sandbox_data(id).await else {
-            continue;
-        };
-        let (e, root) = (email.to_string(), sandbox.attachments.clone());
-        in_sandboxes += sandbox
-            .db
-            .write(move |c| {
-                let d = delete_subject(c, &e).map_err(ApiError::from)?;
-                remove_unused_files(c, &root, &d.attachment_shas);
-                checkpoint_truncate(c);
-                Ok(d.customer_ids.len() as u64)
-            })
-            .await?;
+        .await
+}
+
+/// A sandbox's data; `None` when it was removed meanwhile.
+async fn open_sandbox(app: &AppState, id: i64) -> Result<Option<crate::app::ShopData>, ApiError> {
+    match app.sandbox_data(id).await {
+        Ok(data) => Ok(Some(data)),
+        Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => Ok(None),
+        Err(e) => Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "sandbox_unavailable",
+            format!(
+                "Sandbox {id} holds a copy of the shop's data but could not be opened to delete the customer \
+                 there too ({}). Delete the sandbox, then send the request again.",
+                e.message
+            ),
+        )),
     }
-    if deletion.customer_ids.is_empty() && in_sandboxes == 0 {
-        return Err(ApiError::new(
-            axum::http::StatusCode::NOT_FOUND,
-            "not_found",
-            "No customer has that email address; nothing was deleted.",
-        ));
-    }
-    if !clean {
-        tracing::warn!("the WAL could not be emptied after a deletion; it will be at the next checkpoint");
-    }
-    let mut removed = deletion.removed.clone();
-    removed.insert("attachment_files".into(), files);
-    removed.insert("sandbox_customers".into(), in_sandboxes);
-    let detail = format!(
-        "{} customer records, {} tickets, {} invoices deleted",
-        deletion.customer_ids.len(),
-        removed.get("tickets").copied().unwrap_or(0),
-        removed.get("invoices").copied().unwrap_or(0)
-    );
-    let request_id = record_request(app, auth, "ccpa_delete", email, detail).await?;
-    let (account_id, hmac_hex, by, ids) = (
-        auth.account.id,
-        email_hmac(&app.ledger_key, email),
-        auth.identity.email.clone(),
-        deletion.customer_ids.clone(),
-    );
-    let now = app.clock.now().to_rfc3339();
-    let data_dir = app.config.data.clone();
-    let exports_removed = app
-        .control
-        .write(move |c| {
-            for id in &ids {
-                c.execute(
-                    "INSERT INTO deletion_ledger (account_id, customer_id, email_hmac, deleted_at, deleted_by, request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![account_id, id, hmac_hex, now, by, request_id],
-                )
-                .map_err(control::db_err)?;
-            }
-            // Stored exports made before now may hold the customer: they go too.
-            let stale: Vec<i64> = {
-                let mut stmt = c
-                    .prepare(
-                        "SELECT id FROM exports WHERE account_id = ?1 AND deleted_at IS NULL AND state != 'running'
-                         AND dataset IN ('tickets', 'customers', 'invoices', 'transactions')",
-                    )
-                    .map_err(control::db_err)?;
-                let rows = stmt.query_map([account_id], |r| r.get(0)).map_err(control::db_err)?;
-                rows.collect::<rusqlite::Result<_>>().map_err(control::db_err)?
-            };
-            crate::export_jobs::remove_files(c, &data_dir, &stale, &now)
-        })
-        .await?;
-    removed.insert("exports".into(), exports_removed as u64);
-    Ok(DeletionResult {
-        request_id,
-        customer_ids: deletion.customer_ids,
-        removed,
-    })
 }
 
 #[utoipa::path(get, path = "/api/v1/compliance/requests", tag = "compliance", security(("bearer" = [])),
@@ -601,22 +413,4 @@ fn request_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ComplianceRecord>
             .unwrap_or_default(),
         detail: r.get(5)?,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn masks_and_hashes_keep_no_address() {
-        assert_eq!(mask(" Jane.Doe@Example.com "), "j***@example.com");
-        assert_eq!(mask("nonsense"), "***");
-        let k = [7u8; 32];
-        assert_eq!(email_hmac(&k, "Jane@Example.com"), email_hmac(&k, "jane@example.com "));
-        assert_ne!(
-            email_hmac(&k, "jane@example.com"),
-            email_hmac(&[8u8; 32], "jane@example.com")
-        );
-        assert_eq!(email_hmac(&k, "a@b.c").len(), 64);
-    }
 }

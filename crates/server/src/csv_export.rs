@@ -297,7 +297,7 @@ fn write_cell<W: Write>(
             let text = &bytes[start..end];
             match std::str::from_utf8(text) {
                 Ok(s) => w.write_field(spreadsheet_safe(s).as_bytes()),
-                Err(_) => w.write_field(String::from_utf8_lossy(text).as_bytes()),
+                Err(_) => w.write_field(spreadsheet_safe(&String::from_utf8_lossy(text)).as_bytes()),
             }
         }
         Cell::Blob { start, end } => w.write_field(hex::encode(&bytes[start..end])),
@@ -475,6 +475,18 @@ mod tests {
         ] {
             assert_eq!(spreadsheet_safe(formula), format!("'{formula}"), "{formula}");
         }
+    }
+
+    #[test]
+    fn a_formula_in_text_that_is_not_utf8_is_defused_too() {
+        let c = shop();
+        // Imported or restored data can hold bytes that are not UTF-8.
+        c.execute(
+            "UPDATE tickets SET problem = CAST(x'3d636d647c2720ff' AS TEXT) WHERE id = 10",
+            [],
+        )
+        .unwrap();
+        assert_eq!(export(&c, "tickets", None, "problem")[&10], "'=cmd|' \u{fffd}");
     }
 
     #[test]

@@ -33,11 +33,22 @@ fn replaced() -> ApiError {
     )
 }
 
-/// Opens a connection with the settings every connection of ours uses.
+/// Opens a connection with the settings every connection of ours uses, creating the
+/// database if there is none.
 pub fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    open_with(path, OpenFlags::SQLITE_OPEN_CREATE)
+}
+
+/// Opens an existing database as [`open_connection`] does, never creating one: for a
+/// path a person typed, where a mistake must not leave an empty database behind.
+pub fn open_existing(path: &Path) -> rusqlite::Result<Connection> {
+    open_with(path, OpenFlags::empty())
+}
+
+fn open_with(path: &Path, create: OpenFlags) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | create | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(

@@ -130,17 +130,17 @@ fn byte_range(headers: &HeaderMap, len: u64, etag: &str) -> Result<Option<(u64, 
     let (a, b) = spec.split_once('-').ok_or(())?;
     let (a, b) = (a.trim(), b.trim());
     let range = if a.is_empty() {
-        let n: u64 = b.parse().map_err(|_| ())?;
+        let n = position(b)?;
         if n == 0 {
             return Err(());
         }
         (len.saturating_sub(n), len.checked_sub(1).ok_or(())?)
     } else {
-        let start: u64 = a.parse().map_err(|_| ())?;
+        let start = position(a)?;
         let end = if b.is_empty() {
             len.checked_sub(1).ok_or(())?
         } else {
-            b.parse::<u64>().map_err(|_| ())?.min(len.saturating_sub(1))
+            position(b)?.min(len.saturating_sub(1))
         };
         if start >= len || end < start {
             return Err(());
@@ -148,6 +148,16 @@ fn byte_range(headers: &HeaderMap, len: u64, etag: &str) -> Result<Option<(u64, 
         (start, end)
     };
     Ok(Some(range))
+}
+
+/// A byte position of a Range header: digits only; one too large for a u64 is past
+/// every file's end (RFC 9110 §14.1.1: a last position or suffix that large means "to
+/// the end", "the whole file"), not an error.
+fn position(digits: &str) -> Result<u64, ()> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(());
+    }
+    Ok(digits.parse().unwrap_or(u64::MAX))
 }
 
 /// Streams plaintext bytes `[start, end]` of a sealed file, a megabyte at a time.
@@ -323,6 +333,11 @@ mod tests {
         assert_eq!(range("bytes=-0", 1000), Err(()));
         assert_eq!(range("bytes=0-1,5-6", 1000), Ok(None));
         assert_eq!(range("items=0-1", 1000), Ok(None));
+        // Numbers past u64: the end of the file, the whole file, past the end.
+        assert_eq!(range("bytes=0-18446744073709551616", 1000), Ok(Some((0, 999))));
+        assert_eq!(range("bytes=-99999999999999999999", 1000), Ok(Some((0, 999))));
+        assert_eq!(range("bytes=99999999999999999999-", 1000), Err(()));
+        assert_eq!(range("bytes=+5-9", 1000), Err(()));
         let mut h = HeaderMap::new();
         h.insert(header::RANGE, HeaderValue::from_static("bytes=10-"));
         h.insert(header::IF_RANGE, HeaderValue::from_static("\"old\""));

@@ -13,15 +13,28 @@ use crate::exports::{ExportError, Plan, write_live};
 /// `repairops-server export`: an operator's export straight from the data folder to a
 /// file, audited as the operator. Returns a one-line report.
 pub fn run(data: &Path, slug: &str, req: &NewExport, out: &Path) -> Result<String, String> {
+    // Nothing is created in a folder that is not a data folder (a mistyped --data).
     let control_path = data.join("server.db");
-    let mut conn = crate::db::open_connection(&control_path)
-        .map_err(|e| format!("cannot open {}: {e}", control_path.display()))?;
+    if !control_path.is_file() {
+        return Err(format!(
+            "{} is not a RepairOps data folder (it has no server.db)",
+            data.display()
+        ));
+    }
+    let mut conn =
+        crate::db::open_existing(&control_path).map_err(|e| format!("cannot open {}: {e}", control_path.display()))?;
     let account = control::account_by_slug(&conn, slug)
         .map_err(|e| format!("cannot read the accounts: {e}"))?
         .ok_or_else(|| format!("there is no account {slug:?} in {}", data.display()))?;
     let tz = account.account.timezone.parse().unwrap_or(chrono_tz::UTC);
     let plan = Plan::new(req, tz).map_err(|e| e.to_string())?;
     let live = data.join("accounts").join(slug).join("live.db");
+    if !live.is_file() {
+        return Err(format!(
+            "account {slug:?} has no shop data ({} is missing)",
+            live.display()
+        ));
+    }
     let started = std::time::Instant::now();
     let progress = &mut |done, _| {
         if done > 0 {

@@ -69,7 +69,12 @@ pub(crate) fn run(
     let part = exports_dir(data).join(format!("{id}.part"));
     // A panic (a bug) fails this export like any error: its file is removed, its row and
     // the audit log say so, and the server goes on.
-    let result = crate::jobs::panic_as_error("export", || -> Result<(u64, u64, String), String> {
+    let result = crate::jobs::panic_as_error("export", || -> Result<(u64, u64, String, i64), String> {
+        // Read before the export's snapshot: a deletion recorded after it may be in the file.
+        let erased_before = app
+            .control
+            .with_writer(|c| crate::erasure::newest_entry(c, account.id))
+            .map_err(|e| format!("cannot read the deletion ledger: {e}"))?;
         std::fs::create_dir_all(exports_dir(data)).map_err(|e| format!("cannot create the exports folder: {e}"))?;
         let mut w = SealedWriter::create(&part, &app.export_key, &sealed_name(id))
             .map_err(|e| format!("cannot create the export file: {e}"))?;
@@ -86,22 +91,42 @@ pub(crate) fn run(
         .map_err(|e| e.to_string())?;
         let (size, sha) = w.finish().map_err(|e| format!("cannot finish the export file: {e}"))?;
         std::fs::rename(&part, sealed_path(data, id)).map_err(|e| format!("cannot store the export file: {e}"))?;
-        Ok((rows, size, sha))
+        Ok((rows, size, sha, erased_before))
+    });
+    // Recorded on the control plane's writer, where a CCPA deletion records its ledger
+    // entry: a deletion made while this export ran is seen here and fails it (the file
+    // may hold the customer), and one made later finds it finished and removes it.
+    let (result, updated) = app.control.with_writer(|c| {
+        let result = result.and_then(|(rows, size, sha, erased_before)| {
+            if !plan.dataset.holds_customers() {
+                return Ok((rows, size, sha));
+            }
+            match crate::erasure::newest_entry(c, account.id) {
+                Ok(now) if now == erased_before => Ok((rows, size, sha)),
+                Ok(_) => Err(
+                    "a customer was deleted on request while this export ran, so it may hold their \
+                              data; run the export again"
+                        .to_string(),
+                ),
+                Err(e) => Err(format!("cannot read the deletion ledger: {e}")),
+            }
+        });
+        let updated = match &result {
+            Ok((rows, size, sha)) => c.execute(
+                "UPDATE exports SET state = 'succeeded', rows = ?1, size_bytes = ?2, sha256 = ?3 WHERE id = ?4",
+                params![*rows as i64, *size as i64, sha, id],
+            ),
+            Err(e) => c.execute(
+                "UPDATE exports SET state = 'failed', error = ?1 WHERE id = ?2",
+                params![e, id],
+            ),
+        };
+        (result, updated)
     });
     let (state, detail) = match &result {
         Ok((rows, size, _)) => ("success", format!("export {id}: {rows} records, {size} bytes")),
         Err(e) => ("failure", format!("export {id}: {e}")),
     };
-    let updated = app.control.with_writer(|c| match &result {
-        Ok((rows, size, sha)) => c.execute(
-            "UPDATE exports SET state = 'succeeded', rows = ?1, size_bytes = ?2, sha256 = ?3 WHERE id = ?4",
-            params![*rows as i64, *size as i64, sha, id],
-        ),
-        Err(e) => c.execute(
-            "UPDATE exports SET state = 'failed', error = ?1 WHERE id = ?2",
-            params![e, id],
-        ),
-    });
     let entry = AuditEntry {
         at: control::now_text(),
         account: account.account.slug.clone(),
@@ -129,6 +154,7 @@ pub(crate) fn run(
         }
         (Err(e), _) => {
             let _ = std::fs::remove_file(&part);
+            let _ = std::fs::remove_file(sealed_path(data, id));
             tracing::error!(account = %account.account.slug, export = id, error = %e, "export failed");
             handle.fail(e);
         }

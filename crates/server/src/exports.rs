@@ -56,6 +56,18 @@ impl Dataset {
         self.as_str()
     }
 
+    /// Whether an export of it can hold a customer's personal data (and so must go when
+    /// that customer is deleted on request).
+    pub fn holds_customers(self) -> bool {
+        matches!(
+            self,
+            Dataset::Tickets | Dataset::Customers | Dataset::Invoices | Dataset::Transactions
+        )
+    }
+
+    /// The datasets that [`Dataset::holds_customers`], as an SQL list.
+    pub const HOLDING_CUSTOMERS_SQL: &str = "('tickets', 'customers', 'invoices', 'transactions')";
+
     /// The statuses a `status` filter may name, when the dataset has a status.
     fn statuses(self) -> Option<&'static [&'static str]> {
         match self {
@@ -175,7 +187,7 @@ impl Plan {
         let filters = req.filters.clone().unwrap_or_default();
         let date = |name: &'static str, v: &Option<String>| -> Result<Option<NaiveDate>, PlanError> {
             v.as_deref()
-                .map(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| PlanError::BadDate(name, s.to_string())))
+                .map(|s| crate::shopdata::parse_day(s).ok_or_else(|| PlanError::BadDate(name, s.to_string())))
                 .transpose()
         };
         let from = date("from", &filters.from)?;
@@ -205,8 +217,10 @@ impl Plan {
             format,
             delimiter,
             created_from: from.map(|d| crate::shopdata::time_text(local_day_start(d, tz))),
+            // None after 9999-12-31: no stored time is later.
             created_before: to
                 .and_then(|d| d.succ_opt())
+                .filter(|d| chrono::Datelike::year(d) <= 9999)
                 .map(|d| crate::shopdata::time_text(local_day_start(d, tz))),
             filters,
         })
@@ -303,7 +317,7 @@ pub fn write_live(
     out: &mut (dyn Write + Send),
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<u64, ExportError> {
-    let conn = crate::db::open_connection(live_db)?;
+    let conn = crate::db::open_existing(live_db)?;
     conn.execute_batch("BEGIN")?;
     let total = count(&conn, plan)?;
     progress(0, total);
@@ -650,6 +664,17 @@ mod tests {
             ..Default::default()
         });
         assert!(matches!(Plan::new(&r, tz), Err(PlanError::BadDate("from", _))));
+        // Years past 9999 would be stored as `+10000-…`, which sorts before `2026-…`.
+        for bad in ["+10000-01-01", "10000-01-01", "2026-1-5", " 2026-11-05", "0000-01-01"] {
+            r.filters = Some(ExportFilters {
+                from: Some(bad.into()),
+                ..Default::default()
+            });
+            assert!(
+                matches!(Plan::new(&r, tz), Err(PlanError::BadDate("from", _))),
+                "{bad:?}"
+            );
+        }
         r.filters = Some(ExportFilters {
             from: Some("2026-11-02".into()),
             to: Some("2026-11-01".into()),
@@ -671,5 +696,11 @@ mod tests {
         // 1 November 2026 is the day Chicago leaves daylight time: 25 hours long.
         assert_eq!(p.created_from.as_deref(), Some("2026-11-01T05:00:00.000000Z"));
         assert_eq!(p.created_before.as_deref(), Some("2026-11-02T06:00:00.000000Z"));
+        // The last day there is: no upper bound at all, rather than one in year 10000.
+        r.filters = Some(ExportFilters {
+            to: Some("9999-12-31".into()),
+            ..Default::default()
+        });
+        assert_eq!(Plan::new(&r, tz).unwrap().created_before, None);
     }
 }

@@ -22,6 +22,7 @@ pub mod control;
 pub mod csv_export;
 pub mod db;
 pub mod drills;
+pub mod erasure;
 pub mod error;
 pub mod export_api;
 pub mod export_command;

@@ -396,7 +396,7 @@ fn restore_from(
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db(kind))?;
         rows.collect::<rusqlite::Result<_>>().map_err(db(kind))?
     };
-    let ledger = crate::compliance::Ledger::load(&app.control, auth.account.id)
+    let ledger = crate::erasure::Ledger::load(&app.control, auth.account.id)
         .map_err(|e| ApiError::internal("read the deletion ledger", e))?;
     for (id, email) in &people {
         if ledger.erases(&app.ledger_key, *id, email.as_deref()) {

@@ -195,7 +195,7 @@ pub fn check(db: &FsPath, backup: &Backup) -> Result<(), String> {
 pub fn reapply_deletions(
     db: &FsPath,
     attachments: &FsPath,
-    ledger: &crate::compliance::Ledger,
+    ledger: &crate::erasure::Ledger,
     key: &[u8; 32],
 ) -> Result<u64, String> {
     if ledger.is_empty() {
@@ -203,12 +203,7 @@ pub fn reapply_deletions(
     }
     let mut conn = crate::db::open_connection(db).map_err(|e| e.to_string())?;
     let tx = conn.transaction().map_err(|e| e.to_string())?;
-    tx.execute_batch(
-        "CREATE TEMP TABLE IF NOT EXISTS gone_customers (id INTEGER PRIMARY KEY);
-         CREATE TEMP TABLE IF NOT EXISTS gone_tickets (id INTEGER PRIMARY KEY);
-         CREATE TEMP TABLE IF NOT EXISTS gone_invoices (id INTEGER PRIMARY KEY);",
-    )
-    .map_err(|e| e.to_string())?;
+    crate::erasure::begin_listing(&tx).map_err(|e| e.to_string())?;
     {
         let mut stmt = tx
             .prepare("SELECT id, email FROM customers")
@@ -216,20 +211,17 @@ pub fn reapply_deletions(
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)))
             .map_err(|e| e.to_string())?;
-        let mut insert = tx
-            .prepare("INSERT OR IGNORE INTO temp.gone_customers (id) VALUES (?1)")
-            .map_err(|e| e.to_string())?;
         for row in rows {
             let (id, email) = row.map_err(|e| e.to_string())?;
             if ledger.erases(key, id, email.as_deref()) {
-                insert.execute([id]).map_err(|e| e.to_string())?;
+                crate::erasure::list_customer(&tx, id).map_err(|e| e.to_string())?;
             }
         }
     }
-    let deletion = crate::compliance::delete_listed(&tx).map_err(|e| e.to_string())?;
+    let deletion = crate::erasure::delete_listed(&tx).map_err(|e| e.to_string())?;
     tx.commit().map_err(|e| e.to_string())?;
-    crate::compliance::remove_unused_files(&conn, attachments, &deletion.attachment_shas);
-    crate::compliance::checkpoint_truncate(&conn);
+    crate::erasure::remove_unused_files(&conn, attachments, &deletion.attachment_shas);
+    crate::erasure::checkpoint_truncate(&conn);
     Ok(deletion.customer_ids.len() as u64)
 }
 
@@ -360,7 +352,7 @@ fn run(
         // 4. Customers deleted since the backup are deleted again before anyone sees them.
         crate::faults::point("restore.reapplying_deletions");
         job.phase("reapplying_deletions", None);
-        let ledger = crate::compliance::Ledger::load(&app.control, account.id)?;
+        let ledger = crate::erasure::Ledger::load(&app.control, account.id)?;
         let redeleted = reapply_deletions(&new.join("live.db"), &new.join("attachments"), &ledger, &app.ledger_key)?;
         std::fs::create_dir_all(new.join("attachments")).map_err(|e| e.to_string())?;
         // 5. The swap, with every connection to the old file closed.

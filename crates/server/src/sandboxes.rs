@@ -63,14 +63,15 @@ pub fn recover(control: &crate::db::Db, data: &std::path::Path) {
     }
 }
 
-/// Makes the sandbox: fetch, check, re-apply deletions. On a blocking thread.
+/// Makes the sandbox: fetch, check, re-apply deletions. On a blocking thread. Returns
+/// the location it came from and the newest ledger entry applied.
 fn build(
     app: &AppState,
     account: &AccountRow,
     backup: &repairops_api::Backup,
     id: i64,
     job: &crate::jobs::JobHandle,
-) -> Result<String, String> {
+) -> Result<(String, i64), String> {
     let dir = app.sandbox_dir(id);
     job.phase("fetching", backup.size_bytes);
     let within = crate::jobs::Within { job, phase: "fetching" };
@@ -79,10 +80,44 @@ fn build(
     job.phase("checking", None);
     crate::restores::check(&dir.join("live.db"), backup)?;
     job.phase("reapplying_deletions", None);
-    let ledger = crate::compliance::Ledger::load(&app.control, account.id)?;
-    crate::restores::reapply_deletions(&dir.join("live.db"), &dir.join("attachments"), &ledger, &app.ledger_key)?;
+    let applied = reapply_deletions(app, account, id)?;
     std::fs::create_dir_all(dir.join("attachments")).map_err(|e| e.to_string())?;
-    Ok(location.to_string())
+    Ok((location.to_string(), applied))
+}
+
+/// Deletes from a sandbox the customers the ledger says are deleted; returns the newest
+/// ledger entry applied.
+fn reapply_deletions(app: &AppState, account: &AccountRow, id: i64) -> Result<i64, String> {
+    let dir = app.sandbox_dir(id);
+    let ledger = crate::erasure::Ledger::load(&app.control, account.id)?;
+    crate::restores::reapply_deletions(&dir.join("live.db"), &dir.join("attachments"), &ledger, &app.ledger_key)?;
+    Ok(ledger.newest)
+}
+
+/// Marks a built sandbox open, unless a customer was deleted on request since its
+/// ledger was read: then that deletion is applied first. The check and the mark share
+/// the control plane's writer with the deletion's ledger entry, so a deletion either is
+/// seen here or finds this sandbox open and deletes in it itself.
+fn mark_open(app: &AppState, account: &AccountRow, id: i64, location: &str, mut applied: i64) -> Result<(), String> {
+    loop {
+        let marked = app
+            .control
+            .with_writer(|c| -> rusqlite::Result<bool> {
+                if crate::erasure::newest_entry(c, account.id)? != applied {
+                    return Ok(false);
+                }
+                c.execute(
+                    "UPDATE sandboxes SET state = 'succeeded', location = ?1 WHERE id = ?2",
+                    params![location, id],
+                )?;
+                Ok(true)
+            })
+            .map_err(|e| format!("cannot record the sandbox: {e}"))?;
+        if marked {
+            return Ok(());
+        }
+        applied = reapply_deletions(app, account, id)?;
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/sandboxes", tag = "sandboxes", security(("bearer" = [])), request_body = NewSandbox,
@@ -123,19 +158,18 @@ pub async fn create(
     let by = auth.identity.email.clone();
     let app2 = app.clone();
     tokio::task::spawn_blocking(move || {
-        let result = build(&app2, &account, &backup, id, &handle);
-        app2.control.with_writer(|c| {
-            let _ = match &result {
-                Ok(location) => c.execute(
-                    "UPDATE sandboxes SET state = 'succeeded', location = ?1 WHERE id = ?2",
-                    params![location, id],
-                ),
-                Err(e) => c.execute(
+        let result = build(&app2, &account, &backup, id, &handle).and_then(|(location, applied)| {
+            crate::faults::point("sandbox.built");
+            mark_open(&app2, &account, id, &location, applied).map(|()| location)
+        });
+        if let Err(e) = &result {
+            app2.control.with_writer(|c| {
+                let _ = c.execute(
                     "UPDATE sandboxes SET state = 'failed', error = ?1, deleted_at = ?2 WHERE id = ?3",
                     params![e, Utc::now().to_rfc3339(), id],
-                ),
-            };
-        });
+                );
+            });
+        }
         let entry = AuditEntry {
             at: control::now_text(),
             account: account.account.slug.clone(),

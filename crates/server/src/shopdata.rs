@@ -210,15 +210,68 @@ pub static ALL: [&Spec; 6] = [&SHOPS, &CUSTOMERS, &TICKETS, &INVOICES, &INVENTOR
 
 /// Parses a timestamp given as RFC 3339 or as a date (midnight UTC).
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
+    parse_time_filter(s).map(|t| t.start())
+}
+
+/// A calendar day written `YYYY-MM-DD` in the years 1 to 9999. Stored times are text
+/// compared as text, which is time order only with four-digit years: chrono would also
+/// take `+10000-01-01` or `2026-1-5`, and a bound made from those would turn a filter
+/// upside down.
+pub fn parse_day(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    let shaped = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !shaped {
+        return None;
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .ok()
-        .or_else(|| {
-            NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .and_then(|d| d.and_hms_opt(0, 0, 0))
-                .map(|t| t.and_utc())
-        })
+        .filter(|d| chrono::Datelike::year(d) >= 1)
+}
+
+/// A `from` or `to` query filter: a whole day, or a moment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TimeFilter {
+    Day(NaiveDate),
+    At(DateTime<Utc>),
+}
+
+/// Parses a `from` or `to` filter: a date (`2026-11-30`, see [`parse_day`]) or an
+/// RFC 3339 time.
+pub fn parse_time_filter(s: &str) -> Option<TimeFilter> {
+    parse_day(s).map(TimeFilter::Day).or_else(|| {
+        DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| TimeFilter::At(t.with_timezone(&Utc)))
+    })
+}
+
+impl TimeFilter {
+    /// Where `from` starts: a day's midnight (UTC), or the moment.
+    pub fn start(self) -> DateTime<Utc> {
+        match self {
+            TimeFilter::Day(d) => d.and_time(chrono::NaiveTime::MIN).and_utc(),
+            TimeFilter::At(t) => t,
+        }
+    }
+
+    /// Where `to` ends: the next day's midnight for a day (so all of it is in), the
+    /// moment for a time; `None` after 9999-12-31, where no stored time can be.
+    pub fn end(self) -> Option<DateTime<Utc>> {
+        match self {
+            TimeFilter::Day(d) => d
+                .succ_opt()
+                .filter(|n| chrono::Datelike::year(n) <= 9999)
+                .map(|n| n.and_time(chrono::NaiveTime::MIN).and_utc()),
+            TimeFilter::At(t) => Some(t),
+        }
+    }
 }
 
 /// Stored form of a time.
@@ -381,20 +434,15 @@ pub fn list(
                 args.push(Value::Integer(after));
             }
             "from" | "to" => {
-                let t = parse_time(raw).ok_or_else(|| {
+                let t = parse_time_filter(raw).ok_or_else(|| {
                     ApiError::bad_request(format!("{key} must be a date (2026-11-30) or a time (RFC 3339)"))
                 })?;
                 if key == "from" {
                     sql.push_str(" AND created_at >= ?");
-                    args.push(Value::Text(time_text(t)));
-                } else {
-                    // A date means the whole day.
-                    let end = if raw.len() == 10 {
-                        t + chrono::Duration::days(1)
-                    } else {
-                        t
-                    };
-                    sql.push_str(if raw.len() == 10 {
+                    args.push(Value::Text(time_text(t.start())));
+                } else if let Some(end) = t.end() {
+                    // A date means the whole day; a time, up to and including it.
+                    sql.push_str(if matches!(t, TimeFilter::Day(_)) {
                         " AND created_at < ?"
                     } else {
                         " AND created_at <= ?"

@@ -643,6 +643,72 @@ async fn a_ccpa_deletion_leaves_no_trace_in_live_data_or_sandboxes() {
     assert_eq!(owner.ccpa_delete(EMAIL).await.unwrap_err().status(), Some(404));
 }
 
+/// A sandbox being made and an export being written while a customer is deleted on
+/// request: both had read the deletion ledger before the deletion, and neither keeps
+/// the customer.
+#[tokio::test]
+async fn a_sandbox_and_an_export_being_made_during_a_deletion_do_not_keep_the_customer() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("server.toml");
+    std::fs::write(&config, "[backup]\nschedule = false\n").unwrap();
+    let pauses = dir.path().join("pauses");
+    std::fs::create_dir_all(&pauses).unwrap();
+    let server = TestServer::start_env(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+        &[
+            ("REPAIROPS_PAUSE_AT", "sandbox.built,export.writing"),
+            ("REPAIROPS_PAUSE_DIR", pauses.to_str().unwrap()),
+        ],
+    );
+    let owner = server.sign_in("owner").await;
+    let customer = owner.get::<Customer>(7).await.unwrap();
+    let email = customer.email.clone().unwrap();
+    let (_, backup) = common::backup_now(&owner).await;
+    // Both stop after reading the ledger and before they finish.
+    let sandbox_job = owner.create_sandbox(backup.id).await.unwrap();
+    common::wait_file(&pauses.join("sandbox.built.reached"));
+    let export_job = owner.start_export(&request("customers", "json")).await.unwrap();
+    common::wait_file(&pauses.join("export.writing.reached"));
+
+    let result = owner.ccpa_delete(&email).await.unwrap();
+    assert_eq!(result.customer_ids, vec![customer.id]);
+    // Neither was finished, so the deletion itself reached neither.
+    assert_eq!(result.removed.get("sandbox_customers"), Some(&0));
+    assert_eq!(result.removed.get("exports"), Some(&0));
+    std::fs::write(pauses.join("sandbox.built.go"), b"").unwrap();
+    std::fs::write(pauses.join("export.writing.go"), b"").unwrap();
+
+    // The sandbox saw the new ledger entry as it finished and applied it.
+    let done = common::wait_job(&owner, &sandbox_job).await;
+    assert_eq!(done.state, JobState::Succeeded, "{done:?}");
+    let sandbox = owner.in_sandbox(done.result.unwrap()["sandbox_id"].as_i64().unwrap());
+    assert_eq!(
+        sandbox.get::<Customer>(customer.id).await.unwrap_err().status(),
+        Some(404)
+    );
+    assert!(sandbox.get::<Customer>(1).await.is_ok());
+    // The export fails rather than keep a file that may hold them, and says why.
+    let done = wait_job(&owner, export_job.id).await;
+    assert_eq!(done.state, JobState::Failed, "{done:?}");
+    assert!(
+        done.error
+            .as_deref()
+            .is_some_and(|e| e.contains("deleted on request while this export ran")),
+        "{done:?}"
+    );
+    let exports_dir = server.data.join("exports");
+    let left: Vec<_> = std::fs::read_dir(&exports_dir)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+    // Run again, it succeeds without them.
+    let (_, bytes) = run_export(&owner, request("customers", "json")).await;
+    let records: Vec<Value> = serde_json::from_slice(&bytes).unwrap();
+    assert!(!records.is_empty());
+    assert!(records.iter().all(|r| r["id"] != customer.id));
+}
+
 /// `repairops-server export --out FILE` writes beside FILE and renames it into place
 /// once whole: stopped or failing part way, it leaves nothing new under that name, and
 /// an older file there is as it was.
@@ -766,6 +832,26 @@ fn a_command_line_export_to_a_missing_folder_names_that_folder() {
     }
     assert!(!missing.exists());
     assert_eq!(std::fs::read(&not_a_folder).unwrap(), b"a file");
+    // A --data that is not a data folder is named, and left as it was.
+    let not_data = dir.path().join("elsewhere");
+    std::fs::create_dir(&not_data).unwrap();
+    let run = std::process::Command::new(common::BIN)
+        .args(["export", "--data"])
+        .arg(&not_data)
+        .args(["--account", "demo", "--dataset", "tickets", "--out", "-"])
+        .env("REPAIROPS_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        said.contains(&format!(
+            "{} is not a RepairOps data folder (it has no server.db)",
+            not_data.display()
+        )),
+        "{said}"
+    );
+    assert_eq!(std::fs::read_dir(&not_data).unwrap().count(), 0);
 }
 
 /// Peak resident memory (KiB) of `repairops-server export` for one dataset.
