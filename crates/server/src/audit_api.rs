@@ -24,6 +24,7 @@ pub use repairops_api::AuditRecord;
 fn filters(account: &str, q: &HashMap<String, String>, allow: &[&str]) -> Result<(String, Vec<Value>), ApiError> {
     let mut sql = String::from(" WHERE account = ?");
     let mut args = vec![Value::Text(account.to_string())];
+    let (mut from, mut to) = (None, None);
     for (k, v) in q {
         match k.as_str() {
             "from" | "to" => {
@@ -31,6 +32,11 @@ fn filters(account: &str, q: &HashMap<String, String>, allow: &[&str]) -> Result
                     ApiError::bad_request(format!("{k} must be a date (2026-11-30) or a time (RFC 3339)"))
                 })?;
                 let bound = if k == "from" { Some(t.start()) } else { t.end() };
+                if k == "from" {
+                    from = Some((v, t.start()));
+                } else {
+                    to = bound.map(|b| (v, b));
+                }
                 if let Some(bound) = bound {
                     sql.push_str(if k == "from" { " AND at >= ?" } else { " AND at < ?" });
                     args.push(Value::Text(crate::shopdata::time_text(bound)));
@@ -52,6 +58,13 @@ fn filters(account: &str, q: &HashMap<String, String>, allow: &[&str]) -> Result
                 )));
             }
         }
+    }
+    if let (Some((f, start)), Some((t, end))) = (from, to)
+        && start >= end
+    {
+        return Err(ApiError::bad_request(format!(
+            "from ({f}) is not before to ({t}): no entry could match"
+        )));
     }
     Ok((sql, args))
 }
@@ -119,7 +132,9 @@ pub async fn export_csv(
 ) -> Result<Response, ApiError> {
     auth.require(Permission::Exports)?;
     let (sql, args) = filters(&auth.account.account.slug, &q, &[])?;
-    app.audit(AuditEntry {
+    // Audited once it ends, with what was sent: written before the body ends, so a
+    // client that has the whole file finds the entry in the log.
+    let entry = AuditEntry {
         at: control::now_text(),
         account: auth.account.account.slug.clone(),
         user: auth.identity.email.clone(),
@@ -128,15 +143,16 @@ pub async fn export_csv(
         resource: "audit_log".into(),
         ip: crate::http::client_ip(&ext).to_string(),
         result: "success".into(),
-        detail: "200".into(),
-    })
-    .await;
+        detail: String::new(),
+    };
     // Rows are written as they are read, a few hundred at a time: memory stays flat
     // however long the log.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     let db_path = app.control.path().to_path_buf();
+    let (control, key) = (app.control.clone(), app.audit_key.clone());
     tokio::task::spawn_blocking(move || {
-        let result = (|| -> Result<(), String> {
+        let mut n = 0u64;
+        let result = (|| -> Result<bool, String> {
             let conn = crate::db::open_connection(&db_path).map_err(|e| e.to_string())?;
             let mut stmt = conn
                 .prepare(&format!("SELECT seq, {ENTRY_COLUMNS} FROM audit_log{sql} ORDER BY seq"))
@@ -157,7 +173,6 @@ pub async fn export_csv(
                 "detail",
             ])
             .map_err(|e| e.to_string())?;
-            let mut n = 0;
             while let Some(r) = rows.next().map_err(|e| e.to_string())? {
                 let rec = record(r).map_err(|e| e.to_string())?;
                 let cells = [
@@ -173,19 +188,34 @@ pub async fn export_csv(
                 w.write_record(cells.iter().map(|c| spreadsheet_safe(c).into_owned()))
                     .map_err(|e| e.to_string())?;
                 n += 1;
-                if n % 500 == 0 {
+                if n.is_multiple_of(500) {
                     let chunk = std::mem::replace(&mut w, csv::Writer::from_writer(Vec::new()))
                         .into_inner()
                         .map_err(|e| e.to_string())?;
                     if tx.blocking_send(Ok(chunk)).is_err() {
-                        return Ok(()); // the client went away
+                        return Ok(false); // the client went away
                     }
                 }
             }
             let rest = w.into_inner().map_err(|e| e.to_string())?;
-            let _ = tx.blocking_send(Ok(rest));
-            Ok(())
+            Ok(tx.blocking_send(Ok(rest)).is_ok())
         })();
+        let (outcome, detail) = match &result {
+            Ok(true) => ("success", format!("{n} entries")),
+            Ok(false) => ("failure", format!("the client went away after {n} entries")),
+            Err(e) => ("failure", format!("stopped after {n} entries: {e}")),
+        };
+        let entry = AuditEntry {
+            at: control::now_text(),
+            result: outcome.into(),
+            detail,
+            ..entry
+        };
+        control.with_writer(|c| {
+            if let Err(e) = crate::audit::append(c, &key, &entry) {
+                tracing::error!(error = %e, "audit entry lost");
+            }
+        });
         if let Err(e) = result {
             tracing::error!(error = %e, "audit export failed");
             let _ = tx.blocking_send(Err(std::io::Error::other(e)));
@@ -237,6 +267,10 @@ mod tests {
         // The last day there is: no bound, not one in the year 10000 (`+10000-…` sorts first).
         let (sql, _) = bounds(&[("to", "9999-12-31")]).unwrap();
         assert_eq!(sql, " WHERE account = ?");
+        // A day is its whole day: from and to the same day is one day, not none.
+        assert!(bounds(&[("from", "2026-11-05"), ("to", "2026-11-05")]).is_ok());
+        let e = bounds(&[("from", "2026-11-06"), ("to", "2026-11-05")]).unwrap_err();
+        assert!(e.message.contains("is not before"), "{}", e.message);
         for bad in ["2026-11-5", " 2026-11-05", "+10000-01-01", "2026-02-30"] {
             let e = bounds(&[("from", bad)]).unwrap_err();
             assert_eq!(e.status, StatusCode::BAD_REQUEST, "{bad:?}");

@@ -168,7 +168,22 @@ fn stream_range(path: PathBuf, key: std::sync::Arc<FileKey>, name: String, start
         let mut at = start;
         while at <= end {
             let n = WINDOW.min(end + 1 - at);
-            let chunk = crate::sealed_file::read_range(&path, &key, &name, at, n).map_err(std::io::Error::other);
+            // Shorter than asked: the file lost its end (damaged, or removed and
+            // recreated) after the answer's length was set. An error ends the body
+            // visibly instead of a response shorter than its Content-Length.
+            let chunk = crate::sealed_file::read_range(&path, &key, &name, at, n)
+                .map_err(std::io::Error::other)
+                .and_then(|bytes| {
+                    if bytes.len() as u64 == n {
+                        Ok(bytes)
+                    } else {
+                        Err(std::io::Error::other(format!(
+                            "the export file ends at byte {}, short of byte {} the answer needs",
+                            at + bytes.len() as u64,
+                            end + 1
+                        )))
+                    }
+                });
             let failed = chunk.is_err();
             if let Err(e) = &chunk {
                 tracing::error!(file = %path.display(), error = %e, "an export file does not open");

@@ -168,11 +168,20 @@ fn local_day_start(date: NaiveDate, tz: Tz) -> chrono::DateTime<chrono::Utc> {
         .unwrap_or_else(|| date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
 }
 
+/// A rejected value as an error message shows it: whole when short, else its first 64
+/// characters and `…`, so a megabyte of nonsense is not sent back in the answer.
+fn clip(value: &str) -> String {
+    match value.char_indices().nth(64) {
+        Some((at, _)) => format!("{}…", &value[..at]),
+        None => value.to_string(),
+    }
+}
+
 impl Plan {
     /// Checks a request; `tz` is the account's time zone (filters are shop-local dates).
     pub fn new(req: &NewExport, tz: Tz) -> Result<Plan, PlanError> {
-        let dataset = Dataset::parse(&req.dataset).ok_or_else(|| PlanError::UnknownDataset(req.dataset.clone()))?;
-        let format = Format::parse(&req.format).ok_or_else(|| PlanError::UnknownFormat(req.format.clone()))?;
+        let dataset = Dataset::parse(&req.dataset).ok_or_else(|| PlanError::UnknownDataset(clip(&req.dataset)))?;
+        let format = Format::parse(&req.format).ok_or_else(|| PlanError::UnknownFormat(clip(&req.format)))?;
         if format == Format::Pdf && dataset != Dataset::Invoices {
             return Err(PlanError::PdfNotForDataset(dataset.as_str()));
         }
@@ -181,13 +190,13 @@ impl Plan {
             Some(_) if format != Format::Csv => return Err(PlanError::DelimiterNotCsv),
             Some(d) => match d.as_bytes() {
                 [b] if (b.is_ascii_punctuation() || *b == b' ' || *b == b'\t') && *b != b'"' => *b,
-                _ => return Err(PlanError::BadDelimiter(d.to_string())),
+                _ => return Err(PlanError::BadDelimiter(clip(d))),
             },
         };
         let filters = req.filters.clone().unwrap_or_default();
         let date = |name: &'static str, v: &Option<String>| -> Result<Option<NaiveDate>, PlanError> {
             v.as_deref()
-                .map(|s| crate::shopdata::parse_day(s).ok_or_else(|| PlanError::BadDate(name, s.to_string())))
+                .map(|s| crate::shopdata::parse_day(s).ok_or_else(|| PlanError::BadDate(name, clip(s))))
                 .transpose()
         };
         let from = date("from", &filters.from)?;
@@ -203,7 +212,7 @@ impl Plan {
                 .ok_or(PlanError::StatusNotApplicable(dataset.as_str()))?;
             if !allowed.contains(&status.as_str()) {
                 return Err(PlanError::UnknownStatus {
-                    status: status.clone(),
+                    status: clip(status),
                     dataset: dataset.as_str(),
                     allowed: allowed.join(", "),
                 });
@@ -649,6 +658,14 @@ mod tests {
         }
         r.delimiter = Some(";".into());
         assert_eq!(Plan::new(&r, tz).unwrap().delimiter, b';');
+        // A huge value is not sent back whole.
+        let said = Plan::new(&req(&"é".repeat(100_000), "csv"), tz)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            said.starts_with(&format!("\"{}…\" is not a dataset", "é".repeat(64))),
+            "{said}"
+        );
         let mut r = req("inventory", "json");
         r.filters = Some(ExportFilters {
             status: Some("New".into()),

@@ -679,9 +679,19 @@ async fn owners_read_and_export_the_audit_log_filtered_and_technicians_cannot() 
         rows.iter().all(|r| !r.iter().any(|cell| cell.starts_with('='))),
         "a formula reached the CSV"
     );
-    // The export itself is in the log.
+    // The export itself is in the log, with what it sent, by the time the file is whole.
     let (_, page) = raw(&owner, Method::GET, "/api/v1/audit?event_type=export", None).await;
-    assert!(!page["items"].as_array().unwrap().is_empty());
+    let sent = format!("{} entries", rows.len());
+    assert!(
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "GET /api/v1/audit/export.csv"
+                && e["result"] == "success"
+                && e["detail"] == sent.as_str()),
+        "{page}"
+    );
 
     let tech = server.sign_in("tech").await;
     for path in ["/api/v1/audit", "/api/v1/audit/export.csv"] {
