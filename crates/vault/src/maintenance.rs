@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use fastcdc::v2020::{FastCDC, Normalization};
 
 use crate::error::{Result, VaultError};
-use crate::format::{FORMAT_VERSION, FileType, IndexedPack, Node, Snapshot};
+use crate::format::{FORMAT_VERSION, FileType, IndexedBlob, IndexedPack, Node, Snapshot};
 use crate::id::Id;
 use crate::pack::{Compressor, PackWriter};
 use crate::progress::{Progress, ProgressEvent};
@@ -257,7 +257,8 @@ pub fn check(repo: &Repository, read_data: bool, progress: &dyn Progress) -> Res
     };
 
     let mut index = Index::default();
-    let mut indexed: HashMap<Id, IndexedPack> = HashMap::new();
+    // Every listing of each pack: an interrupted prune leaves a pack listed twice.
+    let mut indexed: HashMap<Id, Vec<IndexedPack>> = HashMap::new();
     for o in repo.backend().list(FileType::Index.dir())? {
         let Some(id) = FileType::Index.id_of(&o.path) else {
             report.problems.push(format!("{}: not an index name", o.path));
@@ -267,14 +268,14 @@ pub fn check(repo: &Repository, read_data: bool, progress: &dyn Progress) -> Res
             Ok(file) => {
                 for pack in file.packs {
                     index.add_pack(&pack, id);
-                    indexed.insert(pack.id, pack);
+                    indexed.entry(pack.id).or_default().push(pack);
                 }
                 index.files.push(id);
             }
             Err(e) => report.problems.push(e.to_string()),
         }
     }
-    for (pack, entry) in &indexed {
+    for (pack, entry) in indexed.iter().flat_map(|(p, l)| l.iter().map(move |e| (p, e))) {
         let path = FileType::Pack.path(pack);
         match stored.get(pack) {
             None => report
@@ -335,12 +336,21 @@ pub fn check(repo: &Repository, read_data: bool, progress: &dyn Progress) -> Res
             match repo.read_pack(pack) {
                 Ok((_, entries)) => {
                     report.bytes_verified += size;
-                    if let Some(listed) = indexed.get(pack)
-                        && listed.blobs != entries
-                    {
-                        report
-                            .problems
-                            .push(format!("{path}: its header and the index disagree about its blobs"));
+                    // A listing may name only some of the header's blobs (format
+                    // §4.4), but each it names must be there, at the place it says.
+                    let held: HashMap<Id, &IndexedBlob> = entries.iter().map(|b| (b.id, b)).collect();
+                    let strays = indexed
+                        .get(pack)
+                        .into_iter()
+                        .flatten()
+                        .flat_map(|listing| &listing.blobs)
+                        .filter(|b| held.get(&b.id).is_none_or(|h| *h != *b));
+                    if let Some(stray) = strays.clone().next() {
+                        report.problems.push(format!(
+                            "{path}: the index places blob {} where its header does not ({} such)",
+                            stray.id,
+                            strays.count()
+                        ));
                     }
                 }
                 Err(e) => report.problems.push(e.to_string()),
@@ -537,5 +547,56 @@ impl CopySink {
             self.packs.push(dst.store_pack(p)?);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Location;
+    use crate::backup::{BackupOptions, Source, backup};
+    use crate::crypto::MasterKey;
+    use crate::progress::NoProgress;
+    use crate::repository::InitOptions;
+
+    #[test]
+    fn read_data_accepts_a_listing_of_some_blobs_and_flags_a_misplaced_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = std::sync::Arc::new(
+            Location::parse(&dir.path().join("r").to_string_lossy(), None)
+                .unwrap()
+                .open()
+                .unwrap(),
+        );
+        let repo = Repository::init(backend, &MasterKey::generate(), InitOptions::default()).unwrap();
+        let content: Vec<u8> = (0..250_000u32)
+            .flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes())
+            .collect();
+        backup(
+            &repo,
+            vec![Source::stream("s", std::io::Cursor::new(content))],
+            BackupOptions::default(),
+            &NoProgress,
+        )
+        .unwrap();
+        let index_id = repo.load_index().unwrap().files[0];
+        let mut pack = repo.read_index_file(&index_id).unwrap().packs.remove(0);
+        assert!(pack.blobs.len() > 1, "the test needs a pack of several blobs");
+
+        // A second listing of the pack naming only its first blob, as older prunes wrote.
+        pack.blobs.truncate(1);
+        repo.write_index(vec![pack.clone()]).unwrap();
+        let report = check(&repo, true, &NoProgress).unwrap();
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+
+        // A listing that places a blob where the header does not is damage.
+        pack.blobs[0].offset += 1;
+        repo.write_index(vec![pack]).unwrap();
+        let report = check(&repo, true, &NoProgress).unwrap();
+        assert!(
+            report.problems.iter().any(|p| p.contains("where its header does not")),
+            "{:?}",
+            report.problems
+        );
     }
 }

@@ -273,6 +273,9 @@ pub fn restore_except(
         stats.bytes += node.size;
     }
     for (node, dest) in &links {
+        // Checked again: a link made just before may now sit between `target` and
+        // this one (a snapshot holding `a -> /etc` and `a/x` must not write in /etc).
+        refuse_links_inside(target, dest)?;
         restore_symlink(node, dest)?;
     }
     // Folder times last: writing files into them changed their times.
@@ -418,7 +421,17 @@ fn write_file(node: &Node, dest: &Path, content: impl FnOnce(&mut dyn Write) -> 
     let mut partial = dest.as_os_str().to_owned();
     partial.push(".rv-partial");
     let partial = PathBuf::from(partial);
-    let file = std::fs::File::create(&partial).map_err(|e| VaultError::io("create", &partial, e))?;
+    // A fresh file, never an existing one: a link left at this name (by an earlier
+    // restore of a snapshot holding one there) must not be written through.
+    match std::fs::remove_file(&partial) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(VaultError::io("remove", &partial, e)),
+        _ => {}
+    }
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&partial)
+        .map_err(|e| VaultError::io("create", &partial, e))?;
     let mut out = std::io::BufWriter::with_capacity((node.size as usize).clamp(8 * 1024, 1 << 20), file);
     let result = content(&mut out).and_then(|n| {
         let file = out
@@ -457,6 +470,10 @@ fn set_mode(file: &std::fs::File, mode: u32) {
 fn set_mode(_file: &std::fs::File, _mode: u32) {}
 
 fn set_meta_dir(node: &Node, dest: &Path) {
+    // Through a link these would change whatever it points at.
+    if std::fs::symlink_metadata(dest).is_ok_and(|m| m.file_type().is_symlink()) {
+        return;
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -388,6 +388,101 @@ fn restore_never_writes_through_a_symlink_in_the_target() {
     );
 }
 
+/// A snapshot whose tree is `nodes`, as a hostile or damaged repository could hold:
+/// the tree's JSON lines are stored as a stream and a snapshot made to point at them.
+#[cfg(unix)]
+fn snapshot_with_tree(repo: &Repository, nodes: serde_json::Value) -> repairops_vault::Snapshot {
+    let lines: String = nodes.as_array().unwrap().iter().map(|n| format!("{n}\n")).collect();
+    let done = backup(
+        repo,
+        vec![Source::stream("tree", std::io::Cursor::new(lines.into_bytes()))],
+        BackupOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    let index = repo.load_index().unwrap();
+    let stream = repo.read_tree(&index, &done.snapshot).unwrap().remove(0);
+    let mut snapshot = done.snapshot;
+    snapshot.tree = stream.blobs;
+    snapshot
+}
+
+#[cfg(unix)]
+#[test]
+fn a_link_the_snapshot_makes_is_never_restored_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(
+        local_backend(&dir.path().join("r")),
+        &MasterKey::generate(),
+        InitOptions::default(),
+    )
+    .unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    // `top/esc` points outside, and `top/esc/x` would then be made in there.
+    let snapshot = snapshot_with_tree(
+        &repo,
+        serde_json::json!([
+            {"path": "top", "kind": "dir"},
+            {"path": "top/esc", "kind": "symlink", "target": elsewhere.to_str().unwrap()},
+            {"path": "top/esc/x", "kind": "symlink", "target": "/nowhere"},
+        ]),
+    );
+    let target = dir.path().join("target");
+    let index = repo.load_index().unwrap();
+    let err = restore(&repo, &index, &snapshot, &target, None, &NoProgress).unwrap_err();
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).unwrap().count(),
+        0,
+        "a link was made through the snapshot's own link"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn restoring_again_into_the_same_folder_writes_through_no_link_it_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Repository::init(
+        local_backend(&dir.path().join("r")),
+        &MasterKey::generate(),
+        InitOptions::default(),
+    )
+    .unwrap();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, b"keep me").unwrap();
+    // A file's content, stored for real so the file node can point at its blobs.
+    let content = backup(
+        &repo,
+        vec![Source::stream("f", std::io::Cursor::new(b"restored".to_vec()))],
+        BackupOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    let index = repo.load_index().unwrap();
+    let blobs = repo.read_tree(&index, &content.snapshot).unwrap().remove(0).blobs;
+    // The file and, at the name the restore writes it under first, a link to the victim.
+    let snapshot = snapshot_with_tree(
+        &repo,
+        serde_json::json!([
+            {"path": "top", "kind": "dir"},
+            {"path": "top/f", "kind": "file", "size": 8, "blobs": blobs},
+            {"path": "top/f.rv-partial", "kind": "symlink", "target": victim.to_str().unwrap()},
+        ]),
+    );
+    let target = dir.path().join("target");
+    let index = repo.load_index().unwrap();
+    for _ in 0..2 {
+        restore(&repo, &index, &snapshot, &target, None, &NoProgress).unwrap();
+        assert_eq!(std::fs::read(target.join("top/f")).unwrap(), b"restored");
+        assert_eq!(
+            std::fs::read(&victim).unwrap(),
+            b"keep me",
+            "the restore wrote through a link"
+        );
+    }
+}
+
 #[test]
 fn an_interrupted_init_does_not_leave_a_shadowing_key() {
     let dir = tempfile::tempdir().unwrap();
