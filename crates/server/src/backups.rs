@@ -188,6 +188,15 @@ pub struct BackupInput<'a> {
     pub time: DateTime<Utc>,
 }
 
+/// A folder removed when this goes out of scope, on success, error or panic alike.
+struct RemovedOnDrop<'a>(&'a std::path::Path);
+
+impl Drop for RemovedOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.0);
+    }
+}
+
 /// Takes one backup: snapshot, primary, then secondary (or only the one that works).
 pub fn run(locations: &Locations, input: BackupInput<'_>, progress: &dyn Progress) -> Result<BackupRun, String> {
     let started = std::time::Instant::now();
@@ -199,6 +208,7 @@ pub fn run(locations: &Locations, input: BackupInput<'_>, progress: &dyn Progres
             .join(".backup")
             .join(format!("{}-{}", input.kind.as_str(), input.time.timestamp_micros()));
     std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+    let _removed_at_end = RemovedOnDrop(&work);
     let snapshot = work.join("live.db");
     progress.phase("snapshot", None);
     snapshot_database(&input.account_dir.join("live.db"), &snapshot)
@@ -276,7 +286,6 @@ pub fn run(locations: &Locations, input: BackupInput<'_>, progress: &dyn Progres
             ));
         }
     }
-    let _ = std::fs::remove_dir_all(&work);
     Ok(BackupRun {
         summary,
         locations: outcomes,

@@ -19,7 +19,7 @@ use crate::app::AppState;
 use crate::audit::AuditEntry;
 use crate::auth::{Auth, Permission};
 use crate::control;
-use crate::erasure::{customers_with_email, delete_subject, mask, subject_records};
+use crate::erasure::{customers_born, delete_subject, mask, subject_records};
 use crate::error::{ApiError, Json, Query};
 
 /// The categories of personal information CCPA (Cal. Civ. Code §1798.110) asks a
@@ -236,11 +236,12 @@ async fn ccpa_delete(app: &AppState, auth: &Auth, email: &str) -> Result<Deletio
     let find = |db: crate::db::Db| {
         let email = email.to_string();
         async move {
-            db.read(move |c| customers_with_email(c, &email).map_err(ApiError::from))
+            db.read(move |c| customers_born(c, &email).map_err(ApiError::from))
                 .await
         }
     };
-    let mut ids: BTreeSet<i64> = find(data.db.clone()).await?.into_iter().collect();
+    // (id, created_at) in live data and every open sandbox: what the ledger keeps.
+    let mut ids: BTreeSet<(i64, String)> = find(data.db.clone()).await?.into_iter().collect();
     for id in open_sandboxes(app, account_id).await? {
         if let Some(sandbox) = open_sandbox(app, id).await? {
             ids.extend(find(sandbox.db).await?);
@@ -256,7 +257,7 @@ async fn ccpa_delete(app: &AppState, auth: &Auth, email: &str) -> Result<Deletio
 
     let (subject, by, at) = (mask(email), auth.identity.email.clone(), app.clock.now().to_rfc3339());
     let hmac_hex = crate::erasure::email_hmac(&app.ledger_key, email);
-    let listed: Vec<i64> = ids.iter().copied().collect();
+    let listed: Vec<(i64, String)> = ids.into_iter().collect();
     let request_id = app
         .control
         .write(move |c| {
@@ -267,10 +268,11 @@ async fn ccpa_delete(app: &AppState, auth: &Auth, email: &str) -> Result<Deletio
             )
             .map_err(control::db_err)?;
             let request_id = tx.last_insert_rowid();
-            for id in &listed {
+            for (id, born) in &listed {
                 tx.execute(
-                    "INSERT INTO deletion_ledger (account_id, customer_id, email_hmac, deleted_at, deleted_by, request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![account_id, id, hmac_hex, at, by, request_id],
+                    "INSERT INTO deletion_ledger (account_id, customer_id, customer_created_at, email_hmac, deleted_at, deleted_by, request_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![account_id, id, born, hmac_hex, at, by, request_id],
                 )
                 .map_err(control::db_err)?;
             }

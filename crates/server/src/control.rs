@@ -191,6 +191,11 @@ CREATE TABLE drills (
 );
 CREATE INDEX drills_account ON drills (account_id, id);
 "#,
+    // When the deleted customer was created: customer ids are reused, so an id alone
+    // could name a later, different customer in a newer backup.
+    r#"
+ALTER TABLE deletion_ledger ADD COLUMN customer_created_at TEXT;
+"#,
 ];
 
 /// An account row with its internal id.

@@ -182,15 +182,15 @@ pub async fn start(
             job: &handle,
             phase: "fetching",
         };
-        let fetched = crate::restores::fetch(&app2.config, &account.account.slug, &backup, &dir, None, &within);
-        handle.phase("checking", None);
-        let (passed, checks, location) = match fetched {
-            Ok(location) => {
-                let (ok, lines) = verify(&dir, &backup);
-                (ok, lines, Some(location))
-            }
-            Err(e) => (false, vec![format!("fetching: {e}")], None),
-        };
+        // A panic (a bug) fails the drill like any error, its files removed below.
+        let checked = crate::jobs::panic_as_error("restore drill", || {
+            let location = crate::restores::fetch(&app2.config, &account.account.slug, &backup, &dir, None, &within)
+                .map_err(|e| format!("fetching: {e}"))?;
+            handle.phase("checking", None);
+            let (ok, lines) = verify(&dir, &backup);
+            Ok((ok, lines, Some(location)))
+        });
+        let (passed, checks, location) = checked.unwrap_or_else(|e| (false, vec![e], None));
         let _ = std::fs::remove_dir_all(&dir);
         let ms = started.elapsed().as_millis() as i64;
         app2.control.with_writer(|c| {

@@ -6,7 +6,7 @@
 //! The ledger holds no personal data: a customer id, an HMAC of the email under a server
 //! key (`keys/ledger.key`, outside every backup), who asked and when.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use aws_lc_rs::hmac;
 use rusqlite::Connection;
@@ -26,12 +26,15 @@ pub fn email_hmac(key: &[u8; 32], email: &str) -> String {
     hex::encode(hmac::sign(&k, normalize_email(email).as_bytes()).as_ref())
 }
 
-/// The deletion ledger of an account: the customers who must stay deleted, by id or by
-/// the keyed hash of their email.
+/// The deletion ledger of an account: the customers who must stay deleted, by id and
+/// creation time, or by the keyed hash of their email.
 #[derive(Debug, Default)]
 pub struct Ledger {
-    ids: HashSet<i64>,
-    hashes: HashSet<String>,
+    /// Customer id → the creation times of the customers deleted under it (`None` for
+    /// rows written before the ledger kept them: those match the id alone).
+    ids: HashMap<i64, Vec<Option<String>>>,
+    /// Email hash → when the newest deletion under it was made.
+    hashes: HashMap<String, String>,
     /// The id of the newest ledger row read: a job that applied this ledger compares it
     /// with [`newest_entry`] before it finishes, to catch a deletion made meanwhile.
     pub newest: i64,
@@ -42,17 +45,29 @@ impl Ledger {
     pub fn load(control: &crate::db::Db, account_id: i64) -> Result<Ledger, String> {
         control
             .with_writer(|c| {
-                let mut stmt =
-                    c.prepare("SELECT id, customer_id, email_hmac FROM deletion_ledger WHERE account_id = ?1")?;
+                let mut stmt = c.prepare(
+                    "SELECT id, customer_id, customer_created_at, email_hmac, deleted_at FROM deletion_ledger WHERE account_id = ?1",
+                )?;
                 let rows = stmt.query_map([account_id], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<String>>(2)?))
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, String>(4)?,
+                    ))
                 })?;
                 let mut ledger = Ledger::default();
                 for row in rows {
-                    let (entry, id, hash) = row?;
+                    let (entry, id, born, hash, deleted_at) = row?;
                     ledger.newest = ledger.newest.max(entry);
-                    ledger.ids.insert(id);
-                    ledger.hashes.extend(hash);
+                    ledger.ids.entry(id).or_default().push(born);
+                    if let Some(hash) = hash {
+                        let at = ledger.hashes.entry(hash).or_default();
+                        if at.is_empty() || later(&deleted_at, at) {
+                            *at = deleted_at;
+                        }
+                    }
                 }
                 Ok(ledger)
             })
@@ -63,10 +78,29 @@ impl Ledger {
         self.ids.is_empty() && self.hashes.is_empty()
     }
 
-    /// Whether a customer (as a backup holds them) was deleted on request.
-    pub fn erases(&self, key: &[u8; 32], id: i64, email: Option<&str>) -> bool {
-        self.ids.contains(&id) || email.is_some_and(|e| self.hashes.contains(&email_hmac(key, e)))
+    /// Whether a customer (as a backup holds them: id, creation time, email) was deleted
+    /// on request. The same id and creation time is the deleted customer; the same email
+    /// is too, unless the customer was created after the deletion (the person came back
+    /// and asked to be a customer again).
+    pub fn erases(&self, key: &[u8; 32], id: i64, created_at: &str, email: Option<&str>) -> bool {
+        let by_id = self
+            .ids
+            .get(&id)
+            .is_some_and(|born| born.iter().any(|b| b.as_deref().is_none_or(|b| b == created_at)));
+        by_id
+            || email.is_some_and(|e| {
+                self.hashes
+                    .get(&email_hmac(key, e))
+                    .is_some_and(|deleted_at| !later(created_at, deleted_at))
+            })
     }
+}
+
+/// Whether timestamp `a` is after `b`, both RFC 3339 (`Z` or an offset); an unreadable
+/// one is never later, so a doubtful customer stays deleted.
+fn later(a: &str, b: &str) -> bool {
+    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
+    matches!((parse(a), parse(b)), (Some(a), Some(b)) if a > b)
 }
 
 /// The id of an account's newest ledger row (0 when it has none). A job that copies
@@ -97,17 +131,24 @@ pub fn mask(email: &str) -> String {
 /// customer's is read and compared here: SQLite's `NOCASE` folds only ASCII and trims
 /// nothing.
 pub fn customers_with_email(conn: &Connection, email: &str) -> rusqlite::Result<Vec<i64>> {
+    Ok(customers_born(conn, email)?.into_iter().map(|(id, _)| id).collect())
+}
+
+/// The customers with this email as (id, creation time), as the ledger records them.
+pub fn customers_born(conn: &Connection, email: &str) -> rusqlite::Result<Vec<(i64, String)>> {
     let wanted = normalize_email(email);
-    let mut stmt = conn.prepare("SELECT id, email FROM customers WHERE email IS NOT NULL ORDER BY id")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
-    let mut ids = Vec::new();
+    let mut stmt = conn.prepare("SELECT id, email, created_at FROM customers WHERE email IS NOT NULL ORDER BY id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+    })?;
+    let mut found = Vec::new();
     for row in rows {
-        let (id, stored) = row?;
+        let (id, stored, born) = row?;
         if normalize_email(&stored) == wanted {
-            ids.push(id);
+            found.push((id, born));
         }
     }
-    Ok(ids)
+    Ok(found)
 }
 
 /// Everything tied to the customers with this email, one JSON object per customer
@@ -362,6 +403,48 @@ mod tests {
         )
         .unwrap();
         conn
+    }
+
+    #[test]
+    fn the_ledger_keeps_the_deleted_customer_deleted_and_no_one_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let control = crate::db::Db::open(&dir.path().join("server.db"), |c| {
+            crate::db::migrate(c, crate::control::MIGRATIONS)
+        })
+        .unwrap();
+        let key = [7u8; 32];
+        let gone = email_hmac(&key, "ann@example.de");
+        control.with_writer(|c| {
+            c.execute_batch(
+                "INSERT INTO accounts (id, slug, name, plan, timezone, admin_email, created_at)
+                     VALUES (1, 'demo', 'Demo', 'starter', 'UTC', 'owner@example.com', '2026-01-01T00:00:00Z')",
+            )
+            .unwrap();
+            // Ann (customer 5, created in March) deleted on request in June; customer 9
+            // deleted before the ledger kept creation times.
+            c.execute(
+                "INSERT INTO deletion_ledger (account_id, customer_id, customer_created_at, email_hmac, deleted_at, deleted_by, request_id)
+                 VALUES (1, 5, '2026-03-01T10:00:00Z', ?1, '2026-06-01T12:00:00+00:00', 'owner', 1),
+                        (1, 9, NULL, NULL, '2026-02-01T12:00:00+00:00', 'owner', 1)",
+                [&gone],
+            )
+            .unwrap();
+        });
+        let ledger = Ledger::load(&control, 1).unwrap();
+        assert_eq!(ledger.newest, 2);
+        // Ann as any backup holds her, even under another address.
+        assert!(ledger.erases(&key, 5, "2026-03-01T10:00:00Z", Some("other@example.de")));
+        assert!(ledger.erases(&key, 5, "2026-03-01T10:00:00Z", None));
+        // Another record of hers made before the deletion, and one made of her address
+        // typed otherwise.
+        assert!(ledger.erases(&key, 7, "2026-04-01T09:00:00Z", Some(" ANN@Example.de")));
+        // A later customer given her freed id is someone else.
+        assert!(!ledger.erases(&key, 5, "2026-07-01T08:00:00Z", Some("bob@example.de")));
+        // Ann coming back as a customer after the deletion is not deleted again.
+        assert!(!ledger.erases(&key, 11, "2026-06-02T08:00:00Z", Some("ann@example.de")));
+        // Old rows match by id alone; a customer unrelated to either is kept.
+        assert!(ledger.erases(&key, 9, "2026-07-01T08:00:00Z", None));
+        assert!(!ledger.erases(&key, 6, "2026-03-01T10:00:00Z", Some("bob@example.de")));
     }
 
     #[test]

@@ -321,10 +321,11 @@ fn run(
     data: &ShopData,
     backup: &Backup,
     req: &RecordRestoreRequest,
+    stage_name: &str,
 ) -> Result<RecordRestoreResult, Refusal> {
     let slug = &auth.account.account.slug;
     let account_dir = app.config.account_dir(slug);
-    let stage = account_dir.join(".record").join(format!("{}", std::process::id()));
+    let stage = record_staging_root(&account_dir).join(stage_name);
     let _ = std::fs::remove_dir_all(&stage);
     std::fs::create_dir_all(&stage).map_err(|e| ApiError::internal("prepare the restore", e))?;
     let result = (|| -> Result<RecordRestoreResult, Refusal> {
@@ -345,8 +346,14 @@ fn run(
         })
     })();
     let _ = std::fs::remove_dir_all(&stage);
-    let _ = std::fs::remove_dir(account_dir.join(".record"));
+    let _ = std::fs::remove_dir(record_staging_root(&account_dir));
     result
+}
+
+/// Where record restores stage a backup's database; whatever a crash left there is
+/// removed at start-up.
+pub(crate) fn record_staging_root(account_dir: &FsPath) -> std::path::PathBuf {
+    account_dir.join(".record")
 }
 
 /// Where an attachment sits inside a backup's snapshot.
@@ -386,20 +393,22 @@ fn restore_from(
         ))));
     }
     // A customer erased on request stays erased.
-    let people: Vec<(i64, Option<String>)> = {
+    let people: Vec<(i64, Option<String>, String)> = {
         let mut stmt = conn
             .prepare(
-                "SELECT id, email FROM bk.customers WHERE id IN (SELECT id FROM temp.pick_customers)
+                "SELECT id, email, created_at FROM bk.customers WHERE id IN (SELECT id FROM temp.pick_customers)
                  OR id IN (SELECT customer_id FROM bk.tickets WHERE id IN (SELECT id FROM temp.pick_tickets))",
             )
             .map_err(db(kind))?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db(kind))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(db(kind))?;
         rows.collect::<rusqlite::Result<_>>().map_err(db(kind))?
     };
     let ledger = crate::erasure::Ledger::load(&app.control, auth.account.id)
         .map_err(|e| ApiError::internal("read the deletion ledger", e))?;
-    for (id, email) in &people {
-        if ledger.erases(&app.ledger_key, *id, email.as_deref()) {
+    for (id, email, born) in &people {
+        if ledger.erases(&app.ledger_key, *id, born, email.as_deref()) {
             return Err(Refusal::Api(ApiError::new(
                 StatusCode::CONFLICT,
                 "erased",
@@ -414,25 +423,48 @@ fn restore_from(
         let rows = stmt.query_map([], |r| r.get(0)).map_err(db(kind))?;
         rows.collect::<rusqlite::Result<_>>().map_err(db(kind))?
     };
-    let [inserted, overwritten, unchanged] = apply(&mut conn, req.overwrite, kind)?;
-    // Attachment files the live folder lacks, written under a temporary name first.
-    let mut files = 0;
-    for sha in shas {
-        let dest = crate::attachments::content_path(&data.attachments, &sha);
-        if dest.exists() {
-            continue;
+    // Attachment files the live folder lacks come first, so rows never point at a file
+    // that is not there; if the rows are then refused, the files added go again.
+    let mut added: Vec<std::path::PathBuf> = Vec::new();
+    let fetched = (|| -> Result<(), String> {
+        for sha in shas {
+            let dest = crate::attachments::content_path(&data.attachments, &sha);
+            if dest.exists() {
+                continue;
+            }
+            if let Some(dir) = dest.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            }
+            let tmp = dest.with_extension("part");
+            let written = crate::jobs::panic_as_error("record restore", || {
+                let mut f = std::fs::File::create(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+                fetch_file(&sha, &mut f)?;
+                f.sync_all()
+                    .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+                crate::faults::point("record_restore.attachment_fetched");
+                std::fs::rename(&tmp, &dest).map_err(|e| format!("cannot put {} in place: {e}", dest.display()))
+            });
+            if let Err(e) = written {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+            added.push(dest);
         }
-        if let Some(dir) = dest.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| ApiError::internal("restore an attachment", e))?;
+        Ok(())
+    })();
+    let applied = fetched
+        .map_err(|e| Refusal::Api(ApiError::internal("restore an attachment", e)))
+        .and_then(|()| apply(&mut conn, req.overwrite, kind));
+    let [inserted, overwritten, unchanged] = match applied {
+        Ok(counts) => counts,
+        Err(e) => {
+            for file in &added {
+                let _ = std::fs::remove_file(file);
+            }
+            return Err(e);
         }
-        let tmp = dest.with_extension("part");
-        let mut f = std::fs::File::create(&tmp).map_err(|e| ApiError::internal("restore an attachment", e))?;
-        fetch_file(&sha, &mut f).map_err(|e| ApiError::internal("restore an attachment", e))?;
-        f.sync_all()
-            .map_err(|e| ApiError::internal("restore an attachment", e))?;
-        std::fs::rename(&tmp, &dest).map_err(|e| ApiError::internal("restore an attachment", e))?;
-        files += 1;
-    }
+    };
+    let files = added.len() as u64;
     let _ = conn.execute("DETACH DATABASE bk", []);
     Ok(RecordRestoreResult {
         backup_id: req.backup_id,
@@ -468,10 +500,31 @@ pub async fn create(
     let handle = app
         .jobs
         .start(auth.account.id, &auth.account.account.slug, "record_restore")?;
-    let (app2, auth2, req2) = (app.clone(), auth.clone(), req.clone());
-    let outcome = tokio::task::spawn_blocking(move || run(&app2, &auth2, &data, &backup, &req2))
-        .await
-        .map_err(|e| ApiError::internal("restore the record", e))?;
+    // The work, its audit entry and the job's end run in a task of their own: a client
+    // that goes away mid-restore neither cuts the audit short nor frees the job while
+    // the restore still writes.
+    let finish = tokio::spawn(async move {
+        let (app2, auth2, req2) = (app.clone(), auth.clone(), req.clone());
+        let stage = format!("job-{}", handle.id);
+        let outcome = tokio::task::spawn_blocking(move || run(&app2, &auth2, &data, &backup, &req2, &stage))
+            .await
+            .unwrap_or_else(|e| Err(Refusal::Api(ApiError::internal("restore the record", e))));
+        finish(&app, &auth, &ext, &req, kind, handle, outcome).await
+    });
+    let resp = finish.await.map_err(|e| ApiError::internal("restore the record", e))?;
+    Ok(crate::http::audited(resp))
+}
+
+/// Audits a finished record restore, ends its job and makes the answer.
+async fn finish(
+    app: &AppState,
+    auth: &Auth,
+    ext: &axum::http::Extensions,
+    req: &RecordRestoreRequest,
+    kind: &str,
+    handle: crate::jobs::JobHandle,
+    outcome: Result<RecordRestoreResult, Refusal>,
+) -> Response {
     let (result, detail) = match &outcome {
         Ok(r) => (
             "success",
@@ -501,12 +554,12 @@ pub async fn create(
         event_type: "restore".into(),
         action: "restore one record".into(),
         resource: format!("/api/v1/restores/records ({kind} {})", req.id),
-        ip: crate::http::client_ip(&ext).to_string(),
+        ip: crate::http::client_ip(ext).to_string(),
         result: result.into(),
         detail,
     })
     .await;
-    let resp = match outcome {
+    match outcome {
         Ok(r) => {
             handle.succeed(json!({"kind": kind, "id": req.id}));
             axum::Json(r).into_response()
@@ -524,8 +577,7 @@ pub async fn create(
             handle.fail(e.message.clone());
             e.into_response()
         }
-    };
-    Ok(crate::http::audited(resp))
+    }
 }
 
 #[cfg(test)]

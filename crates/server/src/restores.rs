@@ -191,7 +191,8 @@ pub fn check(db: &FsPath, backup: &Backup) -> Result<(), String> {
 }
 
 /// Deletes again, in a restored database, the customers the deletion ledger lists (by
-/// id, or by the keyed hash of their email); returns how many customers it removed.
+/// id and creation time, or by the keyed hash of their email: see `Ledger::erases`);
+/// returns how many customers it removed.
 pub fn reapply_deletions(
     db: &FsPath,
     attachments: &FsPath,
@@ -206,14 +207,20 @@ pub fn reapply_deletions(
     crate::erasure::begin_listing(&tx).map_err(|e| e.to_string())?;
     {
         let mut stmt = tx
-            .prepare("SELECT id, email FROM customers")
+            .prepare("SELECT id, email, created_at FROM customers")
             .map_err(|e| e.to_string())?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?)))
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
             .map_err(|e| e.to_string())?;
         for row in rows {
-            let (id, email) = row.map_err(|e| e.to_string())?;
-            if ledger.erases(key, id, email.as_deref()) {
+            let (id, email, born) = row.map_err(|e| e.to_string())?;
+            if ledger.erases(key, id, &born, email.as_deref()) {
                 crate::erasure::list_customer(&tx, id).map_err(|e| e.to_string())?;
             }
         }
@@ -223,6 +230,13 @@ pub fn reapply_deletions(
     crate::erasure::remove_unused_files(&conn, attachments, &deletion.attachment_shas);
     crate::erasure::checkpoint_truncate(&conn);
     Ok(deletion.customer_ids.len() as u64)
+}
+
+/// Flushes a file to disk.
+fn sync_file(path: &FsPath) -> Result<(), String> {
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| format!("cannot write {} to disk: {e}", path.display()))
 }
 
 /// Moves `name` from `from` to `to` when it exists.
@@ -257,28 +271,47 @@ fn swap(account_dir: &FsPath, stage: &FsPath) -> Result<(), String> {
     }))
     .unwrap_or_else(|_| Err(std::io::Error::other("an internal error (the server log has details)")));
     result.map_err(|e| {
-        undo(account_dir, stage);
+        if !undo(account_dir, stage) {
+            return format!(
+                "the files could not be swapped ({e}), nor all put back: the live files left are in {}; \
+                 do not delete it, and restart the server to finish putting them back",
+                stage.join("old").display()
+            );
+        }
         format!("the files could not be swapped: {e}")
     })
 }
 
-/// Puts back what `old/` holds (an interrupted swap).
-fn undo(account_dir: &FsPath, stage: &FsPath) {
+/// Puts back what `old/` holds (an interrupted swap, or an undo itself interrupted:
+/// each file is looked at on its own). Returns false when a live file could not be put
+/// back: then the staging folder, which still holds it, must be kept.
+#[must_use]
+fn undo(account_dir: &FsPath, stage: &FsPath) -> bool {
     let old = stage.join("old");
-    if !old.join("live.db").exists() {
-        return; // the swap had not begun: the live files never moved
-    }
     let new = stage.join("new");
-    let _ = std::fs::create_dir_all(&new);
+    let mut all_back = true;
     for name in LIVE_FILES.iter().chain(DB_COMPANIONS.iter()) {
-        if !old.join(name).exists() {
-            continue; // never moved out: the live one is still in place
+        if std::fs::symlink_metadata(old.join(name)).is_err() {
+            continue; // never moved out (or already back): the live one is in place
         }
         // Whatever stands in the live place now came from `new/`.
-        let _ = move_if_there(account_dir, &new, name);
-        if let Err(e) = move_if_there(&old, account_dir, name) {
-            tracing::error!(file = name, error = %e, "could not put back a live file");
+        let put_back = std::fs::create_dir_all(&new)
+            .and_then(|()| move_if_there(account_dir, &new, name))
+            .and_then(|()| move_if_there(&old, account_dir, name));
+        if let Err(e) = put_back {
+            tracing::error!(file = name, folder = %old.display(), error = %e, "could not put back a live file; it stays in that folder");
+            all_back = false;
         }
+    }
+    all_back
+}
+
+/// Undoes what a failed restore moved, then removes its staging folder unless a live
+/// file is still in it.
+fn undo_and_clear(account_dir: &FsPath, stage: &FsPath) {
+    if undo(account_dir, stage) {
+        let _ = std::fs::remove_dir_all(stage);
+        let _ = std::fs::remove_dir(staging_root(account_dir));
     }
 }
 
@@ -293,11 +326,19 @@ pub fn recover(control: &crate::db::Db, data: &FsPath) {
                 let stage = stage.path();
                 if !stage.join("COMMITTED").exists() {
                     tracing::warn!(folder = %stage.display(), "undoing a restore the server stopped in");
-                    undo(&a.path(), &stage);
+                    if !undo(&a.path(), &stage) {
+                        continue; // kept, with the live files still in it
+                    }
                 }
                 let _ = std::fs::remove_dir_all(&stage);
             }
-            let _ = std::fs::remove_dir_all(&root);
+            let _ = std::fs::remove_dir(&root);
+        }
+        // Record restores' copies of a backup's database, left by a crash.
+        if let Ok(accounts) = std::fs::read_dir(data.join("accounts")) {
+            for a in accounts.flatten() {
+                let _ = std::fs::remove_dir_all(crate::record_restore::record_staging_root(&a.path()));
+            }
         }
     }
     control.with_writer(|c| {
@@ -322,11 +363,11 @@ fn run(
     let slug = &account.account.slug;
     let account_dir = app.config.account_dir(slug);
     let stage = staging_root(&account_dir).join(format!("job-{}", job.id));
-    let _ = std::fs::remove_dir_all(&stage);
-    std::fs::create_dir_all(&stage).map_err(|e| format!("cannot create {}: {e}", stage.display()))?;
     // A panic (a bug) fails the restore like any error: the live files are put back and
     // the account is writable again now, not at the next start.
     let result = crate::jobs::panic_as_error("restore", || -> Result<serde_json::Value, String> {
+        let _ = std::fs::remove_dir_all(&stage);
+        std::fs::create_dir_all(&stage).map_err(|e| format!("cannot create {}: {e}", stage.display()))?;
         // 1. A safety backup of what is there now.
         crate::faults::point("restore.safety_backup");
         job.phase("safety_backup", None);
@@ -355,6 +396,9 @@ fn run(
         let ledger = crate::erasure::Ledger::load(&app.control, account.id)?;
         let redeleted = reapply_deletions(&new.join("live.db"), &new.join("attachments"), &ledger, &app.ledger_key)?;
         std::fs::create_dir_all(new.join("attachments")).map_err(|e| e.to_string())?;
+        // On disk before the swap counts: a power cut after it must not find the
+        // database the swap put in place half written.
+        sync_file(&new.join("live.db"))?;
         // 5. The swap, with every connection to the old file closed.
         crate::faults::point("restore.swapping");
         job.phase("swapping", None);
@@ -368,9 +412,7 @@ fn run(
         }))
     });
     if result.is_err() {
-        undo(&account_dir, &stage);
-        let _ = std::fs::remove_dir_all(&stage);
-        let _ = std::fs::remove_dir(staging_root(&account_dir));
+        undo_and_clear(&account_dir, &stage);
     } else {
         // The replaced files (tens of thousands of photos) are removed after the job
         // reports success; a crash meanwhile leaves a committed folder, removed at start.
@@ -443,24 +485,35 @@ pub async fn create(
         )));
     }
     let handle = app.jobs.start(account.id, &account.account.slug, "restore")?;
-    let account_id = account.id;
-    app.control
-        .write(move |c| control::set_account_mode(c, account_id, AccountMode::Restoring).map_err(control::db_err))
-        .await?;
     let job = handle
         .snapshot()
         .ok_or_else(|| ApiError::internal("start the restore", "job vanished"))?;
     let by = auth.identity.email.clone();
     let app2 = app.clone();
-    tokio::task::spawn_blocking(move || match run(&app2, &account, &backup, &by, &handle) {
-        Ok(v) => {
-            handle.succeed(v);
-        }
-        Err(e) => {
-            tracing::error!(account = %account.account.slug, error = %e, "restore failed");
+    // The account turns read-only in the job's own task, so a client that goes away
+    // now cannot leave it read-only with no restore running; the answer waits for it.
+    let (read_only, now_read_only) = tokio::sync::oneshot::channel();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = set_mode(&app2, account.id, AccountMode::Restoring) {
+            let _ = read_only.send(Err(e.clone()));
             handle.fail(e);
+            return;
+        }
+        let _ = read_only.send(Ok(()));
+        match run(&app2, &account, &backup, &by, &handle) {
+            Ok(v) => {
+                handle.succeed(v);
+            }
+            Err(e) => {
+                tracing::error!(account = %account.account.slug, error = %e, "restore failed");
+                handle.fail(e);
+            }
         }
     });
+    now_read_only
+        .await
+        .map_err(|e| ApiError::internal("start the restore", e))?
+        .map_err(|e| ApiError::internal("start the restore", e))?;
     Ok((StatusCode::ACCEPTED, axum::Json(job)).into_response())
 }
 
@@ -503,5 +556,37 @@ mod tests {
             assert_eq!(std::fs::read(account.join("attachments/a")).unwrap(), b"old file");
             assert!(!staging_root(&account).exists());
         }
+    }
+
+    #[test]
+    fn an_interrupted_undo_is_finished_and_a_file_it_cannot_put_back_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let account = dir.path().join("accounts/shop");
+        let stage = staging_root(&account).join("job-1");
+        let control = crate::db::Db::open(&dir.path().join("server.db"), |c| {
+            crate::db::migrate(c, crate::control::MIGRATIONS)
+        })
+        .unwrap();
+        // The swap was done, then its undo stopped after putting the database back:
+        // the backup's photos stand in the live place, the shop's own are in `old/`.
+        std::fs::create_dir_all(account.join("attachments")).unwrap();
+        std::fs::write(account.join("live.db"), b"old db").unwrap();
+        std::fs::write(account.join("attachments/b"), b"backup's file").unwrap();
+        std::fs::create_dir_all(stage.join("old/attachments")).unwrap();
+        std::fs::write(stage.join("old/attachments/a"), b"old file").unwrap();
+        std::fs::create_dir_all(stage.join("new")).unwrap();
+        std::fs::write(stage.join("new/live.db"), b"new db").unwrap();
+        // Something in the way of moving the backup's photos aside: the shop's own
+        // cannot go back, and must not be deleted with the staging folder.
+        std::fs::create_dir_all(stage.join("new/attachments/x")).unwrap();
+        recover(&control, dir.path());
+        assert_eq!(std::fs::read(stage.join("old/attachments/a")).unwrap(), b"old file");
+        // With the way clear, the next start finishes the undo.
+        std::fs::remove_dir_all(stage.join("new/attachments")).unwrap();
+        recover(&control, dir.path());
+        assert_eq!(std::fs::read(account.join("live.db")).unwrap(), b"old db");
+        assert_eq!(std::fs::read(account.join("attachments/a")).unwrap(), b"old file");
+        assert!(!account.join("attachments/b").exists());
+        assert!(!staging_root(&account).exists());
     }
 }

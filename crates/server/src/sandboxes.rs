@@ -158,9 +158,13 @@ pub async fn create(
     let by = auth.identity.email.clone();
     let app2 = app.clone();
     tokio::task::spawn_blocking(move || {
-        let result = build(&app2, &account, &backup, id, &handle).and_then(|(location, applied)| {
-            crate::faults::point("sandbox.built");
-            mark_open(&app2, &account, id, &location, applied).map(|()| location)
+        // A panic (a bug) fails the sandbox like any error: its row and files do not
+        // stay behind as a sandbox forever "running".
+        let result = crate::jobs::panic_as_error("sandbox", || {
+            build(&app2, &account, &backup, id, &handle).and_then(|(location, applied)| {
+                crate::faults::point("sandbox.built");
+                mark_open(&app2, &account, id, &location, applied).map(|()| location)
+            })
         });
         if let Err(e) = &result {
             app2.control.with_writer(|c| {

@@ -621,6 +621,89 @@ async fn single_records_come_back_without_clobbering_newer_ones() {
 }
 
 #[tokio::test]
+async fn a_record_restore_or_sandbox_that_fails_part_way_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = unscheduled(dir.path());
+    let env = [("REPAIROPS_PANIC_AT", "record_restore.attachment_fetched,sandbox.built")];
+    let server = TestServer::start_env(&data, &["--config", &config], &env);
+    let owner = server.sign_in("owner").await;
+    let (_, backup) = backup_now(&owner).await;
+    // A ticket whose photos no other ticket shares, deleted since the backup with them.
+    let account = data.join("accounts/demo");
+    let (ticket, shas) = {
+        let c = rusqlite::Connection::open(account.join("live.db")).unwrap();
+        let ticket: i64 = c
+            .query_row(
+                "SELECT min(ticket_id) FROM attachments a WHERE NOT EXISTS
+                 (SELECT 1 FROM attachments b WHERE b.sha256 = a.sha256 AND b.ticket_id != a.ticket_id)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let mut stmt = c
+            .prepare("SELECT sha256 FROM attachments WHERE ticket_id = ?1")
+            .unwrap();
+        let shas: Vec<String> = stmt
+            .query_map([ticket], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        (ticket, shas)
+    };
+    owner.delete::<Ticket>(ticket).await.unwrap();
+    for sha in &shas {
+        let _ = std::fs::remove_file(account.join(format!("attachments/{}/{}/{sha}", &sha[..2], &sha[2..4])));
+    }
+    let before = dump(&data);
+
+    // The photo's file is fetched, then the restore stops: no row, no file, no leftover.
+    let (status, v) = post(
+        &owner,
+        "/api/v1/restores/records",
+        json!({"backup_id": backup.id, "kind": "ticket", "id": ticket}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("could not restore an attachment"),
+        "{v}"
+    );
+    assert_eq!(owner.get::<Ticket>(ticket).await.unwrap_err().status(), Some(404));
+    assert!(
+        dump(&data) == before,
+        "live data changed by a record restore that failed"
+    );
+    assert!(
+        !account.join(".record").exists(),
+        "the record restore's staging was left"
+    );
+    // The job is over, so the next one can start.
+    let (status, v) = post(
+        &owner,
+        "/api/v1/restores/records",
+        json!({"backup_id": backup.id, "kind": "ticket", "id": ticket}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+
+    // A sandbox that stops once built: the job fails, and no sandbox stays "running".
+    let job = owner.create_sandbox(backup.id).await.unwrap();
+    let done = wait_job(&owner, &job).await;
+    assert_eq!(done.state, JobState::Failed, "{done:?}");
+    assert!(
+        done.error.as_deref().unwrap_or_default().contains("internal error"),
+        "{done:?}"
+    );
+    assert!(owner.sandboxes().await.unwrap().items.is_empty());
+    let left = std::fs::read_dir(data.join("sandboxes")).map_or(0, |d| d.count());
+    assert_eq!(left, 0, "the failed sandbox's files were left");
+}
+
+#[tokio::test]
 async fn a_restore_drill_checks_a_backup_and_reports_failure_loudly() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
