@@ -135,13 +135,37 @@ pub fn io_sentence(e: &std::io::Error) -> String {
         K::PermissionDenied => "This app is not allowed to write there. Pick another folder.".into(),
         K::StorageFull => "The drive is full.".into(),
         K::ReadOnlyFilesystem => "The drive is read-only.".into(),
-        _ => match e.raw_os_error() {
-            // EIO, ENODEV, ENXIO: the device went away or failed mid-write.
-            Some(5) | Some(19) | Some(6) => "The drive stopped answering (was it removed?).".into(),
-            Some(27) => "The file is larger than this drive's format allows.".into(),
-            _ => format!("Writing the file failed: {e}."),
-        },
+        _ => device_trouble(e).map_or_else(|| format!("Writing the file failed: {e}."), String::from),
     }
+}
+
+/// A removed or failing drive, told apart by its Unix error number.
+#[cfg(unix)]
+fn device_trouble(e: &std::io::Error) -> Option<&'static str> {
+    match e.raw_os_error() {
+        // EIO, ENODEV, ENXIO: the device went away or failed mid-write.
+        Some(5) | Some(19) | Some(6) => Some("The drive stopped answering (was it removed?)."),
+        // EFBIG: past FAT32's 4 GiB per file.
+        Some(27) => Some("The file is larger than this drive's format allows."),
+        _ => None,
+    }
+}
+
+/// Windows numbers its errors otherwise (5 is "access denied" there).
+#[cfg(windows)]
+fn device_trouble(e: &std::io::Error) -> Option<&'static str> {
+    match e.raw_os_error() {
+        // ERROR_NOT_READY, ERROR_DEV_NOT_EXIST, ERROR_DEVICE_NOT_CONNECTED
+        Some(21) | Some(55) | Some(1167) => Some("The drive stopped answering (was it removed?)."),
+        // ERROR_FILE_TOO_LARGE
+        Some(223) => Some("The file is larger than this drive's format allows."),
+        _ => None,
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
+fn device_trouble(_e: &std::io::Error) -> Option<&'static str> {
+    None
 }
 
 /// The first letter capitalised and a full stop at the end.
@@ -177,6 +201,23 @@ mod tests {
             message: message.into(),
             details: None,
         }
+    }
+
+    #[test]
+    fn a_failing_drive_is_told_by_this_system_s_error_numbers() {
+        let removed = if cfg!(windows) { 55 } else { 5 };
+        let e = std::io::Error::from_raw_os_error(removed);
+        assert!(io_sentence(&e).contains("stopped answering"), "{}", io_sentence(&e));
+        let too_large = if cfg!(windows) { 223 } else { 27 };
+        let e = std::io::Error::from_raw_os_error(too_large);
+        assert!(io_sentence(&e).contains("larger than"), "{}", io_sentence(&e));
+        // Any other number is said as the system says it, not taken for a removed drive.
+        let e = std::io::Error::from_raw_os_error(if cfg!(windows) { 6 } else { 22 });
+        assert!(
+            io_sentence(&e).starts_with("Writing the file failed"),
+            "{}",
+            io_sentence(&e)
+        );
     }
 
     #[test]

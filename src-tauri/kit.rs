@@ -258,6 +258,12 @@ pub async fn save(desktop: &Desktop, folder: &Path) -> Result<KitResult, UiError
     ];
     let total: u64 = files.iter().map(|(_, b, _)| b.len() as u64).sum();
     crate::files::check_fits(folder, total)?;
+    // An earlier kit's manifest goes first: left in place, it would vouch for files a
+    // refresh cut short had already half replaced.
+    match std::fs::remove_file(folder.join("MANIFEST.sha256")) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+        _ => {}
+    }
     let mut saved = Vec::new();
     let mut manifest = String::new();
     for (name, bytes, what) in files {

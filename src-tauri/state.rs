@@ -170,18 +170,29 @@ impl Desktop {
         crate::files::write_atomically(&self.dir.join("prefs.json"), &bytes)
     }
 
-    /// Signs out locally: forgets the token and the session, whatever the server says.
+    /// Signs out locally: forgets the session, then the stored token, whatever the
+    /// server says. The session goes first, so a password store that cannot be reached
+    /// never leaves the app signed in; the error then says what stayed behind.
     pub fn forget_session(&self) -> Result<(), UiError> {
-        if let Some((info, _)) = self.current() {
+        let stored = match self.current() {
             // A token kept in memory only was never stored.
-            if info.remembered {
-                crate::session::forget_token(&info.server, &info.email)?;
-            }
-        } else if let Some(info) = self.session_file.load() {
-            crate::session::forget_token(&info.server, &info.email)?;
-        }
+            Some((info, _)) => Some(info).filter(|i| i.remembered),
+            None => self.session_file.load(),
+        };
         self.set_current(None);
-        self.session_file.clear()
+        let cleared = self.session_file.clear();
+        if let Some(info) = stored {
+            crate::session::forget_token(&info.server, &info.email).map_err(|e| {
+                UiError::new(
+                    e.kind,
+                    format!(
+                        "You are signed out, but the saved sign-in could not be removed. {}",
+                        e.message
+                    ),
+                )
+            })?;
+        }
+        cleared
     }
 }
 

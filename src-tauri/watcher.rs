@@ -14,6 +14,7 @@ use repairops_api::{Job, ServerEvent};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Emitter, Manager};
 
+use crate::error::ErrorKind;
 use crate::state::{Desktop, Overview};
 
 /// What the watcher remembers across restarts (`watch.json`).
@@ -170,6 +171,14 @@ async fn follow_events(app: AppHandle) {
             Ok(s) => s,
             Err(e) => {
                 let e = crate::error::UiError::from(e);
+                if matches!(e.kind, ErrorKind::Forbidden | ErrorKind::SignedOut) {
+                    // The server answered: it is online. This role may not watch the
+                    // shop's events (or the session ended, which the overview shows),
+                    // and asking again will not change that until the session does.
+                    refresh(&app).await;
+                    let _ = changes.changed().await;
+                    continue;
+                }
                 went_offline(&app, &e.message);
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
