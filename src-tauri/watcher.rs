@@ -173,10 +173,13 @@ async fn follow_events(app: AppHandle) {
                 let e = crate::error::UiError::from(e);
                 if matches!(e.kind, ErrorKind::Forbidden | ErrorKind::SignedOut) {
                     // The server answered: it is online. This role may not watch the
-                    // shop's events (or the session ended, which the overview shows),
-                    // and asking again will not change that until the session does.
+                    // shop's events (or the session ended, which the overview shows):
+                    // asked again only now and then, in case an owner grants it.
                     refresh(&app).await;
-                    let _ = changes.changed().await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(300)) => {}
+                        _ = changes.changed() => {}
+                    }
                     continue;
                 }
                 went_offline(&app, &e.message);

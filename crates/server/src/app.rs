@@ -178,6 +178,17 @@ impl App {
         let db = self
             .live
             .get_or_open(&slug.to_string(), move || {
+                if let Some(aside) = crate::restores::stranded_files(&dir) {
+                    return Err(ApiError::new(
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        "restore_incomplete",
+                        format!(
+                            "A failed restore could not put this shop's files back; they are safe in {}. \
+                             Restart the server to put them back, or tell your administrator.",
+                            aside.display()
+                        ),
+                    ));
+                }
                 std::fs::create_dir_all(&folder).map_err(|e| ApiError::internal("create the shop's data folder", e))?;
                 open_live(&dir.join("live.db")).map_err(|e| ApiError::internal("open the shop's data", e))
             })

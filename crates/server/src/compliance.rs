@@ -320,13 +320,23 @@ async fn ccpa_delete(app: &AppState, auth: &Auth, email: &str) -> Result<Deletio
         removed.get("tickets").copied().unwrap_or(0),
         removed.get("invoices").copied().unwrap_or(0)
     );
+    // The deletion's time in the ledger becomes its end: a customer with this email
+    // created while it ran was deleted by it too, and must count as created before it.
+    let ended = app.clock.now().to_rfc3339();
     app.control
         .write(move |c| {
-            c.execute(
+            let tx = c.transaction().map_err(control::db_err)?;
+            tx.execute(
                 "UPDATE compliance_requests SET detail = ?1 WHERE id = ?2",
                 params![detail, request_id],
             )
-            .map_err(control::db_err)
+            .map_err(control::db_err)?;
+            tx.execute(
+                "UPDATE deletion_ledger SET deleted_at = ?1 WHERE request_id = ?2",
+                params![ended, request_id],
+            )
+            .map_err(control::db_err)?;
+            tx.commit().map_err(control::db_err)
         })
         .await?;
     Ok(DeletionResult {

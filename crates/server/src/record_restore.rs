@@ -425,7 +425,7 @@ fn restore_from(
     };
     // Attachment files the live folder lacks come first, so rows never point at a file
     // that is not there; if the rows are then refused, the files added go again.
-    let mut added: Vec<std::path::PathBuf> = Vec::new();
+    let mut added: Vec<(String, std::path::PathBuf)> = Vec::new();
     let fetched = (|| -> Result<(), String> {
         for sha in shas {
             let dest = crate::attachments::content_path(&data.attachments, &sha);
@@ -448,7 +448,7 @@ fn restore_from(
                 let _ = std::fs::remove_file(&tmp);
                 return Err(e);
             }
-            added.push(dest);
+            added.push((sha, dest));
         }
         Ok(())
     })();
@@ -458,8 +458,18 @@ fn restore_from(
     let [inserted, overwritten, unchanged] = match applied {
         Ok(counts) => counts,
         Err(e) => {
-            for file in &added {
-                let _ = std::fs::remove_file(file);
+            // Unless a photo uploaded meanwhile has the same content and uses it.
+            for (sha, file) in &added {
+                let used = conn
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM main.attachments WHERE sha256 = ?1)",
+                        [sha],
+                        |r| r.get::<_, bool>(0),
+                    )
+                    .unwrap_or(true);
+                if !used {
+                    let _ = std::fs::remove_file(file);
+                }
             }
             return Err(e);
         }

@@ -239,6 +239,34 @@ fn sync_file(path: &FsPath) -> Result<(), String> {
         .map_err(|e| format!("cannot write {} to disk: {e}", path.display()))
 }
 
+/// Flushes every file under `dir` to disk. On Linux one `syncfs` of its file system
+/// does it (a shop's tens of thousands of photos cost one call, not one each).
+#[cfg(target_os = "linux")]
+fn sync_tree(dir: &FsPath) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    let folder = std::fs::File::open(dir).map_err(|e| format!("cannot open {}: {e}", dir.display()))?;
+    // SAFETY: syncfs reads only the descriptor, which `folder` keeps open for the call.
+    if unsafe { libc::syncfs(folder.as_raw_fd()) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(format!("cannot write {} to disk: {e}", dir.display()));
+    }
+    Ok(())
+}
+
+/// Elsewhere, file by file.
+#[cfg(not(target_os = "linux"))]
+fn sync_tree(dir: &FsPath) -> Result<(), String> {
+    for entry in std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))? {
+        let path = entry.map_err(|e| format!("cannot read {}: {e}", dir.display()))?.path();
+        if path.is_dir() {
+            sync_tree(&path)?;
+        } else {
+            sync_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
 /// Moves `name` from `from` to `to` when it exists.
 fn move_if_there(from: &FsPath, to: &FsPath, name: &str) -> std::io::Result<()> {
     match std::fs::rename(from.join(name), to.join(name)) {
@@ -289,6 +317,16 @@ fn swap(account_dir: &FsPath, stage: &FsPath) -> Result<(), String> {
 fn undo(account_dir: &FsPath, stage: &FsPath) -> bool {
     let old = stage.join("old");
     let new = stage.join("new");
+    // A swap that failed only in flushing its marker must not look committed while (or
+    // after) it is undone: at start a committed folder's `old/` is deleted.
+    let marker = stage.join("COMMITTED");
+    if marker.exists() {
+        let unmarked = std::fs::remove_file(&marker).and_then(|()| std::fs::File::open(stage)?.sync_all());
+        if let Err(e) = unmarked {
+            tracing::error!(folder = %stage.display(), error = %e, "cannot withdraw a restore's commit marker; the restored files stay");
+            return false;
+        }
+    }
     let mut all_back = true;
     for name in LIVE_FILES.iter().chain(DB_COMPANIONS.iter()) {
         if std::fs::symlink_metadata(old.join(name)).is_err() {
@@ -306,18 +344,33 @@ fn undo(account_dir: &FsPath, stage: &FsPath) -> bool {
     all_back
 }
 
-/// Undoes what a failed restore moved, then removes its staging folder unless a live
-/// file is still in it.
-fn undo_and_clear(account_dir: &FsPath, stage: &FsPath) {
-    if undo(account_dir, stage) {
-        let _ = std::fs::remove_dir_all(stage);
-        let _ = std::fs::remove_dir(staging_root(account_dir));
-    }
+/// Whether an uncommitted restore left live files in its `old/` folder (its undo could
+/// not put them all back).
+fn stranded(stage: &FsPath) -> bool {
+    !stage.join("COMMITTED").exists()
+        && LIVE_FILES
+            .iter()
+            .chain(DB_COMPANIONS.iter())
+            .any(|name| std::fs::symlink_metadata(stage.join("old").join(name)).is_ok())
+}
+
+/// The folder holding an account's live files when a failed restore could not put them
+/// back. Live data must not be opened then: an empty database would be made in its
+/// place, and what was typed into it lost when the files go back.
+pub fn stranded_files(account_dir: &FsPath) -> Option<PathBuf> {
+    std::fs::read_dir(staging_root(account_dir))
+        .ok()?
+        .flatten()
+        .map(|stage| stage.path())
+        .find(|stage| stranded(stage))
+        .map(|stage| stage.join("old"))
 }
 
 /// At start-up: finishes or undoes restores a crash interrupted, and makes accounts a
 /// crash left read-only writable again.
 pub fn recover(control: &crate::db::Db, data: &FsPath) {
+    // Accounts whose live files a failed undo left aside stay read-only.
+    let mut closed: Vec<String> = Vec::new();
     if let Ok(accounts) = std::fs::read_dir(data.join("accounts")) {
         for a in accounts.flatten() {
             let root = staging_root(&a.path());
@@ -327,6 +380,7 @@ pub fn recover(control: &crate::db::Db, data: &FsPath) {
                 if !stage.join("COMMITTED").exists() {
                     tracing::warn!(folder = %stage.display(), "undoing a restore the server stopped in");
                     if !undo(&a.path(), &stage) {
+                        closed.push(a.file_name().to_string_lossy().into_owned());
                         continue; // kept, with the live files still in it
                     }
                 }
@@ -342,7 +396,11 @@ pub fn recover(control: &crate::db::Db, data: &FsPath) {
         }
     }
     control.with_writer(|c| {
-        let _ = c.execute("UPDATE accounts SET mode = 'normal' WHERE mode = 'restoring'", []);
+        let closed = serde_json::to_string(&closed).unwrap_or_else(|_| "[]".into());
+        let _ = c.execute(
+            "UPDATE accounts SET mode = 'normal' WHERE mode = 'restoring' AND slug NOT IN (SELECT value FROM json_each(?1))",
+            [closed],
+        );
     });
 }
 
@@ -397,8 +455,10 @@ fn run(
         let redeleted = reapply_deletions(&new.join("live.db"), &new.join("attachments"), &ledger, &app.ledger_key)?;
         std::fs::create_dir_all(new.join("attachments")).map_err(|e| e.to_string())?;
         // On disk before the swap counts: a power cut after it must not find the
-        // database the swap put in place half written.
+        // database or photos the swap put in place half written (the originals are
+        // deleted once it counts).
         sync_file(&new.join("live.db"))?;
+        sync_tree(&new.join("attachments"))?;
         // 5. The swap, with every connection to the old file closed.
         crate::faults::point("restore.swapping");
         job.phase("swapping", None);
@@ -411,8 +471,14 @@ fn run(
             "customers_deleted_again": redeleted,
         }))
     });
-    if result.is_err() {
-        undo_and_clear(&account_dir, &stage);
+    // The swap undid itself with the database closed; a folder still holding live files
+    // is kept (the next start tries again), and the account stays read-only meanwhile.
+    let stuck = result.is_err() && stranded(&stage);
+    if stuck {
+        tracing::error!(folder = %stage.display(), "a failed restore could not put the live files back");
+    } else if result.is_err() {
+        let _ = std::fs::remove_dir_all(&stage);
+        let _ = std::fs::remove_dir(staging_root(&account_dir));
     } else {
         // The replaced files (tens of thousands of photos) are removed after the job
         // reports success; a crash meanwhile leaves a committed folder, removed at start.
@@ -422,11 +488,19 @@ fn run(
             let _ = std::fs::remove_dir(&root);
         });
     }
-    let back_online = set_mode(app, account.id, AccountMode::Normal);
+    let back_online = if stuck {
+        Ok(())
+    } else {
+        set_mode(app, account.id, AccountMode::Normal)
+    };
     let (outcome, detail) = match &result {
         Ok(v) => (
             "success",
             format!("restored backup {} from {}", backup.id, v["location"]),
+        ),
+        Err(e) if stuck => (
+            "failure",
+            format!("restore of backup {} failed and left the shop closed: {e}", backup.id),
         ),
         Err(e) => (
             "failure",
@@ -581,6 +655,8 @@ mod tests {
         std::fs::create_dir_all(stage.join("new/attachments/x")).unwrap();
         recover(&control, dir.path());
         assert_eq!(std::fs::read(stage.join("old/attachments/a")).unwrap(), b"old file");
+        // Live data is not opened meanwhile: it would be an empty shop.
+        assert_eq!(stranded_files(&account), Some(stage.join("old")));
         // With the way clear, the next start finishes the undo.
         std::fs::remove_dir_all(stage.join("new/attachments")).unwrap();
         recover(&control, dir.path());
@@ -588,5 +664,6 @@ mod tests {
         assert_eq!(std::fs::read(account.join("attachments/a")).unwrap(), b"old file");
         assert!(!account.join("attachments/b").exists());
         assert!(!staging_root(&account).exists());
+        assert_eq!(stranded_files(&account), None);
     }
 }
