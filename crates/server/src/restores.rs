@@ -452,17 +452,39 @@ fn run(
         crate::faults::point("restore.reapplying_deletions");
         job.phase("reapplying_deletions", None);
         let ledger = crate::erasure::Ledger::load(&app.control, account.id)?;
-        let redeleted = reapply_deletions(&new.join("live.db"), &new.join("attachments"), &ledger, &app.ledger_key)?;
+        let mut redeleted =
+            reapply_deletions(&new.join("live.db"), &new.join("attachments"), &ledger, &app.ledger_key)?;
         std::fs::create_dir_all(new.join("attachments")).map_err(|e| e.to_string())?;
         // On disk before the swap counts: a power cut after it must not find the
-        // database or photos the swap put in place half written (the originals are
-        // deleted once it counts).
+        // database or photos it put in place half written (the originals are deleted
+        // once it counts).
         sync_file(&new.join("live.db"))?;
         sync_tree(&new.join("attachments"))?;
         // 5. The swap, with every connection to the old file closed.
         crate::faults::point("restore.swapping");
         job.phase("swapping", None);
-        app.with_live_closed(slug, || swap(&account_dir, &stage))?;
+        app.with_live_closed(slug, || {
+            // A deletion on request that began before the shop turned read-only may
+            // have written its ledger entry since: it is applied here, where that
+            // deletion cannot reach live data until the swap is done (it then deletes
+            // from the restored data itself).
+            let mut applied = ledger.newest;
+            loop {
+                let newest = app
+                    .control
+                    .with_writer(|c| crate::erasure::newest_entry(c, account.id))
+                    .map_err(|e| format!("cannot read the deletion ledger: {e}"))?;
+                if newest == applied {
+                    break;
+                }
+                let again = crate::erasure::Ledger::load(&app.control, account.id)?;
+                redeleted +=
+                    reapply_deletions(&new.join("live.db"), &new.join("attachments"), &again, &app.ledger_key)?;
+                sync_file(&new.join("live.db"))?;
+                applied = again.newest;
+            }
+            swap(&account_dir, &stage)
+        })?;
         crate::faults::point("restore.committed");
         Ok(json!({
             "backup_id": backup.id,

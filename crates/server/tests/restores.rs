@@ -325,6 +325,56 @@ async fn a_restore_killed_at_any_point_leaves_live_data_as_it_was() {
     assert!(owner.create::<Ticket>(&new_ticket("writable again")).await.is_ok());
 }
 
+/// A deletion on request that began just before a restore (so it was let through) and
+/// writes its ledger entry after the restore read the ledger: the customer it deletes
+/// is still gone once the restore is done.
+// Several threads: the deletion's request goes on while the test waits for pauses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_already_under_way_when_a_restore_starts_is_not_undone_by_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let pauses = dir.path().join("pauses");
+    std::fs::create_dir_all(&pauses).unwrap();
+    let env = [
+        ("REPAIROPS_PAUSE_AT", "ccpa.found,restore.swapping"),
+        ("REPAIROPS_PAUSE_DIR", pauses.to_str().unwrap()),
+    ];
+    let config = unscheduled(dir.path());
+    let server = TestServer::start_env(&data, &["--config", &config], &env);
+    let owner = server.sign_in("owner").await;
+    let (_, backup) = backup_now(&owner).await;
+    let customer = owner.get::<Customer>(6).await.unwrap();
+    let email = customer.email.clone().unwrap();
+
+    // The deletion has found the customer; the restore then reads the ledger without it.
+    let deleter = owner.clone();
+    let deletion = tokio::spawn(async move { deleter.ccpa_delete(&email).await });
+    wait_file(&pauses.join("ccpa.found.reached"));
+    let job = restore(&owner, backup.id).await;
+    wait_file(&pauses.join("restore.swapping.reached"));
+    std::fs::write(pauses.join("ccpa.found.go"), b"").unwrap();
+    let deleted = deletion.await.unwrap().unwrap();
+    assert_eq!(deleted.customer_ids, vec![customer.id]);
+    std::fs::write(pauses.join("restore.swapping.go"), b"").unwrap();
+
+    let done = wait_job(&owner, &job).await;
+    assert_eq!(done.state, JobState::Succeeded, "{done:?}");
+    assert_eq!(done.result.unwrap()["customers_deleted_again"], 1);
+    assert_eq!(
+        owner.get::<Customer>(customer.id).await.unwrap_err().status(),
+        Some(404)
+    );
+    let c = rusqlite::Connection::open(data.join("accounts/demo/live.db")).unwrap();
+    let left: i64 = c
+        .query_row(
+            "SELECT count(*) FROM tickets WHERE customer_id = ?1",
+            [customer.id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(left, 0, "the restore brought back the deleted customer's tickets");
+}
+
 #[tokio::test]
 async fn a_restore_that_panics_puts_everything_back_at_once() {
     let dir = tempfile::tempdir().unwrap();
