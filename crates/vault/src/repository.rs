@@ -520,11 +520,25 @@ impl Repository {
             if other.path == lock.path {
                 continue;
             }
-            let Ok(bytes) = self.backend.read(&other.path) else {
-                continue;
+            let bytes = match self.backend.read(&other.path) {
+                Ok(bytes) => bytes,
+                Err(e) if e.is_not_found() => continue, // released since the listing
+                // Not knowing whether it excludes us, we do not go on (our lock goes).
+                Err(e) => return Err(e),
             };
-            let Ok(theirs) = open_json::<LockInfo>(&self.keys, &other.path, &bytes) else {
-                continue;
+            let theirs = match open_json::<LockInfo>(&self.keys, &other.path, &bytes) {
+                Ok(theirs) => theirs,
+                // Whose it is, and whether it is exclusive, cannot be known. A shared
+                // operation goes on; an exclusive one (prune deletes data) does not.
+                Err(e) if exclusive => {
+                    return Err(VaultError::corrupt(
+                        &other.path,
+                        format!(
+                            "cannot be read as a lock ({e}); if nothing else is using the repository, delete this object and try again"
+                        ),
+                    ));
+                }
+                Err(_) => continue,
             };
             if is_stale(&theirs) {
                 let _ = self.backend.delete(&other.path);

@@ -484,6 +484,27 @@ fn restoring_again_into_the_same_folder_writes_through_no_link_it_left() {
 }
 
 #[test]
+fn an_unreadable_lock_stops_a_prune_but_not_a_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("shop");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("live.db"), b"tickets").unwrap();
+    let backend = local_backend(&dir.path().join("r"));
+    let repo = Repository::init(backend.clone(), &MasterKey::generate(), InitOptions::default()).unwrap();
+    // A lock object no key opens: it may be anyone's, exclusive or not.
+    let garbage = format!("locks/{}", Id::random().to_hex());
+    backend.write(&garbage, vec![7u8; 80]).unwrap();
+    let err = prune(&repo, &NoProgress).unwrap_err();
+    assert!(err.to_string().contains(&garbage), "{err}");
+    assert!(err.to_string().contains("delete this object"), "{err}");
+    // Prune left nothing of its own behind, and a backup still runs.
+    assert_eq!(backend.list("locks/").unwrap().len(), 1);
+    backup(&repo, vec![Source::path(&src)], BackupOptions::default(), &NoProgress).unwrap();
+    backend.delete(&garbage).unwrap();
+    prune(&repo, &NoProgress).unwrap();
+}
+
+#[test]
 fn an_interrupted_init_does_not_leave_a_shadowing_key() {
     let dir = tempfile::tempdir().unwrap();
     let key = MasterKey::generate();
