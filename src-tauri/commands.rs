@@ -321,24 +321,43 @@ async fn ask_save_path(app: &AppHandle, title: &str, name: &str, ext: &str) -> R
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| UiError::invalid("Pick a file name."))?;
-    Ok(Some(path.with_file_name(safe_file_name(name))))
+    let safe = safe_file_name(name);
+    if safe == name {
+        return Ok(Some(path)); // the dialog asked before replacing a file of this name
+    }
+    // A changed name was never confirmed: it replaces no file that is there.
+    Ok(Some(crate::files::unused_name(&path.with_file_name(safe))))
+}
+
+/// An export by id, looked for page by page (a busy shop can make hundreds in the 30
+/// days they are kept).
+async fn find_export(client: &repairops_api::Client, id: i64) -> Result<Option<Export>> {
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut query = vec![("limit", "200")];
+        if let Some(c) = &cursor {
+            query.push(("cursor", c.as_str()));
+        }
+        let page = client.exports(&query).await?;
+        if let Some(found) = page.items.into_iter().find(|e| e.id == id) {
+            return Ok(Some(found));
+        }
+        match page.next {
+            Some(next) if cursor.as_ref() != Some(&next) => cursor = Some(next),
+            _ => return Ok(None),
+        }
+    }
 }
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn save_export(app: AppHandle, desktop: State<'_, Desktop>, export_id: i64) -> Result<Option<SavedFile>> {
     let client = desktop.client()?;
-    let export = client
-        .exports(&[("limit", "200")])
-        .await?
-        .items
-        .into_iter()
-        .find(|e| e.id == export_id)
-        .ok_or_else(|| {
-            UiError::new(
-                ErrorKind::NotFound,
-                "That export is no longer on the server (exports are kept 30 days).",
-            )
-        })?;
+    let export = find_export(&client, export_id).await?.ok_or_else(|| {
+        UiError::new(
+            ErrorKind::NotFound,
+            "That export is no longer on the server (exports are kept 30 days).",
+        )
+    })?;
     if export.state != repairops_api::JobState::Succeeded {
         return Err(UiError::invalid(
             "That export has not finished; save it once it is ready.",
@@ -551,7 +570,13 @@ pub fn set_prefs(app: AppHandle, desktop: State<'_, Desktop>, prefs: Prefs) -> R
         };
         r.map_err(|e| UiError::failed(format!("Could not change starting at login: {e}.")))?;
     }
-    desktop.set_prefs(&prefs)?;
+    if let Err(e) = desktop.set_prefs(&prefs) {
+        // Not saved: starting at login goes back to what the saved settings say.
+        if prefs.start_at_login != now {
+            let _ = if now { autostart.enable() } else { autostart.disable() };
+        }
+        return Err(e);
+    }
     Ok(prefs)
 }
 

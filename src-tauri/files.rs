@@ -86,6 +86,26 @@ pub fn safe_file_name(name: &str) -> String {
     out
 }
 
+/// `path`, or when a file is there already `name (2).ext`, `name (3).ext`, …: the first
+/// that is free.
+pub fn unused_name(path: &Path) -> PathBuf {
+    if std::fs::symlink_metadata(path).is_err() {
+        return path.to_path_buf();
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    (2..)
+        .map(|n| path.with_file_name(format!("{stem} ({n}){ext}")))
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+        .unwrap_or_else(|| path.to_path_buf())
+}
+
 /// The drive a folder is on, as far as writing a file there is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DriveRoom {
@@ -463,6 +483,19 @@ mod tests {
             [100, 300],
             "the first figure, then nothing within the hour but the last"
         );
+    }
+
+    #[test]
+    fn a_name_in_use_gets_the_first_free_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let wanted = dir.path().join("tickets 2026_11_30.csv");
+        assert_eq!(unused_name(&wanted), wanted);
+        std::fs::write(&wanted, b"kept").unwrap();
+        std::fs::write(dir.path().join("tickets 2026_11_30 (2).csv"), b"kept too").unwrap();
+        assert_eq!(unused_name(&wanted), dir.path().join("tickets 2026_11_30 (3).csv"));
+        let bare = dir.path().join("README");
+        std::fs::write(&bare, b"x").unwrap();
+        assert_eq!(unused_name(&bare), dir.path().join("README (2)"));
     }
 
     #[test]
