@@ -45,21 +45,28 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Sandbox> {
     })
 }
 
-/// At start-up: sandboxes a crash interrupted are marked failed and their files removed.
+/// At start-up: sandboxes a crash interrupted are marked failed, and every sandbox
+/// folder that is not an open sandbox's is removed (a crash mid-build, or a deletion
+/// whose files could not all go: they hold customers' data that a later deletion on
+/// request, which reaches only open sandboxes, would miss).
 pub fn recover(control: &crate::db::Db, data: &std::path::Path) {
-    let ids: Vec<i64> = control.with_writer(|c| {
-        let ids = c
-            .prepare("SELECT id FROM sandboxes WHERE state = 'running'")
-            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-            .unwrap_or_default();
+    let open: Option<std::collections::HashSet<String>> = control.with_writer(|c| {
         let _ = c.execute(
             "UPDATE sandboxes SET state = 'failed', error = 'the server stopped while this sandbox was made', deleted_at = ?1 WHERE state = 'running'",
             [Utc::now().to_rfc3339()],
         );
-        ids
+        c.prepare("SELECT id FROM sandboxes WHERE state = 'succeeded' AND deleted_at IS NULL")
+            .and_then(|mut s| s.query_map([], |r| Ok(r.get::<_, i64>(0)?.to_string()))?.collect())
+            .ok()
     });
-    for id in ids {
-        let _ = std::fs::remove_dir_all(data.join("sandboxes").join(id.to_string()));
+    // Without knowing which are open, none is touched.
+    let (Some(open), Ok(folders)) = (open, std::fs::read_dir(data.join("sandboxes"))) else {
+        return;
+    };
+    for folder in folders.flatten() {
+        if !open.contains(folder.file_name().to_string_lossy().as_ref()) {
+            let _ = std::fs::remove_dir_all(folder.path());
+        }
     }
 }
 
@@ -369,4 +376,46 @@ async fn scoped(app: &AppState, req: Request) -> Result<Request, ApiError> {
     }
     inner.extensions_mut().insert(SandboxScope { id, data });
     Ok(inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_start_only_open_sandboxes_keep_their_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let control = crate::db::Db::open(&dir.path().join("server.db"), |c| {
+            crate::db::migrate(c, crate::control::MIGRATIONS)
+        })
+        .unwrap();
+        control.with_writer(|c| {
+            c.execute_batch(
+                "INSERT INTO accounts (id, slug, name, plan, timezone, admin_email, created_at)
+                     VALUES (1, 'demo', 'Demo', 'starter', 'UTC', 'owner@example.com', 'now');
+                 INSERT INTO sandboxes (id, account_id, backup_id, state, created_at, expires_at, deleted_at) VALUES
+                     (1, 1, 1, 'succeeded', 'now', 'later', NULL),
+                     (2, 1, 1, 'succeeded', 'now', 'later', 'now'),
+                     (3, 1, 1, 'running', 'now', 'later', NULL),
+                     (4, 1, 1, 'failed', 'now', 'later', 'now');",
+            )
+            .unwrap();
+        });
+        for id in ["1", "2", "3", "4", "99"] {
+            std::fs::create_dir_all(dir.path().join("sandboxes").join(id)).unwrap();
+            std::fs::write(dir.path().join("sandboxes").join(id).join("live.db"), b"customers").unwrap();
+        }
+        recover(&control, dir.path());
+        let mut left: Vec<String> = std::fs::read_dir(dir.path().join("sandboxes"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["1"]);
+        let state: String = control.with_writer(|c| {
+            c.query_row("SELECT state FROM sandboxes WHERE id = 3", [], |r| r.get(0))
+                .unwrap()
+        });
+        assert_eq!(state, "failed");
+    }
 }
