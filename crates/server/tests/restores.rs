@@ -94,6 +94,20 @@ async fn changed_since_a_backup(dir: &Path) -> (PathBuf, String, Backup) {
     (data, config, backup)
 }
 
+/// A server over `dir/data` without the scheduler that stops at the named fault points
+/// (comma-separated), reporting and released through files in the returned folder.
+fn paused_server(dir: &Path, points: &str) -> (TestServer, PathBuf, PathBuf) {
+    let (data, pauses) = (dir.join("data"), dir.join("pauses"));
+    std::fs::create_dir_all(&pauses).unwrap();
+    let env = [
+        ("REPAIROPS_PAUSE_AT", points),
+        ("REPAIROPS_PAUSE_DIR", pauses.to_str().unwrap()),
+    ];
+    let config = unscheduled(dir);
+    let server = TestServer::start_env(&data, &["--config", &config], &env);
+    (server, data, pauses)
+}
+
 /// A configuration without the scheduler (whose catch-up backup would hold the job slot).
 fn unscheduled(dir: &Path) -> String {
     let path = dir.join("server.toml");
@@ -120,15 +134,8 @@ fn new_ticket(problem: &str) -> TicketInput {
 #[tokio::test]
 async fn a_restore_brings_back_deleted_tickets_and_what_follows_it_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let pauses = dir.path().join("pauses");
-    std::fs::create_dir_all(&pauses).unwrap();
-    let env = [
-        ("REPAIROPS_PAUSE_AT", "restore.fetching"),
-        ("REPAIROPS_PAUSE_DIR", pauses.to_str().unwrap()),
-    ];
+    let (mut server, data, pauses) = paused_server(dir.path(), "restore.fetching");
     let config = unscheduled(dir.path());
-    let mut server = TestServer::start_env(&data, &["--config", &config], &env);
     let owner = server.sign_in("owner").await;
     let (_, backup) = backup_now(&owner).await;
     let ticket5 = owner.get::<Ticket>(5).await.unwrap();
@@ -332,15 +339,7 @@ async fn a_restore_killed_at_any_point_leaves_live_data_as_it_was() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deletion_already_under_way_when_a_restore_starts_is_not_undone_by_it() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let pauses = dir.path().join("pauses");
-    std::fs::create_dir_all(&pauses).unwrap();
-    let env = [
-        ("REPAIROPS_PAUSE_AT", "ccpa.found,restore.swapping"),
-        ("REPAIROPS_PAUSE_DIR", pauses.to_str().unwrap()),
-    ];
-    let config = unscheduled(dir.path());
-    let server = TestServer::start_env(&data, &["--config", &config], &env);
+    let (server, data, pauses) = paused_server(dir.path(), "ccpa.found,restore.swapping");
     let owner = server.sign_in("owner").await;
     let (_, backup) = backup_now(&owner).await;
     let customer = owner.get::<Customer>(6).await.unwrap();

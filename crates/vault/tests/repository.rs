@@ -16,6 +16,16 @@ use repairops_vault::{
 /// Opens a backend at a named place inside the test's storage.
 type MakeBackend = Box<dyn Fn(&str) -> Arc<dyn Backend>>;
 
+/// A new repository in `dir/r`, on a local folder.
+fn local_repo(dir: &std::path::Path) -> Repository {
+    Repository::init(
+        local_backend(&dir.join("r")),
+        &MasterKey::generate(),
+        InitOptions::default(),
+    )
+    .unwrap()
+}
+
 /// Runs a scenario against a local folder and against S3.
 macro_rules! on_every_backend {
     ($name:ident, $body:expr) => {
@@ -326,12 +336,7 @@ fn snapshot_ids_resolve_by_prefix_and_latest() {
     let src = dir.path().join("s");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("a"), b"a").unwrap();
-    let repo = Repository::init(
-        local_backend(&dir.path().join("r")),
-        &MasterKey::generate(),
-        InitOptions::default(),
-    )
-    .unwrap();
+    let repo = local_repo(dir.path());
     let a = backup(&repo, vec![Source::path(&src)], BackupOptions::default(), &NoProgress).unwrap();
     assert_eq!(repo.find_snapshot("latest").unwrap().0, a.snapshot_id);
     assert_eq!(
@@ -366,12 +371,7 @@ fn restore_never_writes_through_a_symlink_in_the_target() {
     let src = dir.path().join("shop");
     std::fs::create_dir_all(src.join("db")).unwrap();
     std::fs::write(src.join("db/live.db"), b"tickets").unwrap();
-    let repo = Repository::init(
-        local_backend(&dir.path().join("r")),
-        &MasterKey::generate(),
-        InitOptions::default(),
-    )
-    .unwrap();
+    let repo = local_repo(dir.path());
     let done = backup(&repo, vec![Source::path(&src)], BackupOptions::default(), &NoProgress).unwrap();
     let target = dir.path().join("target");
     let elsewhere = dir.path().join("elsewhere");
@@ -411,12 +411,7 @@ fn snapshot_with_tree(repo: &Repository, nodes: serde_json::Value) -> repairops_
 #[test]
 fn a_link_the_snapshot_makes_is_never_restored_through() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Repository::init(
-        local_backend(&dir.path().join("r")),
-        &MasterKey::generate(),
-        InitOptions::default(),
-    )
-    .unwrap();
+    let repo = local_repo(dir.path());
     let elsewhere = dir.path().join("elsewhere");
     std::fs::create_dir_all(&elsewhere).unwrap();
     // `top/esc` points outside, and `top/esc/x` would then be made in there.
@@ -443,12 +438,7 @@ fn a_link_the_snapshot_makes_is_never_restored_through() {
 #[test]
 fn restoring_again_into_the_same_folder_writes_through_no_link_it_left() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = Repository::init(
-        local_backend(&dir.path().join("r")),
-        &MasterKey::generate(),
-        InitOptions::default(),
-    )
-    .unwrap();
+    let repo = local_repo(dir.path());
     let victim = dir.path().join("victim.txt");
     std::fs::write(&victim, b"keep me").unwrap();
     // A file's content, stored for real so the file node can point at its blobs.
@@ -589,12 +579,7 @@ fn a_changed_database_page_restores_only_its_block() {
     let mut db = b"SQLite format 3\0".to_vec();
     db.extend(Rng::new(5).bytes(8 * 1024 * 1024 - 16));
     std::fs::write(src.join("live.db"), &db).unwrap();
-    let repo = Repository::init(
-        local_backend(&dir.path().join("r")),
-        &MasterKey::generate(),
-        InitOptions::default(),
-    )
-    .unwrap();
+    let repo = local_repo(dir.path());
     backup(&repo, vec![Source::path(&src)], BackupOptions::default(), &NoProgress).unwrap();
     // Rewrite one 4 KiB page in the middle, as SQLite does.
     let page = 1000 * 4096;
