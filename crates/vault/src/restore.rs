@@ -458,11 +458,17 @@ fn write_file(node: &Node, dest: &Path, content: impl FnOnce(&mut dyn Write) -> 
     Ok(())
 }
 
+/// The permission bits a restore gives back: read, write and run for owner, group and
+/// others (and a folder's sticky bit). Set-user and set-group bits from a snapshot are
+/// dropped: a file restored by an administrator must not run as them.
+#[cfg(unix)]
+const KEPT_MODE: u32 = 0o1777;
+
 #[cfg(unix)]
 fn set_mode(file: &std::fs::File, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     if mode != 0 {
-        let _ = file.set_permissions(std::fs::Permissions::from_mode(mode));
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(mode & 0o777));
     }
 }
 
@@ -478,7 +484,7 @@ fn set_meta_dir(node: &Node, dest: &Path) {
     {
         use std::os::unix::fs::PermissionsExt;
         if node.mode != 0 {
-            let _ = std::fs::set_permissions(dest, std::fs::Permissions::from_mode(node.mode));
+            let _ = std::fs::set_permissions(dest, std::fs::Permissions::from_mode(node.mode & KEPT_MODE));
         }
     }
     if node.mtime_ns != 0

@@ -311,3 +311,18 @@ fn json_output_is_machine_readable() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["problems"].as_array().unwrap().len(), 0);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_new_key_file_is_private_whatever_was_left_at_its_temporary_name() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    // Left by an interrupted run, readable by everyone.
+    std::fs::write(dir.path().join("key.tmp"), b"old").unwrap();
+    std::fs::set_permissions(dir.path().join("key.tmp"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    cli_ok(&[key_args(&key, &dir.path().join("repo")), vec!["init".into()]].concat());
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the key file is readable by others: {mode:o}");
+    assert!(!dir.path().join("key.tmp").exists());
+}

@@ -456,7 +456,7 @@ fn restoring_again_into_the_same_folder_writes_through_no_link_it_left() {
         &repo,
         serde_json::json!([
             {"path": "top", "kind": "dir"},
-            {"path": "top/f", "kind": "file", "size": 8, "blobs": blobs},
+            {"path": "top/f", "kind": "file", "size": 8, "blobs": blobs, "mode": 0o4755},
             {"path": "top/f.rv-partial", "kind": "symlink", "target": victim.to_str().unwrap()},
         ]),
     );
@@ -465,6 +465,10 @@ fn restoring_again_into_the_same_folder_writes_through_no_link_it_left() {
     for _ in 0..2 {
         restore(&repo, &index, &snapshot, &target, None, &NoProgress).unwrap();
         assert_eq!(std::fs::read(target.join("top/f")).unwrap(), b"restored");
+        // The snapshot asked for set-user-id; a restore never gives it.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(target.join("top/f")).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o755, "{mode:o}");
         assert_eq!(
             std::fs::read(&victim).unwrap(),
             b"keep me",
