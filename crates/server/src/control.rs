@@ -399,6 +399,21 @@ pub fn revoke_token(conn: &Connection, token: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// A control plane in `dir/server.db` for unit tests, holding one account: id 1, `demo`.
+#[cfg(test)]
+pub(crate) fn open_for_test(dir: &std::path::Path) -> crate::db::Db {
+    let control = crate::db::Db::open(&dir.join("server.db"), |c| crate::db::migrate(c, MIGRATIONS)).unwrap();
+    control.with_writer(|c| {
+        c.execute(
+            "INSERT INTO accounts (id, slug, name, plan, timezone, admin_email, created_at)
+             VALUES (1, 'demo', 'Demo', 'starter', 'UTC', 'owner@example.com', '2026-01-01T00:00:00Z')",
+            [],
+        )
+        .unwrap();
+    });
+    control
+}
+
 pub fn now_text() -> String {
     Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }

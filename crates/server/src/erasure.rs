@@ -408,18 +408,10 @@ mod tests {
     #[test]
     fn the_ledger_keeps_the_deleted_customer_deleted_and_no_one_else() {
         let dir = tempfile::tempdir().unwrap();
-        let control = crate::db::Db::open(&dir.path().join("server.db"), |c| {
-            crate::db::migrate(c, crate::control::MIGRATIONS)
-        })
-        .unwrap();
+        let control = crate::control::open_for_test(dir.path());
         let key = [7u8; 32];
         let gone = email_hmac(&key, "ann@example.de");
         control.with_writer(|c| {
-            c.execute_batch(
-                "INSERT INTO accounts (id, slug, name, plan, timezone, admin_email, created_at)
-                     VALUES (1, 'demo', 'Demo', 'starter', 'UTC', 'owner@example.com', '2026-01-01T00:00:00Z')",
-            )
-            .unwrap();
             // Ann (customer 5, created in March) deleted on request in June; customer 9
             // deleted before the ledger kept creation times.
             c.execute(

@@ -513,7 +513,7 @@ pub async fn create(
     // The work, its audit entry and the job's end run in a task of their own: a client
     // that goes away mid-restore neither cuts the audit short nor frees the job while
     // the restore still writes.
-    let finish = tokio::spawn(async move {
+    let restoring = tokio::spawn(async move {
         let (app2, auth2, req2) = (app.clone(), auth.clone(), req.clone());
         let stage = format!("job-{}", handle.id);
         let outcome = tokio::task::spawn_blocking(move || run(&app2, &auth2, &data, &backup, &req2, &stage))
@@ -521,7 +521,9 @@ pub async fn create(
             .unwrap_or_else(|e| Err(Refusal::Api(ApiError::internal("restore the record", e))));
         finish(&app, &auth, &ext, &req, kind, handle, outcome).await
     });
-    let resp = finish.await.map_err(|e| ApiError::internal("restore the record", e))?;
+    let resp = restoring
+        .await
+        .map_err(|e| ApiError::internal("restore the record", e))?;
     Ok(crate::http::audited(resp))
 }
 

@@ -373,6 +373,8 @@ pub fn recover(control: &crate::db::Db, data: &FsPath) {
     let mut closed: Vec<String> = Vec::new();
     if let Ok(accounts) = std::fs::read_dir(data.join("accounts")) {
         for a in accounts.flatten() {
+            // Record restores' copies of a backup's database, left by a crash.
+            let _ = std::fs::remove_dir_all(crate::record_restore::record_staging_root(&a.path()));
             let root = staging_root(&a.path());
             let Ok(stages) = std::fs::read_dir(&root) else { continue };
             for stage in stages.flatten() {
@@ -387,12 +389,6 @@ pub fn recover(control: &crate::db::Db, data: &FsPath) {
                 let _ = std::fs::remove_dir_all(&stage);
             }
             let _ = std::fs::remove_dir(&root);
-        }
-        // Record restores' copies of a backup's database, left by a crash.
-        if let Ok(accounts) = std::fs::read_dir(data.join("accounts")) {
-            for a in accounts.flatten() {
-                let _ = std::fs::remove_dir_all(crate::record_restore::record_staging_root(&a.path()));
-            }
         }
     }
     control.with_writer(|c| {
@@ -639,10 +635,7 @@ mod tests {
             for (from, to, name) in steps.iter().take(crash_after) {
                 move_if_there(from, to, name).unwrap();
             }
-            let control = crate::db::Db::open(&dir.path().join("server.db"), |c| {
-                crate::db::migrate(c, crate::control::MIGRATIONS)
-            })
-            .unwrap();
+            let control = crate::control::open_for_test(dir.path());
             recover(&control, dir.path());
             assert_eq!(
                 std::fs::read(account.join("live.db")).unwrap(),
@@ -659,10 +652,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let account = dir.path().join("accounts/shop");
         let stage = staging_root(&account).join("job-1");
-        let control = crate::db::Db::open(&dir.path().join("server.db"), |c| {
-            crate::db::migrate(c, crate::control::MIGRATIONS)
-        })
-        .unwrap();
+        let control = crate::control::open_for_test(dir.path());
         // The swap was done, then its undo stopped after putting the database back:
         // the backup's photos stand in the live place, the shop's own are in `old/`.
         std::fs::create_dir_all(account.join("attachments")).unwrap();

@@ -385,15 +385,10 @@ mod tests {
     #[test]
     fn at_start_only_open_sandboxes_keep_their_folders() {
         let dir = tempfile::tempdir().unwrap();
-        let control = crate::db::Db::open(&dir.path().join("server.db"), |c| {
-            crate::db::migrate(c, crate::control::MIGRATIONS)
-        })
-        .unwrap();
+        let control = crate::control::open_for_test(dir.path());
         control.with_writer(|c| {
             c.execute_batch(
-                "INSERT INTO accounts (id, slug, name, plan, timezone, admin_email, created_at)
-                     VALUES (1, 'demo', 'Demo', 'starter', 'UTC', 'owner@example.com', 'now');
-                 INSERT INTO sandboxes (id, account_id, backup_id, state, created_at, expires_at, deleted_at) VALUES
+                "INSERT INTO sandboxes (id, account_id, backup_id, state, created_at, expires_at, deleted_at) VALUES
                      (1, 1, 1, 'succeeded', 'now', 'later', NULL),
                      (2, 1, 1, 'succeeded', 'now', 'later', 'now'),
                      (3, 1, 1, 'running', 'now', 'later', NULL),
