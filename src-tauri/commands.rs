@@ -380,7 +380,20 @@ pub async fn save_export(app: AppHandle, desktop: State<'_, Desktop>, export_id:
             },
         );
     });
-    let (sha256, size) = crate::files::save_download(resp, &target, total, export.sha256.as_deref(), progress).await?;
+    let resume_client = client.clone();
+    let reopen: crate::files::Reopen = Box::new(move |from| {
+        let client = resume_client.clone();
+        Box::pin(async move { crate::files::resumed_chunks(client.export_download(export_id, from).await, from) })
+    });
+    let (sha256, size) = crate::files::save_download(
+        resp,
+        Some(crate::files::Resume::new(reopen)),
+        &target,
+        total,
+        export.sha256.as_deref(),
+        progress,
+    )
+    .await?;
     let what = format!(
         "{} ({}), export {}",
         export.dataset,

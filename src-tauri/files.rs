@@ -206,11 +206,36 @@ pub fn human_bytes(n: u64) -> String {
 /// Bytes arriving for a file, as a stream of chunks.
 pub type Chunks = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Vec<u8>, String>> + Send>>;
 
+/// Opens a download again from a byte offset: the rest of the file, as [`Chunks`].
+pub type Reopen = Box<dyn FnMut(u64) -> futures_util::future::BoxFuture<'static, Result<Chunks, UiError>> + Send>;
+
+/// How a download that broke off is picked up again (see [`save_resumable`]).
+pub struct Resume {
+    /// Asked for the rest of the file.
+    pub reopen: Reopen,
+    /// The waits before each attempt after the first, counted from the last attempt
+    /// that brought any bytes; when they run out, the save gives up.
+    pub waits: &'static [std::time::Duration],
+}
+
+impl Resume {
+    /// `reopen` with [`RESUME_WAITS`].
+    pub fn new(reopen: Reopen) -> Resume {
+        Resume {
+            reopen,
+            waits: &RESUME_WAITS,
+        }
+    }
+}
+
 /// Saves a server download to `target` as [`save_chunks`] does, once the drive is known
 /// to hold `total` bytes. The file is held against the server's `X-Content-SHA256`, or
-/// `listed_sha256` (the export list's) when the response carries none.
+/// `listed_sha256` (the export list's) when the response carries none. With `reopen`,
+/// a connection that drops mid-download is picked up where it broke off (see
+/// [`save_resumable`]).
 pub async fn save_download(
     resp: reqwest::Response,
+    resume: Option<Resume>,
     target: &Path,
     total: u64,
     listed_sha256: Option<&str>,
@@ -225,7 +250,34 @@ pub async fn save_download(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .or_else(|| listed_sha256.map(str::to_string));
-    save_chunks(response_chunks(resp), target, expected.as_deref(), progress).await
+    save_resumable(response_chunks(resp), resume, target, expected.as_deref(), progress).await
+}
+
+/// The answer to a ranged request from byte `from` as [`Chunks`], or an error if the
+/// server did not answer with exactly that range (a 200 would start the file over and
+/// be appended to the part already written).
+pub fn resumed_chunks(
+    answer: Result<reqwest::Response, repairops_api::ClientError>,
+    from: u64,
+) -> Result<Chunks, UiError> {
+    let resp = match answer {
+        // Nothing from `from` on: the connection broke after the last byte, before the
+        // body's end was seen. The hash of the whole is still checked at the end.
+        Err(e) if e.status() == Some(416) => return Ok(Box::pin(futures_util::stream::empty())),
+        other => other?,
+    };
+    let range = resp
+        .headers()
+        .get(reqwest::header::CONTENT_RANGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if resp.status() != reqwest::StatusCode::PARTIAL_CONTENT || !range.starts_with(&format!("bytes {from}-")) {
+        return Err(UiError::failed(format!(
+            "The server did not resume the download at byte {from} (it answered {} {range}).",
+            resp.status().as_u16()
+        )));
+    }
+    Ok(response_chunks(resp))
 }
 
 /// Calls `report` with progress at most every `every`, and always with the last figure,
@@ -251,11 +303,38 @@ pub fn response_chunks(resp: reqwest::Response) -> Chunks {
 /// Bytes gathered before each write.
 const WRITE_BATCH: usize = 1 << 20;
 
+/// Waits before each attempt to resume a download that broke off, after the first
+/// (made at once): about half a minute of a server or network that stays away before
+/// the save gives up.
+pub const RESUME_WAITS: [std::time::Duration; 5] = [
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(2),
+    std::time::Duration::from_secs(4),
+    std::time::Duration::from_secs(8),
+    std::time::Duration::from_secs(16),
+];
+
 /// Writes `chunks` to `target` through a temporary file beside it (see the module
 /// doc). `expected_sha256` is the server's hash of the whole file; `progress` gets the
 /// bytes written so far. Returns the hash and size of what was written.
 pub async fn save_chunks(
+    chunks: Chunks,
+    target: &Path,
+    expected_sha256: Option<&str>,
+    progress: impl FnMut(u64),
+) -> Result<(String, u64), UiError> {
+    save_resumable(chunks, None, target, expected_sha256, progress).await
+}
+
+/// [`save_chunks`], and when the connection drops part way, `resume` is asked for the
+/// rest from the first byte not yet received; the bytes already in hand are kept and
+/// the whole is still held against `expected_sha256`. A connection that breaks after
+/// bringing bytes is resumed at once; attempts that bring none wait out
+/// [`Resume::waits`] before the save gives up. A refusal (signed out, export gone)
+/// ends it at once.
+pub async fn save_resumable(
     mut chunks: Chunks,
+    mut resume: Option<Resume>,
     target: &Path,
     expected_sha256: Option<&str>,
     mut progress: impl FnMut(u64),
@@ -278,6 +357,10 @@ pub async fn save_chunks(
     let mut file = temp.as_file().try_clone().map_err(UiError::from)?;
     let mut hasher = Sha256::new();
     let mut written = 0u64;
+    // Bytes received when the current connection was opened, and how many attempts in
+    // a row have brought nothing.
+    let mut opened_at = 0u64;
+    let mut fruitless = 0usize;
     // Network chunks are small (often 16 KiB): gather a megabyte before each write so
     // the blocking-pool round trip is paid per megabyte, not per chunk.
     let mut pending: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
@@ -293,12 +376,49 @@ pub async fn save_chunks(
                 }
             }
             Some(Err(e)) => {
-                return Err(UiError::new(
-                    crate::error::ErrorKind::Offline,
-                    format!(
-                        "The connection to the server dropped while saving ({e}). Nothing was saved under \"{name}\"; try again."
-                    ),
-                ));
+                let dropped = |why: String| {
+                    UiError::new(
+                        crate::error::ErrorKind::Offline,
+                        format!(
+                            "The connection to the server dropped while saving ({why}). Nothing was saved under \"{name}\"; try again."
+                        ),
+                    )
+                };
+                let Some(resume) = resume.as_mut() else {
+                    return Err(dropped(e));
+                };
+                let mut cause = e;
+                loop {
+                    if written > opened_at {
+                        fruitless = 0;
+                    }
+                    if fruitless > resume.waits.len() {
+                        return Err(dropped(cause));
+                    }
+                    if fruitless > 0 {
+                        tokio::time::sleep(resume.waits[fruitless - 1]).await;
+                    }
+                    fruitless += 1;
+                    opened_at = written;
+                    tracing::info!(from = written, attempt = fruitless, "resuming a download: {cause}");
+                    match (resume.reopen)(written).await {
+                        Ok(rest) => {
+                            chunks = rest;
+                            break;
+                        }
+                        Err(e) if e.kind == crate::error::ErrorKind::Offline => cause = e.message,
+                        Err(e) => {
+                            return Err(UiError::new(
+                                e.kind,
+                                format!(
+                                    "The download broke off and could not be resumed: {} Nothing was saved under \"{name}\".",
+                                    e.message
+                                ),
+                            ));
+                        }
+                    }
+                }
+                continue;
             }
             None => ended = true,
         }
@@ -572,6 +692,133 @@ mod tests {
             1,
             "no partial file left"
         );
+    }
+
+    /// A reopen that serves `body` from the asked offset, cut after `cut` bytes each
+    /// time (whole if `None`), and records the offsets asked for.
+    fn serving(body: Vec<u8>, cuts: Vec<Option<usize>>, asked: std::sync::Arc<std::sync::Mutex<Vec<u64>>>) -> Resume {
+        let mut cuts = cuts.into_iter();
+        Resume::new(Box::new(move |from| {
+            asked.lock().unwrap().push(from);
+            let rest = body[from as usize..].to_vec();
+            let parts = match cuts.next().flatten() {
+                Some(cut) => vec![Ok(rest[..cut].to_vec()), Err("connection reset".to_string())],
+                None => vec![Ok(rest)],
+            };
+            Box::pin(async move { Ok(chunks(parts)) })
+        }))
+    }
+
+    #[tokio::test]
+    async fn a_broken_download_is_picked_up_at_the_first_byte_not_yet_received() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("tickets.json");
+        // Over two write batches, so bytes already written and bytes still pending are
+        // both in play when the connection breaks.
+        let body: Vec<u8> = (0..(3 * WRITE_BATCH as u32)).map(|i| (i % 251) as u8).collect();
+        let sha = hex::encode(Sha256::digest(&body));
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        // Broken after 1000 bytes, then twice more part way, then whole.
+        let resume = serving(body.clone(), vec![Some(WRITE_BATCH + 7), Some(0), None], asked.clone());
+        let first = chunks(vec![Ok(body[..1000].to_vec()), Err("connection reset".into())]);
+        let mut seen = Vec::new();
+        let (got, size) = save_resumable(first, Some(resume), &target, Some(&sha), |n| seen.push(n))
+            .await
+            .unwrap();
+        assert_eq!((got.as_str(), size), (sha.as_str(), body.len() as u64));
+        assert_eq!(std::fs::read(&target).unwrap(), body, "the pieces make the file");
+        let from_second = 1000 + WRITE_BATCH as u64 + 7;
+        assert_eq!(*asked.lock().unwrap(), [1000, from_second, from_second]);
+        assert!(
+            seen.windows(2).all(|w| w[0] <= w[1]),
+            "progress never goes back: {seen:?}"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_that_stays_away_ends_the_save_once_the_waits_run_out_with_nothing_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("tickets.csv");
+        let tries = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = tries.clone();
+        let start = std::time::Instant::now();
+        let ms = std::time::Duration::from_millis;
+        const WAITS: [std::time::Duration; 3] = [
+            std::time::Duration::from_millis(10),
+            std::time::Duration::from_millis(20),
+            std::time::Duration::from_millis(40),
+        ];
+        let resume = Resume {
+            reopen: Box::new(move |from| {
+                log.lock().unwrap().push((from, start.elapsed()));
+                Box::pin(async {
+                    Err(UiError::new(
+                        crate::error::ErrorKind::Offline,
+                        "The server cannot be reached.",
+                    ))
+                })
+            }),
+            waits: &WAITS,
+        };
+        let first = chunks(vec![Ok(b"half of it".to_vec()), Err("connection reset".into())]);
+        let e = save_resumable(first, Some(resume), &target, None, |_| {})
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, crate::error::ErrorKind::Offline);
+        assert!(
+            e.message.contains("dropped") && e.message.contains("tickets.csv"),
+            "{}",
+            e.message
+        );
+        let tries = tries.lock().unwrap();
+        assert!(
+            tries.iter().all(|(from, _)| *from == 10),
+            "always from the first missing byte: {tries:?}"
+        );
+        // At once, then one attempt after each wait (sleeps last at least that long).
+        let at: Vec<_> = tries.iter().map(|(_, t)| *t).collect();
+        assert_eq!(at.len(), 4, "{at:?}");
+        assert!(
+            at[1] - at[0] >= ms(10) && at[2] - at[1] >= ms(20) && at[3] - at[2] >= ms(40),
+            "{at:?}"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "no partial file left"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_resume_ends_the_save_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("tickets.csv");
+        std::fs::write(&target, b"the older copy").unwrap();
+        let tries = std::sync::Arc::new(std::sync::Mutex::new(0));
+        let count = tries.clone();
+        let resume = Resume::new(Box::new(move |_| {
+            *count.lock().unwrap() += 1;
+            Box::pin(async {
+                Err(UiError::new(
+                    crate::error::ErrorKind::NotFound,
+                    "That export is no longer on the server.",
+                ))
+            })
+        }));
+        let first = chunks(vec![Ok(b"half of it".to_vec()), Err("connection reset".into())]);
+        let e = save_resumable(first, Some(resume), &target, None, |_| {})
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, crate::error::ErrorKind::NotFound);
+        assert!(e.message.contains("could not be resumed: That export"), "{}", e.message);
+        assert_eq!(*tries.lock().unwrap(), 1);
+        assert_eq!(std::fs::read(&target).unwrap(), b"the older copy");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[tokio::test]

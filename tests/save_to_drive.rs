@@ -1,6 +1,7 @@
 //! Saving an export the app's way against a real server process, through a TCP relay
-//! that can cut the connection mid-download: a dropped connection leaves no file (whole
-//! or half) under the chosen name, and an older file there stays as it was.
+//! that cuts the connection mid-download: a dropped connection that cannot be picked up
+//! leaves no file (whole or half) under the chosen name, and an older file there stays
+//! as it was; one that can is resumed with a Range request to the whole file.
 //!
 //! Needs `target/debug/repairops-server` (built by `cargo build -p repairops-server`,
 //! or by any workspace test run).
@@ -11,7 +12,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use repairops_api::{Client, JobState, NewExport, Trust};
-use repairops_desktop::files::save_download;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use repairops_desktop::files::{Resume, resumed_chunks, save_download};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Server {
@@ -81,13 +85,17 @@ fn start_server() -> Server {
     }
 }
 
-/// A loopback relay to `upstream` that passes `limit` bytes from the server and then
-/// drops both sides (what a pulled cable or a dying Wi-Fi does mid-download).
-async fn cutting_relay(upstream: std::net::SocketAddr, limit: usize) -> std::net::SocketAddr {
+/// A loopback relay to `upstream` that passes `limit` bytes from the server on each
+/// connection and then drops both sides (what a pulled cable or a dying Wi-Fi does
+/// mid-download). Also returns the count of connections it has taken.
+async fn cutting_relay(upstream: std::net::SocketAddr, limit: usize) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = connections.clone();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
                     return;
@@ -113,7 +121,7 @@ async fn cutting_relay(upstream: std::net::SocketAddr, limit: usize) -> std::net
             });
         }
     });
-    addr
+    (addr, connections)
 }
 
 async fn finished_export(client: &Client) -> i64 {
@@ -150,7 +158,7 @@ async fn a_connection_dropped_mid_download_leaves_no_file_under_the_chosen_name(
     let resp = direct.export_download(id, 0).await.unwrap();
     let sha = resp.headers()["x-content-sha256"].to_str().unwrap().to_string();
     let mut reported = Vec::new();
-    let (saved_sha, size) = save_download(resp, &target, 0, None, |done| reported.push(done))
+    let (saved_sha, size) = save_download(resp, None, &target, 0, None, |done| reported.push(done))
         .await
         .unwrap();
     assert_eq!(saved_sha, sha, "held against the server's X-Content-SHA256");
@@ -161,12 +169,14 @@ async fn a_connection_dropped_mid_download_leaves_no_file_under_the_chosen_name(
     // Through a relay that cuts after 64 KiB (TLS handshake included): an error that
     // says so, the older file untouched, no partial file left beside it.
     let upstream: std::net::SocketAddr = server.url.trim_start_matches("https://").parse().unwrap();
-    let relay = cutting_relay(upstream, 64 * 1024).await;
+    let (relay, _) = cutting_relay(upstream, 64 * 1024).await;
     let cut = Client::new(&format!("https://{relay}"), Trust::PinnedCa(server.ca_pem.clone()))
         .unwrap()
         .with_token(direct.token().unwrap());
     let outcome = match cut.export_download(id, 0).await {
-        Ok(resp) => save_download(resp, &target, 0, Some(&sha), |_| {}).await.map(|_| ()),
+        Ok(resp) => save_download(resp, None, &target, 0, Some(&sha), |_| {})
+            .await
+            .map(|_| ()),
         Err(e) => Err(e.into()),
     };
     let e = outcome.expect_err("a cut connection cannot produce a whole file");
@@ -186,4 +196,68 @@ async fn a_connection_dropped_mid_download_leaves_no_file_under_the_chosen_name(
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names, ["tickets.csv"], "no partial file left on the drive");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_cut_again_and_again_is_resumed_to_the_whole_file() {
+    let server = start_server();
+    let direct = Client::new(&server.url, Trust::PinnedCa(server.ca_pem.clone())).unwrap();
+    let (direct, _) = direct.login("owner@demo.repairops.test", "demo-owner").await.unwrap();
+    let id = finished_export(&direct).await;
+    let resp = direct.export_download(id, 0).await.unwrap();
+    let sha = resp.headers()["x-content-sha256"].to_str().unwrap().to_string();
+    let whole = resp.bytes().await.unwrap();
+
+    // Every connection is cut after 48 KiB, TLS handshake included.
+    let upstream: std::net::SocketAddr = server.url.trim_start_matches("https://").parse().unwrap();
+    let (relay, connections) = cutting_relay(upstream, 48 * 1024).await;
+    let cut = Client::new(&format!("https://{relay}"), Trust::PinnedCa(server.ca_pem.clone()))
+        .unwrap()
+        .with_token(direct.token().unwrap());
+    let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (resume_client, log) = (cut.clone(), asked.clone());
+    let resume = Resume::new(Box::new(move |from| {
+        log.lock().unwrap().push(from);
+        let client = resume_client.clone();
+        Box::pin(async move { resumed_chunks(client.export_download(id, from).await, from) })
+    }));
+
+    let drive = tempfile::tempdir().unwrap();
+    let target = drive.path().join("tickets.csv");
+    let mut reported = Vec::new();
+    let resp = cut.export_download(id, 0).await.unwrap();
+    let (saved_sha, size) = save_download(resp, Some(resume), &target, 0, None, |done| reported.push(done))
+        .await
+        .unwrap();
+
+    assert_eq!(saved_sha, sha, "the pieces hash to the server's whole file");
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        whole,
+        "byte for byte the file the server holds"
+    );
+    assert_eq!(size, whole.len() as u64);
+    let asked = asked.lock().unwrap().clone();
+    assert!(asked.len() >= 2, "cut more than once: resumed from {asked:?}");
+    assert!(
+        asked.windows(2).all(|w| w[0] < w[1]) && asked.iter().all(|&from| from > 0 && from < size),
+        "each resume starts further on, inside the file: {asked:?}"
+    );
+    assert!(
+        connections.load(Ordering::SeqCst) > asked.len(),
+        "a connection for each piece"
+    );
+    assert_eq!(reported.last(), Some(&size), "progress ends at the whole file");
+    let names: Vec<String> = std::fs::read_dir(drive.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["tickets.csv"], "no temporary file left on the drive");
+
+    // Cut after the last byte: the server has nothing more (416) and nothing is missing.
+    let rest = resumed_chunks(direct.export_download(id, size).await, size).unwrap();
+    assert_eq!(futures_util::StreamExt::count(rest).await, 0);
+    // An answer that is not the range asked for is refused, not appended.
+    let e = resumed_chunks(direct.export_download(id, 0).await, 0).err().unwrap();
+    assert!(e.message.contains("did not resume"), "{}", e.message);
 }
