@@ -592,7 +592,7 @@ fn parent_nodes(repo: &Repository, index: &Index, parent: Option<&Snapshot>) -> 
             nodes
                 .into_iter()
                 .filter(|n| n.kind == NodeKind::File)
-                .map(|n| (n.path_bytes(), n))
+                .filter_map(|n| Some((n.path_bytes()?, n)))
                 .collect()
         })
         .unwrap_or_default()
@@ -777,7 +777,7 @@ fn store(
             let mut to_read = Vec::new();
             for (i, entry) in entries.iter_mut().enumerate() {
                 let Some(fs_path) = &entry.fs_path else { continue };
-                let old = parent_nodes.get(&entry.node.path_bytes());
+                let old = entry.node.path_bytes().and_then(|p| parent_nodes.get(&p));
                 if let Some(old) = old.filter(|old| unchanged(old, &entry.node, &index)) {
                     entry.node.blobs = old.blobs.clone();
                     progress.advance(entry.node.size);

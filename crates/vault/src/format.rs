@@ -247,12 +247,13 @@ fn is_zero_i64(v: &i64) -> bool {
 }
 
 impl Node {
-    /// The path's raw bytes.
-    pub fn path_bytes(&self) -> Vec<u8> {
-        self.path_hex
-            .as_deref()
-            .and_then(|h| hex::decode(h).ok())
-            .unwrap_or_else(|| self.path.as_bytes().to_vec())
+    /// The path's raw bytes, or `None` when `path_hex` is there but is not hex (a
+    /// damaged or hand-made tree: its lossy `path` would name some other file).
+    pub fn path_bytes(&self) -> Option<Vec<u8>> {
+        match self.path_hex.as_deref() {
+            Some(h) => hex::decode(h).ok(),
+            None => Some(self.path.as_bytes().to_vec()),
+        }
     }
 }
 
