@@ -608,7 +608,7 @@ pub struct DeletionResult {
 }
 
 /// A compliance request handled (`GET /api/v1/compliance/requests`). Holds no personal
-/// data of the subject: the email is masked (`j***@example.com`).
+/// data of the subject: the email is masked (`j***@e***.com`).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ComplianceRecord {

@@ -115,12 +115,17 @@ pub fn newest_entry(control: &Connection, account_id: i64) -> rusqlite::Result<i
     )
 }
 
-/// `jane.doe@example.com` → `j***@example.com`: enough to recognise a request, not to
-/// recover the address.
+/// `jane.doe@smith-family.net` → `j***@s***.net`: enough to recognise a request next
+/// to its date, not to recover the address. The domain is masked too: a family's or a
+/// one-person business's own domain names the person as surely as the address does.
 pub fn mask(email: &str) -> String {
     let email = normalize_email(email);
+    let first = |s: &str| s.chars().next().unwrap_or('*');
     match email.split_once('@') {
-        Some((local, domain)) => format!("{}***@{domain}", local.chars().next().unwrap_or('*')),
+        Some((local, domain)) => match domain.rsplit_once('.') {
+            Some((name, tld)) => format!("{}***@{}***.{tld}", first(local), first(name)),
+            None => format!("{}***@***", first(local)),
+        },
         None => "***".into(),
     }
 }
@@ -361,7 +366,9 @@ mod tests {
 
     #[test]
     fn masks_and_hashes_keep_no_address() {
-        assert_eq!(mask(" Jane.Doe@Example.com "), "j***@example.com");
+        assert_eq!(mask(" Jane.Doe@Smith-Family.net "), "j***@s***.net");
+        assert_eq!(mask("jane@mail.smith.co.uk"), "j***@m***.uk");
+        assert_eq!(mask("jane@localhost"), "j***@***");
         assert_eq!(mask("nonsense"), "***");
         let k = [7u8; 32];
         assert_eq!(email_hmac(&k, "Jane@Example.com"), email_hmac(&k, "jane@example.com "));

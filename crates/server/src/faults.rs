@@ -7,15 +7,23 @@
 //! With `REPAIROPS_PANIC_AT` naming points, reaching one panics, as a bug would there.
 //! Unset, a point costs two environment lookups.
 
+/// Whether the environment variable `var` names the point `name`.
+fn named(var: &str, name: &str) -> bool {
+    std::env::var(var).is_ok_and(|at| at.split(',').any(|p| p.trim() == name))
+}
+
+/// Whether a test asked to pause or panic at `name`: async code asks before it moves a
+/// point off the runtime's threads, so an ordinary run pays no thread hop for it.
+pub fn armed(name: &str) -> bool {
+    named("REPAIROPS_PANIC_AT", name) || named("REPAIROPS_PAUSE_AT", name)
+}
+
 /// Marks a point; pauses (or panics) here when a test asked to.
 pub fn point(name: &str) {
-    if std::env::var("REPAIROPS_PANIC_AT").is_ok_and(|at| at.split(',').any(|p| p.trim() == name)) {
+    if named("REPAIROPS_PANIC_AT", name) {
         panic!("a test asked for a panic at {name}");
     }
-    let Ok(at) = std::env::var("REPAIROPS_PAUSE_AT") else {
-        return;
-    };
-    if !at.split(',').any(|p| p.trim() == name) {
+    if !named("REPAIROPS_PAUSE_AT", name) {
         return;
     }
     let Ok(dir) = std::env::var("REPAIROPS_PAUSE_DIR") else {
