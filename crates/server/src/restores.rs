@@ -239,34 +239,6 @@ fn sync_file(path: &FsPath) -> Result<(), String> {
         .map_err(|e| format!("cannot write {} to disk: {e}", path.display()))
 }
 
-/// Flushes every file under `dir` to disk. On Linux one `syncfs` of its file system
-/// does it (a shop's tens of thousands of photos cost one call, not one each).
-#[cfg(target_os = "linux")]
-fn sync_tree(dir: &FsPath) -> Result<(), String> {
-    use std::os::fd::AsRawFd;
-    let folder = std::fs::File::open(dir).map_err(|e| format!("cannot open {}: {e}", dir.display()))?;
-    // SAFETY: syncfs reads only the descriptor, which `folder` keeps open for the call.
-    if unsafe { libc::syncfs(folder.as_raw_fd()) } != 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(format!("cannot write {} to disk: {e}", dir.display()));
-    }
-    Ok(())
-}
-
-/// Elsewhere, file by file.
-#[cfg(not(target_os = "linux"))]
-fn sync_tree(dir: &FsPath) -> Result<(), String> {
-    for entry in std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))? {
-        let path = entry.map_err(|e| format!("cannot read {}: {e}", dir.display()))?.path();
-        if path.is_dir() {
-            sync_tree(&path)?;
-        } else {
-            sync_file(&path)?;
-        }
-    }
-    Ok(())
-}
-
 /// Moves `name` from `from` to `to` when it exists.
 fn move_if_there(from: &FsPath, to: &FsPath, name: &str) -> std::io::Result<()> {
     match std::fs::rename(from.join(name), to.join(name)) {
@@ -455,7 +427,7 @@ fn run(
         // database or photos it put in place half written (the originals are deleted
         // once it counts).
         sync_file(&new.join("live.db"))?;
-        sync_tree(&new.join("attachments"))?;
+        repairops_vault::flush_tree(&new.join("attachments")).map_err(|e| e.to_string())?;
         // 5. The swap, with every connection to the old file closed.
         crate::faults::point("restore.swapping");
         job.phase("swapping", None);

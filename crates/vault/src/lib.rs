@@ -49,4 +49,4 @@ pub use id::{Id, ParseIdError};
 pub use maintenance::{CheckReport, CopyOutcome, ForgetPolicy, PruneStats, check, copy, forget, forget_ids, prune};
 pub use progress::{NoProgress, Progress, ProgressEvent};
 pub use repository::{Index, InitOptions, Lock, Repository, Snapshots, hostname};
-pub use restore::{RestoreStats, restore, restore_except, restore_to_writer};
+pub use restore::{RestoreStats, flush_tree, restore, restore_except, restore_to_writer};

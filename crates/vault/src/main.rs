@@ -483,6 +483,8 @@ fn run(cli: Cli) -> Result<(), VaultError> {
                 return Ok(());
             }
             let stats = repairops_vault::restore(&repo, &index, &snap, &target, path.as_deref(), &progress)?;
+            // Done means on the device, not in the page cache.
+            repairops_vault::flush_tree(&target)?;
             progress.finish();
             if json {
                 out(&json!({"snapshot": sid.to_hex(), "target": target, "files": stats.files, "dirs": stats.dirs, "bytes": stats.bytes}).to_string());

@@ -284,37 +284,47 @@ pub fn restore_except(
     for (node, dest) in dirs.iter().rev() {
         set_meta_dir(node, dest);
     }
-    flush_to_disk(target, &dirs)?;
     Ok(stats)
 }
 
-/// Puts what a restore wrote on the device before it reports success: a restore run
-/// after a disaster must not leave empty files behind a power cut that follows it. On
-/// Linux one `syncfs` of the target's file system covers every file and folder (tens
-/// of thousands of photos cost one call, not one each).
+/// Puts every file and folder under `dir` on the device: a restore run after a
+/// disaster must not leave empty files behind a power cut that follows it. Callers
+/// decide when (a scratch copy that is read once and removed needs none). On Linux one
+/// `syncfs` of the folder's file system does it: tens of thousands of photos cost one
+/// call, not one each.
 #[cfg(target_os = "linux")]
-fn flush_to_disk(target: &Path, _dirs: &[(&Node, PathBuf)]) -> Result<()> {
+pub fn flush_tree(dir: &Path) -> Result<()> {
     use std::os::fd::AsRawFd;
-    let folder = std::fs::File::open(target).map_err(|e| VaultError::io("open", target, e))?;
+    let folder = std::fs::File::open(dir).map_err(|e| VaultError::io("open", dir, e))?;
     // SAFETY: syncfs reads only the descriptor, which `folder` keeps open for the call.
     if unsafe { libc::syncfs(folder.as_raw_fd()) } != 0 {
-        return Err(VaultError::io("flush to disk", target, std::io::Error::last_os_error()));
+        return Err(VaultError::io("flush to disk", dir, std::io::Error::last_os_error()));
     }
     Ok(())
 }
 
-/// Elsewhere each file was flushed before its rename ([`write_file`]); the folders
-/// holding the renames are flushed here (Unix; NTFS journals its folders itself).
+/// Elsewhere, file by file and then the folder (Unix; NTFS journals its folders).
 #[cfg(not(target_os = "linux"))]
-fn flush_to_disk(target: &Path, dirs: &[(&Node, PathBuf)]) -> Result<()> {
-    #[cfg(unix)]
-    for dir in std::iter::once(target).chain(dirs.iter().map(|(_, d)| d.as_path())) {
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| VaultError::io("flush to disk", dir, e))?;
+pub fn flush_tree(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| VaultError::io("read", dir, e))? {
+        let path = entry.map_err(|e| VaultError::io("read", dir, e))?.path();
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| VaultError::io("read", &path, e))?;
+        if meta.is_dir() {
+            flush_tree(&path)?;
+        } else if meta.is_file() {
+            // Windows flushes only a file opened for writing.
+            std::fs::OpenOptions::new()
+                .write(cfg!(windows))
+                .read(true)
+                .open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| VaultError::io("flush to disk", &path, e))?;
+        }
     }
-    #[cfg(not(unix))]
-    let _ = (target, dirs);
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| VaultError::io("flush to disk", dir, e))?;
     Ok(())
 }
 
@@ -578,6 +588,17 @@ mod tests {
             safe_relative(&node("attachments/a b/ü.jpg")).unwrap(),
             PathBuf::from("attachments/a b/ü.jpg")
         );
+    }
+
+    #[test]
+    fn flushing_a_restored_tree_names_a_folder_it_cannot_reach() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::fs::write(dir.path().join("a/b/photo.jpg"), b"jpeg").unwrap();
+        flush_tree(dir.path()).unwrap();
+        let gone = dir.path().join("gone");
+        let e = flush_tree(&gone).unwrap_err().to_string();
+        assert!(e.contains(&gone.display().to_string()), "{e}");
     }
 
     #[test]
