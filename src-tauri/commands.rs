@@ -77,6 +77,8 @@ pub struct SaveProgress {
     pub done: u64,
     #[ts(type = "number")]
     pub total: u64,
+    /// The connection dropped and the download is being picked up again from `done`.
+    pub resuming: bool,
 }
 
 /// The disaster kit as saved.
@@ -369,19 +371,27 @@ pub async fn save_export(app: AppHandle, desktop: State<'_, Desktop>, export_id:
     let total = export.size_bytes.unwrap_or(0);
     let resp = client.export_download(export_id, 0).await?;
     let shown = target.to_string_lossy().into_owned();
-    let progress_app = app.clone();
-    let progress = crate::files::throttled(std::time::Duration::from_millis(100), total, |done| {
-        let _ = progress_app.emit(
-            "save-progress",
-            SaveProgress {
-                target: shown.clone(),
-                done,
-                total,
-            },
-        );
+    let tell = {
+        let app = app.clone();
+        move |done, resuming| {
+            let _ = app.emit(
+                "save-progress",
+                SaveProgress {
+                    target: shown.clone(),
+                    done,
+                    total,
+                    resuming,
+                },
+            );
+        }
+    };
+    let tell_resuming = tell.clone();
+    let progress = crate::files::throttled(std::time::Duration::from_millis(100), total, move |done| {
+        tell(done, false)
     });
     let resume_client = client.clone();
     let reopen: crate::files::Reopen = Box::new(move |from| {
+        tell_resuming(from, true);
         let client = resume_client.clone();
         Box::pin(async move { crate::files::resumed_chunks(client.export_download(export_id, from).await, from) })
     });

@@ -403,6 +403,10 @@ export type BackupFilter = { kind: string | null, from: string | null, to: strin
 
 export type AuditFilter = { from: string | null, to: string | null, event_type: string | null, user: string | null, cursor: string | null, };
 
-export type SaveProgress = { target: string, done: number, total: number, };
+export type SaveProgress = { target: string, done: number, total: number, 
+/**
+ * The connection dropped and the download is being picked up again from `done`.
+ */
+resuming: boolean, };
 
 export type KitResult = { folder: string, files: Array<SavedFile>, };
