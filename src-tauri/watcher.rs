@@ -17,12 +17,23 @@ use tauri::{AppHandle, Emitter, Manager};
 use crate::error::ErrorKind;
 use crate::state::{Desktop, Overview};
 
+/// How often the last event id alone is written down. Events come as often as a
+/// running job reports progress; a write for each would flush to the device each time,
+/// while replaying a few seconds of events after a crash costs nothing (notices already
+/// given are written down at once, and not given twice).
+const SAVE_EVERY: Duration = Duration::from_secs(10);
+
 /// What the watcher remembers across restarts (`watch.json`).
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Memory {
     last_event_id: Option<u64>,
     /// Conditions already notified, oldest first.
     notified: VecDeque<String>,
+    /// A condition was notified since the last save.
+    #[serde(skip)]
+    unsaved_notice: bool,
+    #[serde(skip)]
+    saved_at: Option<std::time::Instant>,
 }
 
 impl Memory {
@@ -33,10 +44,22 @@ impl Memory {
             .unwrap_or_default()
     }
 
-    fn save(&self, path: &Path) {
+    fn save(&mut self, path: &Path) {
         if let Ok(bytes) = serde_json::to_vec(self) {
             let _ = crate::files::write_atomically(path, &bytes);
         }
+        self.unsaved_notice = false;
+        self.saved_at = Some(std::time::Instant::now());
+    }
+
+    /// Saves when a condition was notified since the last save, or [`SAVE_EVERY`] has
+    /// passed since it; says whether it did.
+    fn save_if_due(&mut self, path: &Path) -> bool {
+        let due = self.unsaved_notice || self.saved_at.is_none_or(|t| t.elapsed() >= SAVE_EVERY);
+        if due {
+            self.save(path);
+        }
+        due
     }
 
     /// Records `key`; false when it was notified before.
@@ -45,6 +68,7 @@ impl Memory {
             return false;
         }
         self.notified.push_back(key.to_string());
+        self.unsaved_notice = true;
         while self.notified.len() > 2000 {
             self.notified.pop_front();
         }
@@ -212,8 +236,10 @@ async fn follow_events(app: AppHandle) {
             if let Some(id) = event.id {
                 memory.last_event_id = Some(id);
             }
-            memory.save(&memory_path);
+            memory.save_if_due(&memory_path);
         }
+        // Where the stream broke off, for the next start if the app stops now.
+        memory.save(&memory_path);
     }
 }
 
@@ -272,6 +298,26 @@ mod tests {
         assert!(!m.first_time(&key), "the same condition twice");
         let progress = event("job.finished", serde_json::json!({"job": {}}));
         assert!(alert_for(&progress).is_none());
+    }
+
+    #[test]
+    fn a_notice_is_written_down_at_once_and_the_last_event_only_now_and_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("watch.json");
+        let mut m = Memory::default();
+        assert!(m.save_if_due(&path), "never saved");
+        m.last_event_id = Some(5);
+        assert!(!m.save_if_due(&path), "a progress event alone waits");
+        assert_eq!(Memory::load(&path).last_event_id, None);
+        m.first_time("demo:backup.failed:7");
+        assert!(m.save_if_due(&path), "a notice given is written down at once");
+        let again = Memory::load(&path);
+        assert_eq!(again.last_event_id, Some(5));
+        assert_eq!(again.notified, ["demo:backup.failed:7"]);
+        m.last_event_id = Some(9);
+        m.saved_at = std::time::Instant::now().checked_sub(SAVE_EVERY);
+        assert!(m.save_if_due(&path), "and the last event once SAVE_EVERY has passed");
+        assert_eq!(Memory::load(&path).last_event_id, Some(9));
     }
 
     #[test]
