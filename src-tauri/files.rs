@@ -209,21 +209,92 @@ pub type Chunks = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Vec<u
 /// Opens a download again from a byte offset: the rest of the file, as [`Chunks`].
 pub type Reopen = Box<dyn FnMut(u64) -> futures_util::future::BoxFuture<'static, Result<Chunks, UiError>> + Send>;
 
-/// How a download that broke off is picked up again (see [`save_resumable`]).
+/// How a download that broke off is picked up again (see [`save_resumable`]), and how
+/// it has gone so far.
 pub struct Resume {
     /// Asked for the rest of the file.
-    pub reopen: Reopen,
-    /// The waits before each attempt after the first, counted from the last attempt
-    /// that brought any bytes; when they run out, the save gives up.
-    pub waits: &'static [std::time::Duration],
+    reopen: Reopen,
+    /// The waits before each attempt after the first while attempts bring nothing;
+    /// when they run out, the save gives up.
+    waits: &'static [std::time::Duration],
+    /// Silence on a connection for this long counts as a drop.
+    stall: std::time::Duration,
+    /// Bytes in hand when the current connection was opened.
+    opened_at: u64,
+    /// Attempts in a row that brought nothing.
+    fruitless: usize,
+    /// Connections in a row that dropped before a [`GOOD_RUN`] came through.
+    short: usize,
 }
 
+/// Bytes a connection must bring for its drop not to count as a short run.
+const GOOD_RUN: u64 = 1 << 20;
+/// Short runs in a row after which the save gives up: a link that cuts every few
+/// kilobytes would otherwise open connections back to back without end.
+const MAX_SHORT_RUNS: usize = 20;
+/// Silence on a download's connection taken as a drop (TCP may not notice a dead link
+/// for many minutes).
+const STALL: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl Resume {
-    /// `reopen` with [`RESUME_WAITS`].
+    /// `reopen` with [`RESUME_WAITS`] and [`STALL`].
     pub fn new(reopen: Reopen) -> Resume {
         Resume {
             reopen,
             waits: &RESUME_WAITS,
+            stall: STALL,
+            opened_at: 0,
+            fruitless: 0,
+            short: 0,
+        }
+    }
+
+    /// The rest of the file from byte `from`, after the connection broke off (`drop`
+    /// says how), or why it cannot be had.
+    async fn reopen_at(&mut self, from: u64, drop: String, name: &str) -> Result<Chunks, UiError> {
+        let brought = from - self.opened_at;
+        self.short = if brought >= GOOD_RUN { 0 } else { self.short + 1 };
+        if brought > 0 {
+            self.fruitless = 0;
+        }
+        if self.short > MAX_SHORT_RUNS {
+            return Err(UiError::new(
+                crate::error::ErrorKind::Offline,
+                format!(
+                    "The connection to the server kept dropping ({MAX_SHORT_RUNS} times in a row before a megabyte came through). Nothing was saved under \"{name}\"; try again on a steadier connection."
+                ),
+            ));
+        }
+        let mut last = format!("The connection dropped ({drop}).");
+        loop {
+            if self.fruitless > self.waits.len() {
+                let tried = self.waits.iter().sum::<std::time::Duration>().as_secs_f64().ceil();
+                return Err(UiError::new(
+                    crate::error::ErrorKind::Offline,
+                    format!(
+                        "The download broke off and could not be picked up again in {tried} s of trying. {last} Nothing was saved under \"{name}\"; try again."
+                    ),
+                ));
+            }
+            if self.fruitless > 0 {
+                tokio::time::sleep(self.waits[self.fruitless - 1]).await;
+            }
+            self.fruitless += 1;
+            self.opened_at = from;
+            tracing::info!(from, attempt = self.fruitless, "resuming a download: {last}");
+            match (self.reopen)(from).await {
+                Ok(rest) => return Ok(rest),
+                Err(e) if e.kind == crate::error::ErrorKind::Offline => last = e.message,
+                Err(e) => {
+                    return Err(UiError::new(
+                        e.kind,
+                        format!(
+                            "The download broke off and could not be picked up again: {} Nothing was saved under \"{name}\".",
+                            e.message
+                        ),
+                    ));
+                }
+            }
         }
     }
 }
@@ -255,7 +326,7 @@ pub async fn save_download(
 
 /// The answer to a ranged request from byte `from` as [`Chunks`], or an error if the
 /// server did not answer with exactly that range (a 200 would start the file over and
-/// be appended to the part already written).
+/// be appended to the part already written). From byte 0 the whole file is the answer.
 pub fn resumed_chunks(
     answer: Result<reqwest::Response, repairops_api::ClientError>,
     from: u64,
@@ -266,15 +337,21 @@ pub fn resumed_chunks(
         Err(e) if e.status() == Some(416) => return Ok(Box::pin(futures_util::stream::empty())),
         other => other?,
     };
+    if from == 0 && resp.status() == reqwest::StatusCode::OK {
+        return Ok(response_chunks(resp));
+    }
     let range = resp
         .headers()
         .get(reqwest::header::CONTENT_RANGE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if resp.status() != reqwest::StatusCode::PARTIAL_CONTENT || !range.starts_with(&format!("bytes {from}-")) {
+        let answered = match range {
+            "" => format!("{}", resp.status().as_u16()),
+            range => format!("{} with {range}", resp.status().as_u16()),
+        };
         return Err(UiError::failed(format!(
-            "The server did not resume the download at byte {from} (it answered {} {range}).",
-            resp.status().as_u16()
+            "The server did not resume the download at byte {from} (it answered {answered})."
         )));
     }
     Ok(response_chunks(resp))
@@ -330,8 +407,9 @@ pub async fn save_chunks(
 /// rest from the first byte not yet received; the bytes already in hand are kept and
 /// the whole is still held against `expected_sha256`. A connection that breaks after
 /// bringing bytes is resumed at once; attempts that bring none wait out
-/// [`Resume::waits`] before the save gives up. A refusal (signed out, export gone)
-/// ends it at once.
+/// [`RESUME_WAITS`] before the save gives up, and so do [`MAX_SHORT_RUNS`] connections
+/// in a row that each bring less than a megabyte. A connection silent for a minute
+/// counts as dropped. A refusal (signed out, export gone) ends the save at once.
 pub async fn save_resumable(
     mut chunks: Chunks,
     mut resume: Option<Resume>,
@@ -357,16 +435,18 @@ pub async fn save_resumable(
     let mut file = temp.as_file().try_clone().map_err(UiError::from)?;
     let mut hasher = Sha256::new();
     let mut written = 0u64;
-    // Bytes received when the current connection was opened, and how many attempts in
-    // a row have brought nothing.
-    let mut opened_at = 0u64;
-    let mut fruitless = 0usize;
     // Network chunks are small (often 16 KiB): gather a megabyte before each write so
     // the blocking-pool round trip is paid per megabyte, not per chunk.
     let mut pending: Vec<u8> = Vec::with_capacity(WRITE_BATCH);
     let mut ended = false;
     while !ended {
-        match chunks.next().await {
+        let next = match resume.as_ref().map(|r| r.stall) {
+            Some(stall) => tokio::time::timeout(stall, chunks.next())
+                .await
+                .unwrap_or_else(|_| Some(Err(format!("nothing arrived for {stall:?}")))),
+            None => chunks.next().await,
+        };
+        match next {
             Some(Ok(chunk)) => {
                 hasher.update(&chunk);
                 written += chunk.len() as u64;
@@ -376,48 +456,16 @@ pub async fn save_resumable(
                 }
             }
             Some(Err(e)) => {
-                let dropped = |why: String| {
-                    UiError::new(
+                let Some(resume) = resume.as_mut() else {
+                    return Err(UiError::new(
                         crate::error::ErrorKind::Offline,
                         format!(
-                            "The connection to the server dropped while saving ({why}). Nothing was saved under \"{name}\"; try again."
+                            "The connection to the server dropped while saving ({e}). Nothing was saved under \"{name}\"; try again."
                         ),
-                    )
+                    ));
                 };
-                let Some(resume) = resume.as_mut() else {
-                    return Err(dropped(e));
-                };
-                let mut cause = e;
-                loop {
-                    if written > opened_at {
-                        fruitless = 0;
-                    }
-                    if fruitless > resume.waits.len() {
-                        return Err(dropped(cause));
-                    }
-                    if fruitless > 0 {
-                        tokio::time::sleep(resume.waits[fruitless - 1]).await;
-                    }
-                    fruitless += 1;
-                    opened_at = written;
-                    tracing::info!(from = written, attempt = fruitless, "resuming a download: {cause}");
-                    match (resume.reopen)(written).await {
-                        Ok(rest) => {
-                            chunks = rest;
-                            break;
-                        }
-                        Err(e) if e.kind == crate::error::ErrorKind::Offline => cause = e.message,
-                        Err(e) => {
-                            return Err(UiError::new(
-                                e.kind,
-                                format!(
-                                    "The download broke off and could not be resumed: {} Nothing was saved under \"{name}\".",
-                                    e.message
-                                ),
-                            ));
-                        }
-                    }
-                }
+                // The bytes in hand stay: pending ones are written with the rest.
+                chunks = resume.reopen_at(written, e, &name).await?;
                 continue;
             }
             None => ended = true,
@@ -698,7 +746,7 @@ mod tests {
     /// time (whole if `None`), and records the offsets asked for.
     fn serving(body: Vec<u8>, cuts: Vec<Option<usize>>, asked: std::sync::Arc<std::sync::Mutex<Vec<u64>>>) -> Resume {
         let mut cuts = cuts.into_iter();
-        Resume::new(Box::new(move |from| {
+        quick(Box::new(move |from| {
             asked.lock().unwrap().push(from);
             let rest = body[from as usize..].to_vec();
             let parts = match cuts.next().flatten() {
@@ -707,6 +755,16 @@ mod tests {
             };
             Box::pin(async move { Ok(chunks(parts)) })
         }))
+    }
+
+    /// Waits of a few milliseconds instead of [`RESUME_WAITS`].
+    const QUICK: [std::time::Duration; 5] = [std::time::Duration::from_millis(5); 5];
+
+    fn quick(reopen: Reopen) -> Resume {
+        Resume {
+            waits: &QUICK,
+            ..Resume::new(reopen)
+        }
     }
 
     #[tokio::test]
@@ -754,7 +812,8 @@ mod tests {
             std::time::Duration::from_millis(40),
         ];
         let resume = Resume {
-            reopen: Box::new(move |from| {
+            waits: &WAITS,
+            ..Resume::new(Box::new(move |from| {
                 log.lock().unwrap().push((from, start.elapsed()));
                 Box::pin(async {
                     Err(UiError::new(
@@ -762,18 +821,16 @@ mod tests {
                         "The server cannot be reached.",
                     ))
                 })
-            }),
-            waits: &WAITS,
+            }))
         };
         let first = chunks(vec![Ok(b"half of it".to_vec()), Err("connection reset".into())]);
         let e = save_resumable(first, Some(resume), &target, None, |_| {})
             .await
             .unwrap_err();
         assert_eq!(e.kind, crate::error::ErrorKind::Offline);
-        assert!(
-            e.message.contains("dropped") && e.message.contains("tickets.csv"),
-            "{}",
-            e.message
+        assert_eq!(
+            e.message,
+            "The download broke off and could not be picked up again in 1 s of trying. The server cannot be reached. Nothing was saved under \"tickets.csv\"; try again."
         );
         let tries = tries.lock().unwrap();
         assert!(
@@ -815,10 +872,93 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.kind, crate::error::ErrorKind::NotFound);
-        assert!(e.message.contains("could not be resumed: That export"), "{}", e.message);
+        assert!(
+            e.message.contains("could not be picked up again: That export"),
+            "{}",
+            e.message
+        );
         assert_eq!(*tries.lock().unwrap(), 1);
         assert_eq!(std::fs::read(&target).unwrap(), b"the older copy");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_keeps_dropping_before_a_megabyte_ends_the_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("tickets.csv");
+        let tries = std::sync::Arc::new(std::sync::Mutex::new(0));
+        let count = tries.clone();
+        // Every connection brings 10 bytes and drops.
+        let resume = quick(Box::new(move |_| {
+            *count.lock().unwrap() += 1;
+            Box::pin(async { Ok(chunks(vec![Ok(vec![b'x'; 10]), Err("connection reset".into())])) })
+        }));
+        let first = chunks(vec![Ok(vec![b'x'; 10]), Err("connection reset".into())]);
+        let e = save_resumable(first, Some(resume), &target, None, |_| {})
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("kept dropping (20 times in a row"), "{}", e.message);
+        assert_eq!(*tries.lock().unwrap(), MAX_SHORT_RUNS, "no more connections than that");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "no partial file left"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_connection_gone_silent_is_taken_as_dropped_and_picked_up_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("tickets.csv");
+        let body = b"the first part, then silence, then the rest".to_vec();
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let resume = Resume {
+            stall: std::time::Duration::from_millis(50),
+            ..serving(body.clone(), vec![None], asked.clone())
+        };
+        let first: Chunks =
+            Box::pin(futures_util::stream::iter([Ok(body[..14].to_vec())]).chain(futures_util::stream::pending()));
+        let (_, size) = save_resumable(first, Some(resume), &target, None, |_| {})
+            .await
+            .unwrap();
+        assert_eq!(size, body.len() as u64);
+        assert_eq!(std::fs::read(&target).unwrap(), body);
+        assert_eq!(*asked.lock().unwrap(), [14]);
+    }
+
+    fn answer(status: u16, range: Option<&str>) -> Result<reqwest::Response, repairops_api::ClientError> {
+        let mut r = tauri::http::Response::builder().status(status);
+        if let Some(range) = range {
+            r = r.header("content-range", range);
+        }
+        Ok(reqwest::Response::from(r.body("rest of the file").unwrap()))
+    }
+
+    #[test]
+    fn only_the_range_asked_for_is_taken_as_the_rest() {
+        assert!(resumed_chunks(answer(206, Some("bytes 100-199/200")), 100).is_ok());
+        assert!(
+            resumed_chunks(answer(200, None), 0).is_ok(),
+            "from the start, the whole file"
+        );
+        let whole = resumed_chunks(answer(200, None), 100).err().unwrap();
+        assert_eq!(
+            whole.message,
+            "The server did not resume the download at byte 100 (it answered 200)."
+        );
+        let elsewhere = resumed_chunks(answer(206, Some("bytes 0-199/200")), 100).err().unwrap();
+        assert!(
+            elsewhere.message.contains("answered 206 with bytes 0-199/200"),
+            "{}",
+            elsewhere.message
+        );
+        let past_the_end = Err(repairops_api::ClientError::Api {
+            status: 416,
+            code: "range_not_satisfiable".into(),
+            message: "nothing there".into(),
+            details: None,
+        });
+        assert!(resumed_chunks(past_the_end, 200).is_ok(), "nothing was missing");
     }
 
     #[tokio::test]

@@ -123,7 +123,12 @@ pub fn mask(email: &str) -> String {
     let first = |s: &str| s.chars().next().unwrap_or('*');
     match email.split_once('@') {
         Some((local, domain)) => match domain.rsplit_once('.') {
-            Some((name, tld)) => format!("{}***@{}***.{tld}", first(local), first(name)),
+            // A top-level domain is kept only when it is one of the short common kind
+            // (`.com`, `.uk`); a long one may itself be a family's name.
+            Some((name, tld)) if (2..=6).contains(&tld.len()) && tld.bytes().all(|b| b.is_ascii_alphabetic()) => {
+                format!("{}***@{}***.{tld}", first(local), first(name))
+            }
+            Some((name, _)) => format!("{}***@{}***", first(local), first(name)),
             None => format!("{}***@***", first(local)),
         },
         None => "***".into(),
@@ -369,6 +374,7 @@ mod tests {
         assert_eq!(mask(" Jane.Doe@Smith-Family.net "), "j***@s***.net");
         assert_eq!(mask("jane@mail.smith.co.uk"), "j***@m***.uk");
         assert_eq!(mask("jane@localhost"), "j***@***");
+        assert_eq!(mask("jane@x.smithfamily"), "j***@x***");
         assert_eq!(mask("nonsense"), "***");
         let k = [7u8; 32];
         assert_eq!(email_hmac(&k, "Jane@Example.com"), email_hmac(&k, "jane@example.com "));

@@ -312,11 +312,14 @@ pub fn flush_tree(dir: &Path) -> Result<()> {
         if meta.is_dir() {
             flush_tree(&path)?;
         } else if meta.is_file() {
-            // Windows flushes only a file opened for writing.
-            std::fs::OpenOptions::new()
-                .write(cfg!(windows))
-                .read(true)
-                .open(&path)
+            // Windows flushes only a file opened for writing; a file restored without
+            // its owner's read bit opens only for writing.
+            let open = |write: bool| std::fs::OpenOptions::new().read(!write).write(write).open(&path);
+            open(cfg!(windows))
+                .or_else(|e| match e.kind() {
+                    std::io::ErrorKind::PermissionDenied => open(true),
+                    _ => Err(e),
+                })
                 .and_then(|f| f.sync_all())
                 .map_err(|e| VaultError::io("flush to disk", &path, e))?;
         }
@@ -491,10 +494,6 @@ fn write_file(node: &Node, dest: &Path, content: impl FnOnce(&mut dyn Write) -> 
             let _ = file.set_modified(t);
         }
         set_mode(&file, node.mode);
-        // Linux flushes the whole restore at its end with one call ([`flush_to_disk`]).
-        #[cfg(not(target_os = "linux"))]
-        file.sync_all()
-            .map_err(|e| VaultError::io("flush to disk", &partial, e))?;
         Ok(())
     });
     if let Err(e) = result {
