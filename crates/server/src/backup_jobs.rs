@@ -110,6 +110,23 @@ pub fn begin_backup(app: &AppState, account_id: i64, kind: BackupKind, now: Date
     })
 }
 
+/// What a backup's failure notices are told once for: a scheduled run's 02:00, so
+/// the hourly retries of a failing night send one email, not one an hour; any other
+/// backup's own id.
+fn notice_key(app: &AppState, backup_id: i64) -> String {
+    let scheduled_for: Option<String> = app.control.with_writer(|c| {
+        c.query_row("SELECT scheduled_for FROM backups WHERE id = ?1", [backup_id], |r| {
+            r.get(0)
+        })
+        .ok()
+        .flatten()
+    });
+    match scheduled_for {
+        Some(at) => format!("scheduled-{at}"),
+        None => format!("backup-{backup_id}"),
+    }
+}
+
 /// Takes a backup the catalog lists as `backup_id`: both locations, the catalog row,
 /// notices; retention after a scheduled one. Err says why it failed everywhere.
 pub fn take_backup(
@@ -170,12 +187,13 @@ pub fn take_backup(
                 )
             })
             .map_err(|e| e.to_string())?;
+            let key = notice_key(app, backup_id);
             for l in run.locations.iter().filter(|l| !l.ok) {
                 crate::notify::notify(
                     app,
                     account,
                     "location.down",
-                    &format!("backup-{backup_id}-{}", l.name),
+                    &format!("{key}-{}", l.name),
                     json!({"location": l.name, "url": l.url, "error": l.error, "backup_id": backup_id}),
                 );
             }
@@ -196,7 +214,7 @@ pub fn take_backup(
                     app,
                     account,
                     "backup.failed",
-                    &format!("backup-{backup_id}"),
+                    &key,
                     json!({"backup_id": backup_id, "error": message}),
                 );
                 Err(format!("The backup failed in every location: {message}"))
@@ -213,7 +231,7 @@ pub fn take_backup(
                 app,
                 account,
                 "backup.failed",
-                &format!("backup-{backup_id}"),
+                &notice_key(app, backup_id),
                 json!({"backup_id": backup_id, "error": e}),
             );
             Err(format!("The backup failed: {e}"))
@@ -242,18 +260,27 @@ fn retention(
             Err(e) => tracing::warn!(%location, error = %e, "retention skipped: location unreachable"),
         }
     }
-    // The catalog follows the same rule.
-    let rows: Vec<(i64, String, String)> = app.control.with_writer(|c| {
-        let mut stmt = match c.prepare("SELECT id, kind, started_at FROM backups WHERE account_id = ?1 AND deleted_at IS NULL AND kind IN ('scheduled', 'safety')") {
+    // The catalog follows the same rule, and keeps the newest scheduled backup that
+    // succeeded as each location keeps its newest scheduled snapshot.
+    let rows: Vec<(i64, String, String, String)> = app.control.with_writer(|c| {
+        let mut stmt = match c.prepare("SELECT id, kind, started_at, state FROM backups WHERE account_id = ?1 AND deleted_at IS NULL AND kind IN ('scheduled', 'safety') ORDER BY started_at, id") {
             Ok(s) => s,
             Err(_) => return Vec::new(),
         };
-        stmt.query_map([account.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        stmt.query_map([account.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .map(|rows| rows.flatten().collect())
             .unwrap_or_default()
     });
+    let newest_scheduled = rows
+        .iter()
+        .rev()
+        .find(|(_, kind, _, state)| kind == "scheduled" && state == "succeeded")
+        .map(|(id, ..)| *id);
     let today = schedule::local_date(tz, now);
-    for (id, kind, started) in rows {
+    for (id, kind, started, _) in rows {
+        if Some(id) == newest_scheduled {
+            continue;
+        }
         let Some(t) = parse_time(Some(started)) else { continue };
         let keep = if kind == "safety" { 30 } else { i64::from(days) };
         if (today - schedule::local_date(tz, t)).num_days() > keep {

@@ -332,6 +332,10 @@ fn copy_to_secondary(
 /// Removes scheduled snapshots whose shop-local date is more than `days` calendar days
 /// before `now` (manual backups are never removed; safety backups after 30 days), in a
 /// repository, then prunes. Returns the snapshots removed.
+///
+/// The newest scheduled snapshot stays whatever its age: a location that has taken no
+/// backup for longer than the plan keeps (full, unreachable, the server stopped) must
+/// not be emptied by the very runs that fail to write there.
 pub fn apply_retention(
     repo: &Repository,
     tz: chrono_tz::Tz,
@@ -341,12 +345,19 @@ pub fn apply_retention(
 ) -> Result<Vec<String>, String> {
     let today = crate::schedule::local_date(tz, now);
     let snaps = repo.snapshots().map_err(|e| e.to_string())?;
+    let kind = |snap: &repairops_vault::Snapshot| snap.tags.get("kind").cloned().unwrap_or_default();
+    let newest_scheduled = snaps
+        .iter()
+        .filter(|(_, snap)| kind(snap) == "scheduled")
+        .max_by_key(|(id, snap)| (snap.time, *id))
+        .map(|(id, _)| *id);
     let mut doomed = Vec::new();
     for (id, snap) in &snaps {
         let age = (today - crate::schedule::local_date(tz, snap.time)).num_days();
-        let keep_days = match snap.tags.get("kind").map(String::as_str) {
-            Some("scheduled") => i64::from(days),
-            Some("safety") => 30,
+        let keep_days = match kind(snap).as_str() {
+            "scheduled" if Some(*id) == newest_scheduled => continue,
+            "scheduled" => i64::from(days),
+            "safety" => 30,
             _ => continue,
         };
         if age > keep_days {
@@ -404,5 +415,59 @@ pub fn probe(location: &Location, key: &MasterKey) -> Result<(), String> {
             Err("no backup has reached this location yet (or its drive or bucket is missing)".into())
         }
         Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A snapshot of one small stream, of `kind`, taken at `time`.
+    fn snapshot(repo: &Repository, kind: &str, time: &str) {
+        let options = BackupOptions {
+            tags: [("kind".to_string(), kind.to_string())].into(),
+            time: DateTime::parse_from_rfc3339(time).unwrap().with_timezone(&Utc),
+            ..BackupOptions::default()
+        };
+        let source = Source::stream("settings.json", std::io::Cursor::new(time.as_bytes().to_vec()));
+        repairops_vault::backup(repo, vec![source], options, &repairops_vault::NoProgress).unwrap();
+    }
+
+    fn kinds_and_days(repo: &Repository) -> Vec<(String, String)> {
+        let mut all: Vec<_> = repo
+            .snapshots()
+            .unwrap()
+            .into_iter()
+            .map(|(_, s)| (s.tags["kind"].clone(), s.time.format("%Y-%m-%d").to_string()))
+            .collect();
+        all.sort_by(|a, b| a.1.cmp(&b.1));
+        all
+    }
+
+    #[test]
+    fn retention_never_removes_a_location_s_newest_scheduled_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = open_or_init(&Location::Local(dir.path().join("r")), &MasterKey::generate()).unwrap();
+        snapshot(&repo, "scheduled", "2026-03-01T01:00:00Z");
+        snapshot(&repo, "scheduled", "2026-03-02T01:00:00Z");
+        snapshot(&repo, "safety", "2026-03-02T12:00:00Z");
+        // Nothing written here for 60 days on a 30-day plan.
+        let now = DateTime::parse_from_rfc3339("2026-05-01T01:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let removed = apply_retention(&repo, chrono_tz::UTC, 30, now, &repairops_vault::NoProgress).unwrap();
+        assert_eq!(removed.len(), 2, "the older scheduled and the safety backup");
+        assert_eq!(
+            kinds_and_days(&repo),
+            [("scheduled".to_string(), "2026-03-02".to_string())],
+            "the newest scheduled backup stays"
+        );
+        // Once a newer one is there, the old one goes by the plan as usual.
+        snapshot(&repo, "scheduled", "2026-05-01T01:00:00Z");
+        apply_retention(&repo, chrono_tz::UTC, 30, now, &repairops_vault::NoProgress).unwrap();
+        assert_eq!(
+            kinds_and_days(&repo),
+            [("scheduled".to_string(), "2026-05-01".to_string())]
+        );
     }
 }

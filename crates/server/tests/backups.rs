@@ -175,6 +175,65 @@ async fn retention_follows_the_plan_and_manual_backups_survive_it() {
 }
 
 #[tokio::test]
+async fn runs_that_fail_for_longer_than_the_plan_keeps_leave_the_last_good_backup_listed() {
+    let h = harness(Plan::Starter, "UTC"); // 30 days
+    h.backup_at("2026-03-01T02:00:00Z", BackupKind::Scheduled).await;
+    // Both locations become unusable (a file where each repository's folder was).
+    let locations = repairops_server::backups::locations(&h.app.config, "shop").unwrap();
+    let mut moved = Vec::new();
+    for location in [&locations.primary, &locations.secondary] {
+        let repairops_vault::Location::Local(path) = location else {
+            panic!("the test's locations are local folders")
+        };
+        let aside = path.with_extension("aside");
+        std::fs::rename(path, &aside).unwrap();
+        std::fs::write(path, b"not a folder").unwrap();
+        moved.push((path.clone(), aside));
+    }
+    // Sixty days later the scheduled run fails in both, and retention runs after it.
+    h.backup_at("2026-04-30T02:00:00Z", BackupKind::Scheduled).await;
+    // Retried an hour later for the same 02:00, failing again.
+    h.clock.set("2026-04-30T03:05:00Z");
+    assert_eq!(tick(&h.app, utc("2026-04-30T03:05:00Z")).await, vec!["shop"]);
+    h.settle().await;
+    let catalog = h.catalog().await;
+    let states: Vec<(&str, &str)> = catalog.iter().map(|(_, t, s)| (&t[..10], s.as_str())).collect();
+    assert_eq!(
+        states,
+        [
+            ("2026-03-01", "succeeded"),
+            ("2026-04-30", "failed"),
+            ("2026-04-30", "failed")
+        ],
+        "the last backup that succeeded is still listed, and restorable"
+    );
+    let failure_notices: i64 = h
+        .app
+        .control
+        .read(|c| {
+            Ok(
+                c.query_row("SELECT count(*) FROM notices WHERE kind = 'backup.failed'", [], |r| {
+                    r.get(0)
+                })
+                .unwrap(),
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        failure_notices, 1,
+        "one notice (and email) for the night, not one per retry"
+    );
+    for (path, aside) in moved {
+        std::fs::remove_file(&path).unwrap();
+        std::fs::rename(aside, path).unwrap();
+    }
+    for which in ["primary", "secondary"] {
+        assert_eq!(h.snapshots(which).len(), 1, "{which} still holds it");
+    }
+}
+
+#[tokio::test]
 async fn a_backup_under_continuous_writes_is_consistent_and_never_blocks_the_writer() {
     let h = harness(Plan::Pro, "UTC");
     let live = h.app.config.account_dir("shop").join("live.db");
