@@ -158,6 +158,24 @@ async fn tls_is_pinned_to_the_servers_own_ca() {
         .unwrap_err();
     assert!(matches!(err, ClientError::Transport(_)), "{err}");
     assert_eq!(server.ca_sha256.split(':').count(), 32);
+    // TLS 1.3 only: a client that offers at most 1.2 gets no connection.
+    let with_tls = |max: reqwest::tls::Version| {
+        reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&server.ca_pem).unwrap()])
+            .max_tls_version(max)
+            .build()
+            .unwrap()
+    };
+    let healthz = format!("{}/healthz", server.url);
+    let old = with_tls(reqwest::tls::Version::TLS_1_2).get(&healthz).send().await;
+    assert!(old.is_err(), "a TLS 1.2 client was answered: {old:?}");
+    let current = with_tls(reqwest::tls::Version::TLS_1_3)
+        .get(&healthz)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(current.status(), 200);
+    assert_eq!(current.version(), reqwest::Version::HTTP_2, "HTTP/2 still offered");
     // Plain HTTP only on loopback.
     let out = std::process::Command::new(BIN)
         .args([
