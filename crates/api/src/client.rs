@@ -312,6 +312,16 @@ impl Client {
             .await
     }
 
+    /// The account's team sign-ins (owner only).
+    pub async fn team(&self) -> Result<Page<TeamMember>, ClientError> {
+        self.call(Method::GET, "/api/v1/team", None).await
+    }
+
+    /// Changes a team sign-in: role, switched off or on, new password (owner only).
+    pub async fn change_team_member(&self, id: i64, change: &TeamChange) -> Result<TeamMember, ClientError> {
+        self.json(Method::PATCH, &format!("/api/v1/team/{id}"), change).await
+    }
+
     /// Starts downloading an export from byte `from` (0 for all of it): the response,
     /// to read in chunks. Its `x-content-sha256` header is the whole file's SHA-256; a
     /// resumed download answers 206 with `content-range`.

@@ -133,6 +133,32 @@ pub struct AccountPatch {
     pub admin_email: Option<String>,
 }
 
+/// A team sign-in (`GET /api/v1/team`, owner only).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct TeamMember {
+    /// The sign-in's id (for `PATCH /api/v1/team/{id}`).
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    /// A switched-off sign-in cannot sign in, and its sessions have ended.
+    pub active: bool,
+    pub created_at: String,
+}
+
+/// `PATCH /api/v1/team/{id}` (owner only): any of a new role, switching the sign-in
+/// off or on, a new password (10 to 256 characters). Switching off and a new password
+/// end that person's sessions.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct TeamChange {
+    pub role: Option<Role>,
+    pub active: Option<bool>,
+    pub password: Option<String>,
+}
+
 /// The signed-in person.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]

@@ -330,7 +330,9 @@ fn allowed(method: &Method, path: &str, role: &str) -> bool {
     let managers = matches!(role, "owner" | "manager");
     match (method.as_str(), path) {
         (_, p) if p.starts_with("/api/v1/auth/") || p == "/api/v1/portal/repairs" => true,
-        ("PATCH", "/api/v1/account") | ("POST", "/api/v1/keys/rotate") => role == "owner",
+        ("PATCH", "/api/v1/account") | ("POST", "/api/v1/keys/rotate") | ("PATCH", "/api/v1/team/{id}") => {
+            role == "owner"
+        }
         (
             _,
             "/api/v1/backups"
@@ -451,6 +453,151 @@ async fn technicians_cannot_delete_and_accounts_never_see_each_other() {
             "another account's customer is visible"
         ),
     }
+}
+
+#[tokio::test]
+async fn the_owner_switches_off_a_leaver_and_replaces_a_forgotten_password() {
+    let server = TestServer::start();
+    let owner = server.sign_in("owner").await;
+    let tech = server.sign_in("tech").await;
+    let manager = server.sign_in("manager").await;
+    let team = owner.team().await.unwrap().items;
+    let id_of = |email: &str| team.iter().find(|m| m.email == email).unwrap().id;
+    let roles: Vec<(&str, Role, bool)> = team.iter().map(|m| (m.email.as_str(), m.role, m.active)).collect();
+    assert_eq!(
+        roles,
+        [
+            ("owner@demo.repairops.test", Role::Owner, true),
+            ("manager@demo.repairops.test", Role::Manager, true),
+            ("tech@demo.repairops.test", Role::Technician, true),
+            ("desk@demo.repairops.test", Role::FrontDesk, true),
+        ]
+    );
+    assert_eq!(manager.team().await.unwrap_err().status(), Some(403), "owners only");
+
+    // The technician leaves: switched off, their open session ends at once.
+    let off = TeamChange {
+        active: Some(false),
+        ..Default::default()
+    };
+    let changed = owner
+        .change_team_member(id_of("tech@demo.repairops.test"), &off)
+        .await
+        .unwrap();
+    assert!(!changed.active);
+    assert_eq!(tech.list::<Ticket>(&[]).await.unwrap_err().status(), Some(401));
+    let again = server.client().login("tech@demo.repairops.test", "demo-tech").await;
+    assert_eq!(
+        again.unwrap_err().status(),
+        Some(401),
+        "a switched-off sign-in cannot sign in"
+    );
+
+    // The manager forgot their password: the old one and the old session stop working.
+    let new_password = TeamChange {
+        password: Some("a much longer one".into()),
+        ..Default::default()
+    };
+    owner
+        .change_team_member(id_of("manager@demo.repairops.test"), &new_password)
+        .await
+        .unwrap();
+    assert_eq!(manager.list::<Ticket>(&[]).await.unwrap_err().status(), Some(401));
+    let old = server
+        .client()
+        .login("manager@demo.repairops.test", "demo-manager")
+        .await;
+    assert_eq!(old.unwrap_err().status(), Some(401));
+    assert!(
+        server
+            .client()
+            .login("manager@demo.repairops.test", "a much longer one")
+            .await
+            .is_ok()
+    );
+
+    // The owner changes their own password and keeps this session.
+    let own = owner
+        .change_team_member(id_of("owner@demo.repairops.test"), &new_password)
+        .await;
+    assert!(own.is_ok(), "{own:?}");
+    assert!(
+        owner.list::<Ticket>(&[]).await.is_ok(),
+        "the owner's own session goes on"
+    );
+    // But cannot leave the account with no owner who can sign in.
+    let demote = TeamChange {
+        role: Some(Role::Manager),
+        ..Default::default()
+    };
+    let e = owner
+        .change_team_member(id_of("owner@demo.repairops.test"), &demote)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(409), "{e}");
+    assert!(e.to_string().contains("only owner"), "{e}");
+    let e = owner
+        .change_team_member(id_of("owner@demo.repairops.test"), &off)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(409), "{e}");
+
+    // Bad changes are refused and change nothing.
+    let short = TeamChange {
+        password: Some("short".into()),
+        ..Default::default()
+    };
+    let e = owner
+        .change_team_member(id_of("desk@demo.repairops.test"), &short)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(422), "{e}");
+    assert!(e.to_string().contains("10 to 256 characters"), "{e}");
+    assert_eq!(
+        owner.change_team_member(999, &off).await.unwrap_err().status(),
+        Some(404)
+    );
+    let (status, v) = raw(
+        &owner,
+        Method::PATCH,
+        &format!("/api/v1/team/{}", id_of("desk@demo.repairops.test")),
+        Some((r#"{"role":"admin"}"#, "application/json")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        server
+            .client()
+            .login("desk@demo.repairops.test", "demo-desk")
+            .await
+            .is_ok()
+    );
+
+    // Back on, with the role the owner picks.
+    let back = TeamChange {
+        active: Some(true),
+        role: Some(Role::FrontDesk),
+        ..Default::default()
+    };
+    let member = owner
+        .change_team_member(id_of("tech@demo.repairops.test"), &back)
+        .await
+        .unwrap();
+    assert_eq!((member.role, member.active), (Role::FrontDesk, true));
+    assert!(
+        server
+            .client()
+            .login("tech@demo.repairops.test", "demo-tech")
+            .await
+            .is_ok()
+    );
+    // Each change is in the audit log.
+    let audit = owner.audit(&[("limit", "200")]).await.unwrap().items;
+    let team_changes = audit
+        .iter()
+        .filter(|r| r.entry.resource.starts_with("/api/v1/team/"))
+        .count();
+    assert!(team_changes >= 8, "{team_changes} team changes audited");
 }
 
 /// A request that must fail: method, path, body with content type, expected status.

@@ -1,0 +1,141 @@
+//! Team sign-ins, for the owner: who can sign in to the account and with which role.
+//! A person who leaves is switched off, and their sessions end at once; a forgotten
+//! password is replaced. Sign-ins live in the control plane, outside every backup, so
+//! a restore never brings back a switched-off person's access.
+
+use axum::extract::State;
+use repairops_api::{ErrorBody, Page, Role, TeamChange, TeamMember};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::app::AppState;
+use crate::auth::{Auth, Permission};
+use crate::control;
+use crate::error::{ApiError, Json, Path};
+
+/// Passwords shorter than this are refused (the demo's are 10 characters and more).
+const MIN_PASSWORD: usize = 10;
+/// Longer ones are refused too: hashing is costly and the body small.
+const MAX_PASSWORD: usize = 256;
+
+fn member_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TeamMember> {
+    let role: String = r.get(3)?;
+    Ok(TeamMember {
+        id: r.get(0)?,
+        email: r.get(1)?,
+        name: r.get(2)?,
+        role: Role::parse(&role).unwrap_or(Role::FrontDesk),
+        active: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+const MEMBER_COLUMNS: &str = "id, email, name, role, active, created_at";
+
+fn members(conn: &Connection, account_id: i64) -> rusqlite::Result<Vec<TeamMember>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {MEMBER_COLUMNS} FROM identities WHERE account_id = ?1 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([account_id], member_from_row)?;
+    rows.collect()
+}
+
+fn member(conn: &Connection, account_id: i64, id: i64) -> rusqlite::Result<Option<TeamMember>> {
+    conn.query_row(
+        &format!("SELECT {MEMBER_COLUMNS} FROM identities WHERE account_id = ?1 AND id = ?2"),
+        params![account_id, id],
+        member_from_row,
+    )
+    .optional()
+}
+
+#[utoipa::path(get, path = "/api/v1/team", tag = "account", security(("bearer" = [])),
+    responses((status = 200, body = Page<TeamMember>), (status = 403, body = ErrorBody)))]
+pub async fn list(State(app): State<AppState>, auth: Auth) -> Result<axum::Json<Page<TeamMember>>, ApiError> {
+    auth.require(Permission::AccountSettings)?;
+    let account_id = auth.account.id;
+    let items = app
+        .control
+        .read(move |c| members(c, account_id).map_err(control::db_err))
+        .await?;
+    Ok(axum::Json(Page { items, next: None }))
+}
+
+#[utoipa::path(patch, path = "/api/v1/team/{id}", tag = "account", security(("bearer" = [])), request_body = TeamChange,
+    params(("id" = i64, Path, description = "The sign-in's id")),
+    responses((status = 200, body = TeamMember), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 423, body = ErrorBody)))]
+pub async fn change(
+    State(app): State<AppState>,
+    auth: Auth,
+    Path(id): Path<i64>,
+    Json(change): Json<TeamChange>,
+) -> Result<axum::Json<TeamMember>, ApiError> {
+    auth.require(Permission::AccountSettings)?;
+    auth.require_writable()?;
+    let password_hash = match &change.password {
+        Some(p) if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&p.chars().count()) => {
+            return Err(ApiError::invalid(format!(
+                "a password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters"
+            )));
+        }
+        // Argon2 takes a moment: off the runtime's threads, before the write.
+        Some(p) => {
+            let p = p.clone();
+            Some(
+                tokio::task::spawn_blocking(move || control::hash_password(&p))
+                    .await
+                    .map_err(|e| ApiError::internal("hash the password", e))?,
+            )
+        }
+        None => None,
+    };
+    let (account_id, own_token) = (auth.account.id, auth.token.clone());
+    let member = app
+        .control
+        .write(move |c| {
+            let tx = c.transaction().map_err(control::db_err)?;
+            let before = member(&tx, account_id, id)
+                .map_err(control::db_err)?
+                .ok_or_else(|| ApiError::not_found(&format!("team sign-in {id}")))?;
+            let role = change.role.unwrap_or(before.role);
+            let active = change.active.unwrap_or(before.active);
+            // The account must keep an owner who can sign in, or no one could ever
+            // change these settings again.
+            if before.role == Role::Owner && before.active && (role != Role::Owner || !active) {
+                let owners: i64 = tx
+                    .query_row(
+                        "SELECT count(*) FROM identities WHERE account_id = ?1 AND role = 'owner' AND active = 1",
+                        [account_id],
+                        |r| r.get(0),
+                    )
+                    .map_err(control::db_err)?;
+                if owners <= 1 {
+                    return Err(ApiError::conflict(
+                        "This is the account's only owner who can sign in: make another team member an owner first.",
+                    ));
+                }
+            }
+            tx.execute(
+                "UPDATE identities SET role = ?1, active = ?2, password_hash = COALESCE(?3, password_hash) WHERE id = ?4",
+                params![role.as_str(), active, password_hash, id],
+            )
+            .map_err(control::db_err)?;
+            // Switched off, or a new password: every session of theirs ends (the
+            // owner's own request keeps its session when they change their own).
+            if !active || password_hash.is_some() {
+                tx.execute(
+                    "DELETE FROM tokens WHERE identity_id = ?1 AND hash != ?2",
+                    params![id, control::token_hash(&own_token)],
+                )
+                .map_err(control::db_err)?;
+            }
+            let after = member(&tx, account_id, id)
+                .map_err(control::db_err)?
+                .ok_or_else(|| ApiError::not_found(&format!("team sign-in {id}")))?;
+            tx.commit().map_err(control::db_err)?;
+            Ok(after)
+        })
+        .await?;
+    Ok(axum::Json(member))
+}
