@@ -570,6 +570,22 @@ pub async fn update_account(desktop: State<'_, Desktop>, patch: AccountPatch) ->
     Ok(desktop.client()?.update_account(&patch).await?)
 }
 
+/// The account's team sign-ins (owner only).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn team(desktop: State<'_, Desktop>) -> Result<Vec<repairops_api::TeamMember>> {
+    Ok(desktop.client()?.team().await?.items)
+}
+
+/// Changes a team sign-in: role, switched off or on, new password (owner only).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn change_team_member(
+    desktop: State<'_, Desktop>,
+    id: i64,
+    change: repairops_api::TeamChange,
+) -> Result<repairops_api::TeamMember> {
+    Ok(desktop.client()?.change_team_member(id, &change).await?)
+}
+
 #[tauri::command(rename_all = "snake_case")]
 pub async fn rotate_key(desktop: State<'_, Desktop>) -> Result<Job> {
     Ok(desktop.client()?.rotate_key().await?)

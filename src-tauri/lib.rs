@@ -88,6 +88,8 @@ pub fn run() {
             commands::prefs,
             commands::set_prefs,
             commands::save_disaster_kit,
+            commands::team,
+            commands::change_team_member,
         ])
         .build(tauri::generate_context!())
         .map(|app| {
@@ -153,6 +155,8 @@ pub fn typescript_bindings() -> String {
         api::Account::decl(),
         api::AccountPatch::decl(),
         api::SignedInUser::decl(),
+        api::TeamMember::decl(),
+        api::TeamChange::decl(),
         api::Page::<()>::decl(),
         api::Ticket::decl(),
         api::Customer::decl(),

@@ -388,6 +388,31 @@ test("the other screens render for the owner", async () => {
   await click(tid("nav-dashboard"));
 });
 
+test("the owner switches off a technician who left, and their session ends", async () => {
+  const ca = path.join(dataDir, "keys/ca.pem");
+  const signedIn = JSON.parse(
+    execFileSync(
+      "curl",
+      ["-s", "--cacert", ca, "-H", "content-type: application/json", "-d",
+        JSON.stringify({ email: "tech@demo.repairops.test", password: "demo-tech" }), `${server.url}/api/v1/auth/login`],
+      { encoding: "utf8" },
+    ),
+  );
+  assert.equal((await api(signedIn.token, "GET", "/api/v1/tickets")).status, 200);
+  const row = '[data-testid="team-row"][data-email="tech@demo.repairops.test"]';
+  const active = () => script(`return document.querySelector('${row}')?.dataset.active ?? null`);
+  await click(tid("nav-settings"));
+  await waitFor(`${row} ${tid("switch-off")}`, 15000);
+  await click(`${row} ${tid("switch-off")}`);
+  await eventually("the technician's row to show off", async () => (await active()) === "false", 15000);
+  assert.match(await text(tid("team-done")), /switched off and signed out/);
+  await shot("team-switched-off");
+  assert.equal((await api(signedIn.token, "GET", "/api/v1/tickets")).status, 401, "their session ended");
+  await click(`${row} ${tid("switch-on")}`);
+  await eventually("the technician's row to show on", async () => (await active()) === "true", 15000);
+  await click(tid("nav-dashboard"));
+});
+
 test("a failed backup raises one system notification at the real daemon", async () => {
   // Both backup locations become unwritable: a file where their folder was.
   const repos = path.join(dataDir, "repos");

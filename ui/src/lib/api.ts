@@ -29,6 +29,8 @@ import type {
   SavedFile,
   ServerIdentity,
   SessionInfo,
+  TeamChange,
+  TeamMember,
   Ticket,
   UiError,
   Verification,
@@ -179,6 +181,9 @@ export const setNotificationSettings = (settings: NotificationSettings) =>
 export const account = () => call<Account>("account");
 export const updateAccount = (patch: AccountPatch) => call<Account>("update_account", { patch });
 export const rotateKey = () => call<Job>("rotate_key");
+export const team = () => call<TeamMember[]>("team");
+export const changeTeamMember = (id: number, change: TeamChange) =>
+  call<TeamMember>("change_team_member", { id, change });
 export const prefs = () => call<Prefs>("prefs");
 export const setPrefs = (p: Prefs) => call<Prefs>("set_prefs", { prefs: p });
 export const saveDisasterKit = () => call<KitResult | null>("save_disaster_kit");

@@ -23,6 +23,18 @@ export type SignedInUser = {
  */
 id: number, name: string, email: string, role: Role, };
 
+export type TeamMember = { 
+/**
+ * The sign-in's id (for `PATCH /api/v1/team/{id}`).
+ */
+id: number, email: string, name: string, role: Role, 
+/**
+ * A switched-off sign-in cannot sign in, and its sessions have ended.
+ */
+active: boolean, created_at: string, };
+
+export type TeamChange = { role: Role | null, active: boolean | null, password: string | null, };
+
 export type Page<T> = { items: Array<T>, next: string | null, };
 
 export type Ticket = { id: number, shop_id: number, customer_id: number, device_make: string, device_model: string, problem: string, device_type: string | null, serial_number: string | null, status: string | null, estimate_cents: number | null, technician_id: number | null, completed_at: string | null, created_at: string, updated_at: string, };

@@ -137,6 +137,8 @@ describe("screens render", () => {
     expect(body).toContain('data-testid="sign-out"');
     expect(body).toContain("60 days");
     expect(body).toContain('data-testid="rotate-key"');
+    expect(body).toContain("Team sign-ins");
+    expect(body).toContain('data-testid="team"');
   });
 
   it("Settings hides the owner's controls from a technician", () => {
@@ -147,6 +149,7 @@ describe("screens render", () => {
     expect(body).not.toContain('data-testid="rotate-key"');
     expect(body).not.toContain('data-testid="save-notifications"');
     expect(body).not.toContain('data-testid="admin-email"');
+    expect(body).not.toContain("Team sign-ins");
   });
 
   it("the other screens render", () => {
