@@ -461,13 +461,42 @@ async fn save_bytes(
     let Some(target) = ask_save_path(app, title, name, ext).await? else {
         return Ok(None);
     };
+    save_bytes_to(desktop, &target, bytes, what).await.map(Some)
+}
+
+/// Writes `bytes` to `target` (already chosen) the careful way, and remembers the file.
+async fn save_bytes_to(desktop: &Desktop, target: &std::path::Path, bytes: Vec<u8>, what: String) -> Result<SavedFile> {
     if let Some(dir) = target.parent() {
         crate::files::check_fits(dir, bytes.len() as u64)?;
     }
     let chunks: crate::files::Chunks = Box::pin(futures_util::stream::iter([Ok(bytes)]));
-    let (sha256, size) = crate::files::save_chunks(chunks, &target, None, |_| {}).await?;
+    let (sha256, size) = crate::files::save_chunks(chunks, target, None, |_| {}).await?;
     let server = desktop.client().map(|c| c.base().to_string()).unwrap_or_default();
-    remember(desktop, &target, sha256, size, what, &server).map(Some)
+    remember(desktop, target, sha256, size, what, &server)
+}
+
+/// Makes a recovery key opened by `passphrase` and saves it where the owner picks
+/// (asked first: a key is made only for a file that will be kept).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn save_recovery_key(
+    app: AppHandle,
+    desktop: State<'_, Desktop>,
+    passphrase: String,
+) -> Result<Option<SavedFile>> {
+    let (session, client) = desktop.current().ok_or_else(UiError::signed_out)?;
+    if passphrase.chars().count() < 12 {
+        return Err(UiError::invalid(
+            "A recovery passphrase must be at least 12 characters: it alone opens every backup.",
+        ));
+    }
+    let name = format!("repairops-recovery-key-{}.txt", session.account.slug);
+    let Some(target) = ask_save_path(&app, "Save recovery key", &name, "txt").await? else {
+        return Ok(None);
+    };
+    let text = client.recovery_key(&passphrase).await?;
+    save_bytes_to(&desktop, &target, text.into_bytes(), "recovery key".into())
+        .await
+        .map(Some)
 }
 
 #[tauri::command(rename_all = "snake_case")]

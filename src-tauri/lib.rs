@@ -90,6 +90,7 @@ pub fn run() {
             commands::save_disaster_kit,
             commands::team,
             commands::change_team_member,
+            commands::save_recovery_key,
         ])
         .build(tauri::generate_context!())
         .map(|app| {

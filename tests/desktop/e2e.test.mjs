@@ -388,6 +388,28 @@ test("the other screens render for the owner", async () => {
   await click(tid("nav-dashboard"));
 });
 
+test("the owner saves a recovery key through the save dialog, and it names both locations", async () => {
+  await click(tid("nav-settings"));
+  await waitFor(tid("save-recovery-key"));
+  await type(tid("recovery-pass"), "correct horse battery staple");
+  await type(tid("recovery-again"), "correct horse battery staple");
+  const target = path.join(outDir, "recovery-key.txt");
+  const answering = new Promise((resolve, reject) => {
+    const p = spawn(path.join(here, "answer-save-dialog.sh"), ["Save recovery key", target], { stdio: "inherit" });
+    p.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`answer-save-dialog exited ${code}`))));
+  });
+  await click(tid("save-recovery-key"));
+  await answering;
+  await waitFor(tid("recovery-saved"), 30000);
+  const file = fs.readFileSync(target, "utf8");
+  for (const needed of ["primary: ", "secondary: ", "key object keys/", "restore latest"]) {
+    assert.ok(file.includes(needed), `${needed} missing from the recovery key file`);
+  }
+  assert.ok(!file.includes("correct horse battery staple"), "the passphrase is not in the file");
+  await shot("recovery-key");
+  await click(tid("nav-dashboard"));
+});
+
 test("the owner switches off a technician who left, and their session ends", async () => {
   const ca = path.join(dataDir, "keys/ca.pem");
   const signedIn = JSON.parse(

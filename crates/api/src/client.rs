@@ -312,6 +312,22 @@ impl Client {
             .await
     }
 
+    /// Makes a recovery key opened by `passphrase` (owner only): the text of the file to
+    /// keep away from the server.
+    pub async fn recovery_key(&self, passphrase: &str) -> Result<String, ClientError> {
+        let body = serde_json::to_vec(&RecoveryKeyRequest {
+            passphrase: passphrase.into(),
+        })
+        .map_err(|e| ClientError::Setup(e.to_string()))?;
+        let (status, bytes) = self
+            .raw(Method::POST, "/api/v1/keys/recovery", Some((body, "application/json")))
+            .await?;
+        if !status.is_success() {
+            return Err(error_from(status.as_u16(), &bytes));
+        }
+        String::from_utf8(bytes).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
     /// The account's team sign-ins (owner only).
     pub async fn team(&self) -> Result<Page<TeamMember>, ClientError> {
         self.call(Method::GET, "/api/v1/team", None).await

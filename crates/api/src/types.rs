@@ -133,6 +133,15 @@ pub struct AccountPatch {
     pub admin_email: Option<String>,
 }
 
+/// `POST /api/v1/keys/recovery` (owner only): the passphrase that will open the
+/// backups without the server, 12 to 1,024 characters. It is not stored.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryKeyRequest {
+    pub passphrase: String,
+}
+
 /// A team sign-in (`GET /api/v1/team`, owner only).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]

@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -22,7 +22,7 @@ use crate::auth::{Auth, Permission};
 use crate::backup_jobs::{DELAY, start_backup};
 use crate::backups;
 use crate::control;
-use crate::error::{ApiError, Path, Query};
+use crate::error::{ApiError, Json, Path, Query};
 use crate::schedule;
 
 pub(crate) fn parse_time(s: Option<String>) -> Option<DateTime<Utc>> {
@@ -478,6 +478,60 @@ pub async fn storage(State(app): State<AppState>, auth: Auth) -> Result<axum::Js
             })
             .collect(),
     ))
+}
+
+/// A recovery passphrase's length, in characters: it alone opens every backup.
+const RECOVERY_PASSPHRASE: std::ops::RangeInclusive<usize> = 12..=1024;
+
+#[utoipa::path(post, path = "/api/v1/keys/recovery", tag = "backups", security(("bearer" = [])), request_body = RecoveryKeyRequest,
+    responses((status = 200, description = "The recovery key file", content_type = "text/plain"), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 423, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn recovery_key(
+    State(app): State<AppState>,
+    auth: Auth,
+    Json(req): Json<RecoveryKeyRequest>,
+) -> Result<Response, ApiError> {
+    auth.require(Permission::AccountSettings)?;
+    auth.require_writable()?;
+    if !RECOVERY_PASSPHRASE.contains(&req.passphrase.chars().count()) {
+        return Err(ApiError::invalid(
+            "a recovery passphrase must be 12 to 1,024 characters: it alone opens every backup",
+        ));
+    }
+    // Not while a key rotates or a backup writes: the job registry keeps them apart.
+    let slug = auth.account.account.slug.clone();
+    let handle = app.jobs.start(auth.account.id, &slug, "recovery_key")?;
+    let (config, by, now) = (app.config.clone(), auth.identity.email.clone(), app.clock.now());
+    let file_name = format!("repairops-recovery-key-{slug}.txt");
+    let made = tokio::task::spawn_blocking(move || backups::recovery_key(&config, &slug, &by, now, &req.passphrase))
+        .await
+        .map_err(|e| ApiError::internal("make the recovery key", e))?;
+    match made {
+        Ok(key) => {
+            handle.succeed(json!({"key_objects": key.key_objects}));
+            Ok((
+                StatusCode::OK,
+                [
+                    (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{file_name}\""),
+                    ),
+                    (header::CACHE_CONTROL, "no-store".to_string()),
+                ],
+                key.text,
+            )
+                .into_response())
+        }
+        Err(e) => {
+            handle.fail(format!("No recovery key was made: {e}"));
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "location_unavailable",
+                format!("No recovery key was made: {e}"),
+            ))
+        }
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/keys/rotate", tag = "backups", security(("bearer" = [])),

@@ -374,6 +374,67 @@ pub fn apply_retention(
     Ok(doomed.iter().map(|i| i.to_hex()).collect())
 }
 
+/// A recovery key: a text file, and the key objects it added.
+pub struct RecoveryKey {
+    pub text: String,
+    pub key_objects: Vec<String>,
+}
+
+/// Adds a key object opened by `passphrase` to both of an account's repositories and
+/// returns the recovery key file: where the backups are, how to restore them with the
+/// vault's command line and the passphrase alone (no server, no key file), and a copy
+/// of each key object (the data keys sealed with Argon2id of the passphrase, in case a
+/// repository's `keys/` folder is lost). Both locations must be reachable, so that the
+/// file never promises what one of them cannot do. A key rotation removes these key
+/// objects with every other old key: a new recovery key is needed after one.
+pub fn recovery_key(
+    config: &Config,
+    slug: &str,
+    made_by: &str,
+    now: DateTime<Utc>,
+    passphrase: &str,
+) -> Result<RecoveryKey, String> {
+    let locations = locations(config, slug)?;
+    let mut repos = Vec::new();
+    for (name, loc) in [("primary", &locations.primary), ("secondary", &locations.secondary)] {
+        let repo = open_existing(loc, &locations.key)
+            .map_err(|e| format!("the {name} location ({loc}) cannot be opened: {e}"))?;
+        repos.push((name, loc, repo));
+    }
+    let provider = repairops_vault::Passphrase::new(passphrase);
+    let mut text = format!(
+        "RepairOps Backup recovery key for account \"{slug}\"\n\
+         Made {} by {made_by}.\n\n\
+         With the passphrase chosen when this file was made (it is not stored anywhere) and\n\
+         read access to a location below, the backups can be restored without the server\n\
+         and without its key file:\n\n\
+         \x20 export REPAIROPS_RECOVERY_PASSPHRASE='the passphrase'\n\
+         \x20 repairops-vault --repo LOCATION --password-env REPAIROPS_RECOVERY_PASSPHRASE snapshots\n\
+         \x20 repairops-vault --repo LOCATION --password-env REPAIROPS_RECOVERY_PASSPHRASE restore latest --target ./restored\n\n\
+         (For S3 the vault reads its credentials from the environment; docs/vault-format.md\n\
+         describes how to restore with nothing but that document.) A key rotation on the\n\
+         server retires this recovery key: make a new one after each rotation.\n\n",
+        now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    let mut key_objects = Vec::new();
+    for (name, loc, repo) in &repos {
+        let id = repo
+            .add_key(&provider)
+            .map_err(|e| format!("cannot add the recovery key to the {name} location ({loc}): {e}"))?;
+        let path = format!("keys/{}", id.to_hex());
+        let object = repo
+            .backend()
+            .read(&path)
+            .map_err(|e| format!("cannot read back {path} in the {name} location ({loc}): {e}"))?;
+        text.push_str(&format!(
+            "{name}: {loc}\n  key object {path}:\n  {}\n\n",
+            String::from_utf8_lossy(&object).trim()
+        ));
+        key_objects.push(id.to_hex());
+    }
+    Ok(RecoveryKey { text, key_objects })
+}
+
 /// Replaces an account's master key in both repositories, then its key file; no data is
 /// rewritten. Both locations must be reachable, so that neither is left opening only
 /// with a key that is gone. Returns the new key objects' ids.

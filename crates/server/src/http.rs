@@ -80,6 +80,7 @@ pub fn router(app: AppState) -> axum::Router {
         .routes(routes!(crate::sandboxes::list, crate::sandboxes::create))
         .routes(routes!(crate::sandboxes::delete))
         .routes(routes!(crate::backup_api::rotate_key))
+        .routes(routes!(crate::backup_api::recovery_key))
         .routes(routes!(get_notifications, put_notifications))
         .split_for_parts();
     let doc_json = doc.to_pretty_json().unwrap_or_else(|_| "{}".into());

@@ -317,6 +317,7 @@ fn touches_repositories(kind: &str) -> bool {
         "backup"
             | "backup_delete"
             | "key_rotation"
+            | "recovery_key"
             | "restore"
             | "record_restore"
             | "sandbox"

@@ -246,6 +246,7 @@ fn request_for(method: &Method, path: &str, ticket_id: i64) -> (String, Option<(
         ("PUT", "/api/v1/settings/notifications") => json!({"on_failure": true, "on_delay": true, "on_large": false}),
         ("POST", "/api/v1/backups") => json!({}),
         ("POST", "/api/v1/keys/rotate") => json!({}),
+        ("POST", "/api/v1/keys/recovery") => json!({"passphrase": "a long enough passphrase"}),
         ("POST", "/api/v1/exports") => json!({"dataset": "tickets", "format": "csv"}),
         ("POST", "/api/v1/restores") => json!({"backup_id": 999_999, "confirm": "demo"}),
         ("POST", "/api/v1/sandboxes") => json!({"backup_id": 999_999}),
@@ -330,9 +331,9 @@ fn allowed(method: &Method, path: &str, role: &str) -> bool {
     let managers = matches!(role, "owner" | "manager");
     match (method.as_str(), path) {
         (_, p) if p.starts_with("/api/v1/auth/") || p == "/api/v1/portal/repairs" => true,
-        ("PATCH", "/api/v1/account") | ("POST", "/api/v1/keys/rotate") | ("PATCH", "/api/v1/team/{id}") => {
-            role == "owner"
-        }
+        ("PATCH", "/api/v1/account")
+        | ("POST", "/api/v1/keys/rotate" | "/api/v1/keys/recovery")
+        | ("PATCH", "/api/v1/team/{id}") => role == "owner",
         (
             _,
             "/api/v1/backups"

@@ -144,6 +144,53 @@ async fn rotating_the_key_rewraps_both_repositories() {
     let key_path = server.data.join("keys").join("vault-demo.key");
     let old = repairops_vault::MasterKey::from_key_file(&std::fs::read_to_string(&key_path).unwrap()).unwrap();
     let manager = server.sign_in("manager").await;
+
+    // A recovery key: the passphrase alone opens both locations, no key file needed.
+    const PASSPHRASE: &str = "correct horse battery staple";
+    assert_eq!(manager.recovery_key(PASSPHRASE).await.unwrap_err().status(), Some(403));
+    let short = owner.recovery_key("too short").await.unwrap_err();
+    assert_eq!(short.status(), Some(422), "{short}");
+    let recovery = owner.recovery_key(PASSPHRASE).await.unwrap();
+    for needed in [
+        "primary: ",
+        "secondary: ",
+        "key object keys/",
+        "--password-env",
+        "restore latest",
+    ] {
+        assert!(recovery.contains(needed), "{needed:?} missing from:\n{recovery}");
+    }
+    assert!(!recovery.contains(PASSPHRASE), "the passphrase is not in the file");
+    let repo_at = |which: &str| server.data.join("repos").join(which).join("demo");
+    let open_with = |path: std::path::PathBuf, key: Box<dyn repairops_vault::KeyProvider + Send>| {
+        tokio::task::spawn_blocking(move || {
+            let backend: std::sync::Arc<dyn repairops_vault::Backend> = std::sync::Arc::new(
+                repairops_vault::Location::parse(&path.to_string_lossy(), None)
+                    .unwrap()
+                    .open()
+                    .unwrap(),
+            );
+            repairops_vault::Repository::open(backend, key.as_ref()).map(|r| r.snapshots().unwrap().len())
+        })
+    };
+    let passphrase = || Box::new(repairops_vault::Passphrase::new(PASSPHRASE));
+    for which in ["primary", "secondary"] {
+        let snapshots = open_with(repo_at(which), passphrase()).await.unwrap();
+        assert!(
+            snapshots.unwrap() >= 1,
+            "{which}: the passphrase opens it and lists the backups"
+        );
+        let wrong = open_with(
+            repo_at(which),
+            Box::new(repairops_vault::Passphrase::new("not the passphrase")),
+        )
+        .await;
+        assert!(matches!(
+            wrong.unwrap(),
+            Err(repairops_vault::VaultError::WrongKey { .. })
+        ));
+    }
+
     let (status, _): (_, serde_json::Value) = json(&manager, Method::POST, "/api/v1/keys/rotate").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "only the owner rotates keys");
     let (status, job): (_, Job) = json(&owner, Method::POST, "/api/v1/keys/rotate").await;
@@ -178,6 +225,14 @@ async fn rotating_the_key_rewraps_both_repositories() {
     })
     .await
     .unwrap();
+    // A rotation retires the recovery key too (the file says to make a new one).
+    for which in ["primary", "secondary"] {
+        let after = open_with(repo_at(which), passphrase()).await.unwrap();
+        assert!(
+            matches!(after, Err(repairops_vault::VaultError::WrongKey { .. })),
+            "{which}: an old recovery key still opens it"
+        );
+    }
     // Backups go on with the new key.
     let (status, job): (_, Job) = json(&owner, Method::POST, "/api/v1/backups").await;
     assert_eq!(status, StatusCode::ACCEPTED);

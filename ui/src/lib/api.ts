@@ -181,6 +181,7 @@ export const setNotificationSettings = (settings: NotificationSettings) =>
 export const account = () => call<Account>("account");
 export const updateAccount = (patch: AccountPatch) => call<Account>("update_account", { patch });
 export const rotateKey = () => call<Job>("rotate_key");
+export const saveRecoveryKey = (passphrase: string) => call<SavedFile | null>("save_recovery_key", { passphrase });
 export const team = () => call<TeamMember[]>("team");
 export const changeTeamMember = (id: number, change: TeamChange) =>
   call<TeamMember>("change_team_member", { id, change });

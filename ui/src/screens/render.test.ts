@@ -139,6 +139,7 @@ describe("screens render", () => {
     expect(body).toContain('data-testid="rotate-key"');
     expect(body).toContain("Team sign-ins");
     expect(body).toContain('data-testid="team"');
+    expect(body).toContain('data-testid="save-recovery-key"');
   });
 
   it("Settings hides the owner's controls from a technician", () => {
@@ -150,6 +151,7 @@ describe("screens render", () => {
     expect(body).not.toContain('data-testid="save-notifications"');
     expect(body).not.toContain('data-testid="admin-email"');
     expect(body).not.toContain("Team sign-ins");
+    expect(body).not.toContain('data-testid="save-recovery-key"');
   });
 
   it("the other screens render", () => {
