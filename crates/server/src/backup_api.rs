@@ -30,9 +30,9 @@ pub(crate) fn parse_time(s: Option<String>) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-const BACKUP_COLUMNS: &str = "id, kind, state, started_at, finished_at, duration_ms, size_bytes, added_bytes, summary, locations, warnings, error";
+pub const BACKUP_COLUMNS: &str = "id, kind, state, started_at, finished_at, duration_ms, size_bytes, added_bytes, summary, locations, warnings, error";
 
-fn backup_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Backup> {
+pub fn backup_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Backup> {
     Ok(Backup {
         id: r.get(0)?,
         kind: BackupKind::parse(&r.get::<_, String>(1)?).unwrap_or(BackupKind::Manual),
@@ -153,7 +153,7 @@ pub(crate) async fn find_backup(app: &AppState, account_id: i64, id: i64) -> Res
 }
 
 /// Forgets a backup's snapshots (and copies of them) in both locations, then prunes.
-fn forget_everywhere(config: &crate::config::Config, slug: &str, backup: &Backup) -> Result<(), String> {
+pub fn forget_everywhere(config: &crate::config::Config, slug: &str, backup: &Backup) -> Result<(), String> {
     let locations = backups::locations(config, slug)?;
     let primary_id = backup
         .locations
@@ -259,7 +259,7 @@ pub async fn delete(State(app): State<AppState>, auth: Auth, Path(id): Path<i64>
     app.control
         .write(move |c| {
             c.execute(
-                "UPDATE backups SET deleted_at = ?1 WHERE id = ?2",
+                "UPDATE backups SET deleted_at = ?1, purge_pending = 1 WHERE id = ?2",
                 params![now.to_rfc3339(), id],
             )
             .map_err(control::db_err)?;
@@ -273,11 +273,14 @@ pub async fn delete(State(app): State<AppState>, auth: Auth, Path(id): Path<i64>
         .map_err(|e| ApiError::internal("delete the backup", e))?;
     match outcome {
         Ok(()) => {
+            app.control.with_writer(|c| {
+                let _ = c.execute("UPDATE backups SET purge_pending = 0 WHERE id = ?1", [id]);
+            });
             handle.succeed(json!({"backup_id": id}));
         }
         Err(e) => {
-            // The backup is out of the catalog; what a location kept is freed by the next
-            // delete or retention that reaches it.
+            // The backup is out of the catalog; what a location kept is forgotten again
+            // before the next backup (`purge_pending`), until every location let it go.
             tracing::warn!(backup = id, error = %e, "a location kept a deleted backup");
             handle.fail(e);
         }

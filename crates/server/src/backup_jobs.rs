@@ -110,6 +110,30 @@ pub fn begin_backup(app: &AppState, account_id: i64, kind: BackupKind, now: Date
     })
 }
 
+/// Forgets again, in both locations, the deleted backups a location kept when they
+/// were deleted (`purge_pending`); each one that every location let go is done with.
+pub fn purge_deleted(app: &AppState, account: &AccountRow) {
+    let pending: Vec<Backup> = app.control.with_writer(|c| {
+        let Ok(mut stmt) = c.prepare(&format!(
+            "SELECT {} FROM backups WHERE account_id = ?1 AND deleted_at IS NOT NULL AND purge_pending = 1",
+            crate::backup_api::BACKUP_COLUMNS
+        )) else {
+            return Vec::new();
+        };
+        stmt.query_map([account.id], crate::backup_api::backup_from_row)
+            .map(|rows| rows.flatten().collect())
+            .unwrap_or_default()
+    });
+    for backup in pending {
+        match crate::backup_api::forget_everywhere(&app.config, &account.account.slug, &backup) {
+            Ok(()) => app.control.with_writer(|c| {
+                let _ = c.execute("UPDATE backups SET purge_pending = 0 WHERE id = ?1", [backup.id]);
+            }),
+            Err(e) => tracing::warn!(backup = backup.id, error = %e, "a deleted backup is still kept"),
+        }
+    }
+}
+
 /// What a backup's failure notices are told once for: a scheduled run's 02:00, so
 /// the hourly retries of a failing night send one email, not one an hour; any other
 /// backup's own id.
@@ -138,6 +162,9 @@ pub fn take_backup(
     handle: &dyn repairops_vault::Progress,
 ) -> Result<(), String> {
     let slug = &account.account.slug;
+    // Deleted backups a location kept go first, so this run's copy to the secondary
+    // cannot bring them back.
+    purge_deleted(app, account);
     let result = backups::locations(&app.config, slug).and_then(|locations| {
         let run = backups::run(
             &locations,

@@ -196,6 +196,11 @@ CREATE INDEX drills_account ON drills (account_id, id);
     r#"
 ALTER TABLE deletion_ledger ADD COLUMN customer_created_at TEXT;
 "#,
+    // A deleted backup whose snapshots a location kept (it was down, or failed part
+    // way): forgotten again before each backup until every location has let it go.
+    r#"
+ALTER TABLE backups ADD COLUMN purge_pending INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// An account row with its internal id.

@@ -238,3 +238,89 @@ async fn rotating_the_key_rewraps_both_repositories() {
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(wait(&owner, &job).await.state, JobState::Succeeded);
 }
+
+/// Snapshot ids of a location, and the ids they were copied from.
+fn snapshot_ids(repo_dir: &std::path::Path, key: &repairops_vault::MasterKey) -> Vec<(String, Option<String>)> {
+    let backend: std::sync::Arc<dyn repairops_vault::Backend> = std::sync::Arc::new(
+        repairops_vault::Location::parse(&repo_dir.to_string_lossy(), None)
+            .unwrap()
+            .open()
+            .unwrap(),
+    );
+    repairops_vault::Repository::open(backend, key)
+        .unwrap()
+        .snapshots()
+        .unwrap()
+        .into_iter()
+        .map(|(id, s)| (id.to_hex(), s.original.map(|o| o.to_hex())))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_backup_a_location_kept_is_forgotten_at_the_next_backup_not_copied_back() {
+    let server = TestServer::start();
+    let owner = server.sign_in("owner").await;
+    // After the start-up backup.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while json::<BackupStatus>(&owner, Method::GET, "/api/v1/backups/status")
+        .await
+        .1
+        .last
+        .is_none_or(|b| b.state == JobState::Running)
+    {
+        assert!(Instant::now() < deadline, "no backup at start-up");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, job): (_, Job) = json(&owner, Method::POST, "/api/v1/backups").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let done = wait(&owner, &job).await;
+    assert_eq!(done.state, JobState::Succeeded, "{done:?}");
+    let id = done.result.unwrap()["backup_id"].as_i64().unwrap();
+    let backup = owner.backup(id).await.unwrap();
+    let in_primary = backup
+        .locations
+        .iter()
+        .find(|l| l.name == "primary")
+        .unwrap()
+        .snapshot
+        .clone()
+        .unwrap();
+    let key_path = server.data.join("keys").join("vault-demo.key");
+    let key = repairops_vault::MasterKey::from_key_file(&std::fs::read_to_string(&key_path).unwrap()).unwrap();
+    let (primary, secondary) = (
+        server.data.join("repos/primary/demo"),
+        server.data.join("repos/secondary/demo"),
+    );
+    let kept = |dir: &std::path::Path| {
+        snapshot_ids(dir, &key)
+            .into_iter()
+            .any(|(sid, original)| sid == in_primary || original.as_deref() == Some(in_primary.as_str()))
+    };
+    assert!(kept(&primary) && kept(&secondary));
+
+    // The primary is away while the backup is deleted: the secondary lets it go.
+    let aside = server.data.join("repos/primary/demo.aside");
+    std::fs::rename(&primary, &aside).unwrap();
+    std::fs::write(&primary, b"not a folder").unwrap();
+    owner.delete_backup(id).await.unwrap();
+    std::fs::remove_file(&primary).unwrap();
+    std::fs::rename(&aside, &primary).unwrap();
+    assert!(kept(&primary), "the primary was away and kept it");
+    assert!(!kept(&secondary));
+    assert_eq!(
+        owner.backup(id).await.unwrap_err().status(),
+        Some(404),
+        "out of the catalog at once"
+    );
+
+    // The next backup forgets it where it was kept, and its copy does not bring it back.
+    let (_, job): (_, Job) = json(&owner, Method::POST, "/api/v1/backups").await;
+    assert_eq!(wait(&owner, &job).await.state, JobState::Succeeded);
+    assert!(!kept(&primary), "forgotten in the primary");
+    assert!(!kept(&secondary), "not copied back into the secondary");
+    let pending: i64 = rusqlite::Connection::open(server.data.join("server.db"))
+        .unwrap()
+        .query_row("SELECT purge_pending FROM backups WHERE id = ?1", [id], |r| r.get(0))
+        .unwrap();
+    assert_eq!(pending, 0, "done with");
+}
