@@ -152,53 +152,6 @@ pub(crate) async fn find_backup(app: &AppState, account_id: i64, id: i64) -> Res
         .ok_or_else(|| ApiError::not_found(&format!("backup {id}")))
 }
 
-/// Forgets a backup's snapshots (and copies of them) in both locations, then prunes.
-pub fn forget_everywhere(config: &crate::config::Config, slug: &str, backup: &Backup) -> Result<(), String> {
-    let locations = backups::locations(config, slug)?;
-    let primary_id = backup
-        .locations
-        .iter()
-        .find(|l| l.name == "primary")
-        .and_then(|l| l.snapshot.as_deref())
-        .and_then(|s| s.parse::<repairops_vault::Id>().ok());
-    let mut errors = Vec::new();
-    for (loc, place) in [(&locations.primary, "primary"), (&locations.secondary, "secondary")] {
-        let own = backup
-            .locations
-            .iter()
-            .find(|l| l.name == place)
-            .and_then(|l| l.snapshot.as_deref())
-            .and_then(|s| s.parse::<repairops_vault::Id>().ok());
-        let result = backups::open_existing(loc, &locations.key)
-            .map_err(|e| e.to_string())
-            .and_then(|repo| {
-                let snaps = repo.snapshots().map_err(|e| e.to_string())?;
-                let doomed: Vec<_> = snaps
-                    .iter()
-                    .filter(|(sid, s)| Some(*sid) == own || (primary_id.is_some() && s.original == primary_id))
-                    .map(|(sid, _)| *sid)
-                    .collect();
-                if doomed.is_empty() {
-                    return Ok(());
-                }
-                let lock = repo.lock(false, "forget").map_err(|e| e.to_string())?;
-                repairops_vault::forget_ids(&repo, &doomed, &repairops_vault::NoProgress).map_err(|e| e.to_string())?;
-                drop(lock);
-                repairops_vault::prune(&repo, &repairops_vault::NoProgress)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            });
-        if let Err(e) = result {
-            errors.push(format!("{place}: {e}"));
-        }
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("; "))
-    }
-}
-
 /// A backup's details with today's numbers beside the backup's, for confirming a restore.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct BackupDetails {
@@ -268,7 +221,7 @@ pub async fn delete(State(app): State<AppState>, auth: Auth, Path(id): Path<i64>
         .await?;
     let slug = auth.account.account.slug.clone();
     let config = app.config.clone();
-    let outcome = tokio::task::spawn_blocking(move || forget_everywhere(&config, &slug, &backup))
+    let outcome = tokio::task::spawn_blocking(move || backups::forget_everywhere(&config, &slug, &backup))
         .await
         .map_err(|e| ApiError::internal("delete the backup", e))?;
     match outcome {

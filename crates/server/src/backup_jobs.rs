@@ -125,7 +125,7 @@ pub fn purge_deleted(app: &AppState, account: &AccountRow) {
             .unwrap_or_default()
     });
     for backup in pending {
-        match crate::backup_api::forget_everywhere(&app.config, &account.account.slug, &backup) {
+        match backups::forget_everywhere(&app.config, &account.account.slug, &backup) {
             Ok(()) => app.control.with_writer(|c| {
                 let _ = c.execute("UPDATE backups SET purge_pending = 0 WHERE id = ?1", [backup.id]);
             }),

@@ -374,6 +374,53 @@ pub fn apply_retention(
     Ok(doomed.iter().map(|i| i.to_hex()).collect())
 }
 
+/// Forgets a backup's snapshots (and copies of them) in both locations, then prunes.
+pub fn forget_everywhere(config: &Config, slug: &str, backup: &repairops_api::Backup) -> Result<(), String> {
+    let locations = locations(config, slug)?;
+    let primary_id = backup
+        .locations
+        .iter()
+        .find(|l| l.name == "primary")
+        .and_then(|l| l.snapshot.as_deref())
+        .and_then(|s| s.parse::<repairops_vault::Id>().ok());
+    let mut errors = Vec::new();
+    for (loc, place) in [(&locations.primary, "primary"), (&locations.secondary, "secondary")] {
+        let own = backup
+            .locations
+            .iter()
+            .find(|l| l.name == place)
+            .and_then(|l| l.snapshot.as_deref())
+            .and_then(|s| s.parse::<repairops_vault::Id>().ok());
+        let result = open_existing(loc, &locations.key)
+            .map_err(|e| e.to_string())
+            .and_then(|repo| {
+                let snaps = repo.snapshots().map_err(|e| e.to_string())?;
+                let doomed: Vec<_> = snaps
+                    .iter()
+                    .filter(|(sid, s)| Some(*sid) == own || (primary_id.is_some() && s.original == primary_id))
+                    .map(|(sid, _)| *sid)
+                    .collect();
+                if doomed.is_empty() {
+                    return Ok(());
+                }
+                let lock = repo.lock(false, "forget").map_err(|e| e.to_string())?;
+                repairops_vault::forget_ids(&repo, &doomed, &repairops_vault::NoProgress).map_err(|e| e.to_string())?;
+                drop(lock);
+                repairops_vault::prune(&repo, &repairops_vault::NoProgress)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(e) = result {
+            errors.push(format!("{place}: {e}"));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
 /// A recovery key: a text file, and the key objects it added.
 pub struct RecoveryKey {
     pub text: String,
