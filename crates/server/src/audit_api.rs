@@ -19,9 +19,15 @@ use crate::error::{ApiError, Query};
 
 pub use repairops_api::AuditRecord;
 
-/// The WHERE clause and arguments of the filters (`from`, `to` as dates or times,
-/// `event_type`, `user`), always limited to the caller's account.
-fn filters(account: &str, q: &HashMap<String, String>, allow: &[&str]) -> Result<(String, Vec<Value>), ApiError> {
+/// The WHERE clause and arguments of the filters (`from`, `to` as dates or times, a
+/// date being the shop's day in `zone`; `event_type`, `user`), always limited to the
+/// caller's account.
+fn filters(
+    account: &str,
+    zone: chrono_tz::Tz,
+    q: &HashMap<String, String>,
+    allow: &[&str],
+) -> Result<(String, Vec<Value>), ApiError> {
     let mut sql = String::from(" WHERE account = ?");
     let mut args = vec![Value::Text(account.to_string())];
     let (mut from, mut to) = (None, None);
@@ -31,9 +37,9 @@ fn filters(account: &str, q: &HashMap<String, String>, allow: &[&str]) -> Result
                 let t = crate::shopdata::parse_time_filter(v).ok_or_else(|| {
                     ApiError::bad_request(format!("{k} must be a date (2026-11-30) or a time (RFC 3339)"))
                 })?;
-                let bound = if k == "from" { Some(t.start()) } else { t.end() };
+                let bound = if k == "from" { Some(t.start(zone)) } else { t.end(zone) };
                 if k == "from" {
-                    from = Some((v, t.start()));
+                    from = Some((v, t.start(zone)));
                 } else {
                     to = bound.map(|b| (v, b));
                 }
@@ -86,7 +92,12 @@ pub async fn list(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<Page<AuditRecord>>, ApiError> {
     auth.require(Permission::Exports)?;
-    let (mut sql, mut args) = filters(&auth.account.account.slug, &q, &["limit", "cursor"])?;
+    let (mut sql, mut args) = filters(
+        &auth.account.account.slug,
+        control::account_tz(&auth.account.account),
+        &q,
+        &["limit", "cursor"],
+    )?;
     let limit = match q.get("limit") {
         Some(v) => v
             .parse::<i64>()
@@ -131,7 +142,12 @@ pub async fn export_csv(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     auth.require(Permission::Exports)?;
-    let (sql, args) = filters(&auth.account.account.slug, &q, &[])?;
+    let (sql, args) = filters(
+        &auth.account.account.slug,
+        control::account_tz(&auth.account.account),
+        &q,
+        &[],
+    )?;
     // Audited once it ends, with what was sent: written before the body ends, so a
     // client that has the whole file finds the entry in the log.
     let entry = AuditEntry {
@@ -252,8 +268,37 @@ mod tests {
     }
 
     fn bounds(q: &[(&str, &str)]) -> Result<(String, Vec<Value>), ApiError> {
+        bounds_in(chrono_tz::UTC, q)
+    }
+
+    fn bounds_in(zone: chrono_tz::Tz, q: &[(&str, &str)]) -> Result<(String, Vec<Value>), ApiError> {
         let q: HashMap<String, String> = q.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        filters("demo", &q, &[])
+        filters("demo", zone, &q, &[])
+    }
+
+    #[test]
+    fn dates_are_the_shops_days_and_times_are_moments() {
+        let la = chrono_tz::America::Los_Angeles;
+        // 5 November in Los Angeles (UTC-7 until the 1st, UTC-8 after) is 08:00 UTC
+        // to 08:00 UTC the next day; a UTC day would leave out its last eight hours.
+        let (_, args) = bounds_in(la, &[("from", "2026-11-05"), ("to", "2026-11-05")]).unwrap();
+        let texts: Vec<Value> = args[1..].to_vec();
+        assert!(
+            texts.contains(&Value::Text("2026-11-05T08:00:00.000000Z".into())),
+            "{texts:?}"
+        );
+        assert!(
+            texts.contains(&Value::Text("2026-11-06T08:00:00.000000Z".into())),
+            "{texts:?}"
+        );
+        // The day the clocks go back is 25 hours long: 07:00 UTC to 08:00 UTC next day.
+        let (_, args) = bounds_in(la, &[("from", "2026-11-01")]).unwrap();
+        assert_eq!(args[1], Value::Text("2026-11-01T07:00:00.000000Z".into()));
+        let (_, args) = bounds_in(la, &[("to", "2026-11-01")]).unwrap();
+        assert_eq!(args[1], Value::Text("2026-11-02T08:00:00.000000Z".into()));
+        // A time with its offset is that moment wherever the shop is.
+        let (_, args) = bounds_in(la, &[("to", "2026-11-05T10:00:00Z")]).unwrap();
+        assert_eq!(args[1], Value::Text("2026-11-05T10:00:00.000000Z".into()));
     }
 
     #[test]

@@ -12,7 +12,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use repairops_api::*;
 use rusqlite::{OptionalExtension, params};
 use serde_json::json;
@@ -51,10 +50,6 @@ pub fn backup_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Backup> {
     })
 }
 
-pub(crate) fn account_tz(account: &Account) -> Tz {
-    account.timezone.parse().unwrap_or(chrono_tz::UTC)
-}
-
 #[utoipa::path(post, path = "/api/v1/backups", tag = "backups", security(("bearer" = [])),
     responses((status = 202, body = Job), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 423, body = ErrorBody)))]
 pub async fn create(State(app): State<AppState>, auth: Auth) -> Result<Response, ApiError> {
@@ -87,7 +82,8 @@ pub async fn list(
             "from" | "to" => {
                 let t = crate::shopdata::parse_time_filter(v)
                     .ok_or_else(|| ApiError::bad_request(format!("{k} must be a date (2026-11-30) or a time")))?;
-                let bound = if k == "from" { Some(t.start()) } else { t.end() };
+                let zone = control::account_tz(&auth.account.account);
+                let bound = if k == "from" { Some(t.start(zone)) } else { t.end(zone) };
                 if let Some(bound) = bound {
                     sql.push_str(if k == "from" {
                         " AND started_at >= ?"
@@ -256,7 +252,7 @@ pub async fn status(State(app): State<AppState>, auth: Auth) -> Result<axum::Jso
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(control::db_err)
         })
         .await?;
-    let tz = account_tz(&auth.account.account);
+    let tz = control::account_tz(&auth.account.account);
     let now = app.clock.now();
     let next_utc = schedule::next_run(tz, now);
     let last = history.iter().find(|b| b.state == JobState::Succeeded).cloned();

@@ -11,8 +11,9 @@ use rusqlite::{OptionalExtension, params};
 use serde_json::json;
 
 use crate::app::AppState;
-use crate::backup_api::{account_tz, parse_time};
+use crate::backup_api::parse_time;
 use crate::backups::{self, BackupInput};
+use crate::control::account_tz;
 use crate::control::{self, AccountRow};
 use crate::error::ApiError;
 use crate::schedule;

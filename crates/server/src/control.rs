@@ -203,6 +203,12 @@ ALTER TABLE backups ADD COLUMN purge_pending INTEGER NOT NULL DEFAULT 0;
 "#,
 ];
 
+/// The shop's time zone, by which its backups run and its date filters count days
+/// (UTC if the stored name is not one chrono-tz knows; the API refuses such names).
+pub fn account_tz(account: &Account) -> chrono_tz::Tz {
+    account.timezone.parse().unwrap_or(chrono_tz::UTC)
+}
+
 /// An account row with its internal id.
 #[derive(Debug, Clone)]
 pub struct AccountRow {

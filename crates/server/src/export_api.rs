@@ -54,7 +54,7 @@ pub async fn create(State(app): State<AppState>, auth: Auth, Json(req): Json<New
     // The data is being replaced during a restore: an export would catch it half-way.
     auth.require_writable()?;
     let account = auth.account.clone();
-    let tz = account.account.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let tz = control::account_tz(&account.account);
     let plan = Plan::new(&req, tz).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let data = app.shop_data(&account.account.slug).await?;
     let handle = app.jobs.start(account.id, &account.account.slug, "export")?;

@@ -26,7 +26,7 @@ pub fn run(data: &Path, slug: &str, req: &NewExport, out: &Path) -> Result<Strin
     let account = control::account_by_slug(&conn, slug)
         .map_err(|e| format!("cannot read the accounts: {e}"))?
         .ok_or_else(|| format!("there is no account {slug:?} in {}", data.display()))?;
-    let tz = account.account.timezone.parse().unwrap_or(chrono_tz::UTC);
+    let tz = control::account_tz(&account.account);
     let plan = Plan::new(req, tz).map_err(|e| e.to_string())?;
     let live = data.join("accounts").join(slug).join("live.db");
     if !live.is_file() {

@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::sync::mpsc::{Receiver, Sender, SyncSender};
 
-use chrono::{NaiveDate, TimeZone};
+use chrono::NaiveDate;
 use chrono_tz::Tz;
 use repairops_api::{ExportFilters, NewExport};
 use rusqlite::types::Value;
@@ -156,18 +156,6 @@ pub struct Plan {
     created_before: Option<String>,
 }
 
-/// The UTC instant a shop-local date starts (the earliest, where a DST change makes
-/// midnight ambiguous; the first valid hour where it skips midnight).
-fn local_day_start(date: NaiveDate, tz: Tz) -> chrono::DateTime<chrono::Utc> {
-    (0..24)
-        .find_map(|h| {
-            date.and_hms_opt(h, 0, 0)
-                .and_then(|t| tz.from_local_datetime(&t).earliest())
-        })
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .unwrap_or_else(|| date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
-}
-
 /// A rejected value as an error message shows it: whole when short, else its first 64
 /// characters and `…`, so a megabyte of nonsense is not sent back in the answer.
 fn clip(value: &str) -> String {
@@ -225,12 +213,12 @@ impl Plan {
             dataset,
             format,
             delimiter,
-            created_from: from.map(|d| crate::shopdata::time_text(local_day_start(d, tz))),
+            created_from: from.map(|d| crate::shopdata::time_text(crate::shopdata::local_day_start(d, tz))),
             // None after 9999-12-31: no stored time is later.
             created_before: to
                 .and_then(|d| d.succ_opt())
                 .filter(|d| chrono::Datelike::year(d) <= 9999)
-                .map(|d| crate::shopdata::time_text(local_day_start(d, tz))),
+                .map(|d| crate::shopdata::time_text(crate::shopdata::local_day_start(d, tz))),
             filters,
         })
     }

@@ -427,7 +427,8 @@ async fn list_impl(
     query: HashMap<String, String>,
 ) -> Result<axum::Json<JsonValue>, ApiError> {
     let data = auth.shop_data(app).await?;
-    let (items, next) = data.db.read(move |c| shopdata::list(c, spec, &query)).await?;
+    let zone = crate::control::account_tz(&auth.account.account);
+    let (items, next) = data.db.read(move |c| shopdata::list(c, spec, &query, zone)).await?;
     Ok(axum::Json(serde_json::json!({ "items": items, "next": next })))
 }
 

@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
 use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 use serde_json::{Map, Value as Json};
@@ -210,7 +211,7 @@ pub static ALL: [&Spec; 6] = [&SHOPS, &CUSTOMERS, &TICKETS, &INVOICES, &INVENTOR
 
 /// Parses a timestamp given as RFC 3339 or as a date (midnight UTC).
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    parse_time_filter(s).map(|t| t.start())
+    parse_time_filter(s).map(|t| t.start(chrono_tz::UTC))
 }
 
 /// A calendar day written `YYYY-MM-DD` in the years 1 to 9999. Stored times are text
@@ -253,25 +254,39 @@ pub fn parse_time_filter(s: &str) -> Option<TimeFilter> {
 }
 
 impl TimeFilter {
-    /// Where `from` starts: a day's midnight (UTC), or the moment.
-    pub fn start(self) -> DateTime<Utc> {
+    /// Where `from` starts: the moment, or for a day the moment the shop's day begins
+    /// in `zone` (the shop's time zone: a manager asking for 30 November means their 30
+    /// November, not UTC's).
+    pub fn start(self, zone: Tz) -> DateTime<Utc> {
         match self {
-            TimeFilter::Day(d) => d.and_time(chrono::NaiveTime::MIN).and_utc(),
+            TimeFilter::Day(d) => local_day_start(d, zone),
             TimeFilter::At(t) => t,
         }
     }
 
-    /// Where `to` ends: the next day's midnight for a day (so all of it is in), the
-    /// moment for a time; `None` after 9999-12-31, where no stored time can be.
-    pub fn end(self) -> Option<DateTime<Utc>> {
+    /// Where `to` ends: for a day, the moment the next day begins in `zone` (so all of
+    /// it is in), else the moment; `None` after 9999-12-31, where no stored time can be.
+    pub fn end(self, zone: Tz) -> Option<DateTime<Utc>> {
         match self {
             TimeFilter::Day(d) => d
                 .succ_opt()
                 .filter(|n| chrono::Datelike::year(n) <= 9999)
-                .map(|n| n.and_time(chrono::NaiveTime::MIN).and_utc()),
+                .map(|n| local_day_start(n, zone)),
             TimeFilter::At(t) => Some(t),
         }
     }
+}
+
+/// The moment a calendar day begins in `zone`: its midnight, the earlier one where a
+/// clock change repeats midnight, the first hour that exists where one skips it.
+pub fn local_day_start(date: NaiveDate, zone: Tz) -> DateTime<Utc> {
+    (0..24)
+        .find_map(|h| {
+            date.and_hms_opt(h, 0, 0)
+                .and_then(|t| zone.from_local_datetime(&t).earliest())
+        })
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| date.and_time(chrono::NaiveTime::MIN).and_utc())
 }
 
 /// Stored form of a time.
@@ -416,11 +431,13 @@ pub type Record = Map<String, Json>;
 /// Largest page.
 pub const MAX_LIMIT: i64 = 500;
 
-/// A list query: filters, date range on `created_at`, paging.
+/// A list query: filters, date range on `created_at` (dates are the shop's days in
+/// `zone`), paging.
 pub fn list(
     conn: &Connection,
     spec: &Spec,
     query: &HashMap<String, String>,
+    zone: Tz,
 ) -> Result<(Vec<Record>, Option<String>), ApiError> {
     let mut sql = format!("SELECT {} FROM {} WHERE 1 = 1", select_list(spec), spec.table);
     let mut args: Vec<Value> = Vec::new();
@@ -439,8 +456,8 @@ pub fn list(
                 })?;
                 if key == "from" {
                     sql.push_str(" AND created_at >= ?");
-                    args.push(Value::Text(time_text(t.start())));
-                } else if let Some(end) = t.end() {
+                    args.push(Value::Text(time_text(t.start(zone))));
+                } else if let Some(end) = t.end(zone) {
                     // A date means the whole day; a time, up to and including it.
                     sql.push_str(if matches!(t, TimeFilter::Day(_)) {
                         " AND created_at < ?"

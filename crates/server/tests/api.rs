@@ -866,6 +866,120 @@ async fn owners_read_and_export_the_audit_log_filtered_and_technicians_cannot() 
     }
 }
 
+/// A zone in which the moment `at` falls on another calendar day than in UTC, so a
+/// filter that counted UTC days would find it on the wrong day: Kiritimati (UTC+14) from
+/// 11:00 UTC on, Pago Pago (UTC-11) before.
+fn zone_on_another_day(at: &str) -> (chrono_tz::Tz, chrono::NaiveDate) {
+    use chrono::Timelike;
+    let at = chrono::DateTime::parse_from_rfc3339(at)
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let zone = if at.hour() >= 11 {
+        chrono_tz::Pacific::Kiritimati
+    } else {
+        chrono_tz::Pacific::Pago_Pago
+    };
+    let day = at.with_timezone(&zone).date_naive();
+    assert_ne!(day, at.date_naive());
+    (zone, day)
+}
+
+#[tokio::test]
+async fn date_filters_are_the_shops_days() {
+    let server = TestServer::start();
+    let owner = server.sign_in("owner").await;
+    // The owner's sign-in is the newest audit entry; ticket 1 was seeded.
+    let (_, page) = raw(&owner, Method::GET, "/api/v1/audit?limit=1", None).await;
+    let entry = &page["items"][0];
+    let (seq, at) = (
+        entry["seq"].as_i64().unwrap(),
+        entry["at"].as_str().unwrap().to_string(),
+    );
+    let (zone, day) = zone_on_another_day(&at);
+    owner
+        .update_account(&AccountPatch {
+            timezone: Some(zone.name().into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let seqs = |page: Value| -> Vec<i64> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["seq"].as_i64().unwrap())
+            .collect()
+    };
+    let (before, after) = (day.pred_opt().unwrap(), day.succ_opt().unwrap());
+    let (_, on_day) = raw(
+        &owner,
+        Method::GET,
+        &format!("/api/v1/audit?from={day}&to={day}&limit=500"),
+        None,
+    )
+    .await;
+    assert!(
+        seqs(on_day.clone()).contains(&seq),
+        "{at} is on {day} in {zone}: {on_day}"
+    );
+    let (_, earlier) = raw(
+        &owner,
+        Method::GET,
+        &format!("/api/v1/audit?to={before}&limit=500"),
+        None,
+    )
+    .await;
+    assert!(!seqs(earlier).contains(&seq));
+    let (_, later) = raw(
+        &owner,
+        Method::GET,
+        &format!("/api/v1/audit?from={after}&limit=500"),
+        None,
+    )
+    .await;
+    assert!(!seqs(later).contains(&seq));
+
+    // The shop's records count days the same way.
+    let (_, ticket) = raw(&owner, Method::GET, "/api/v1/tickets/1", None).await;
+    let created = ticket["created_at"].as_str().unwrap().to_string();
+    let (zone, day) = zone_on_another_day(&created);
+    owner
+        .update_account(&AccountPatch {
+            timezone: Some(zone.name().into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ids = |page: Value| -> Vec<i64> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_i64().unwrap())
+            .collect()
+    };
+    let (_, on_day) = raw(
+        &owner,
+        Method::GET,
+        &format!("/api/v1/tickets?from={day}&to={day}"),
+        None,
+    )
+    .await;
+    assert!(
+        ids(on_day.clone()).contains(&1),
+        "{created} is on {day} in {zone}: {on_day}"
+    );
+    let (_, other) = raw(
+        &owner,
+        Method::GET,
+        &format!("/api/v1/tickets?to={}", day.pred_opt().unwrap()),
+        None,
+    )
+    .await;
+    assert!(!ids(other).contains(&1));
+}
+
 #[tokio::test]
 async fn metrics_show_backup_age_and_request_latencies() {
     let dir = tempfile::tempdir().unwrap();
