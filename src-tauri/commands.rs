@@ -605,6 +605,15 @@ pub async fn team(desktop: State<'_, Desktop>) -> Result<Vec<repairops_api::Team
     Ok(desktop.client()?.team().await?.items)
 }
 
+/// Gives someone who joined the shop a sign-in (owner only).
+#[tauri::command(rename_all = "snake_case")]
+pub async fn add_team_member(
+    desktop: State<'_, Desktop>,
+    member: repairops_api::NewTeamMember,
+) -> Result<repairops_api::TeamMember> {
+    Ok(desktop.client()?.add_team_member(&member).await?)
+}
+
 /// Changes a team sign-in: role, switched off or on, new password (owner only).
 #[tauri::command(rename_all = "snake_case")]
 pub async fn change_team_member(

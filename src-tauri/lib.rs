@@ -89,6 +89,7 @@ pub fn run() {
             commands::set_prefs,
             commands::save_disaster_kit,
             commands::team,
+            commands::add_team_member,
             commands::change_team_member,
             commands::save_recovery_key,
         ])
@@ -158,6 +159,7 @@ pub fn typescript_bindings() -> String {
         api::SignedInUser::decl(),
         api::TeamMember::decl(),
         api::TeamChange::decl(),
+        api::NewTeamMember::decl(),
         api::Page::<()>::decl(),
         api::Ticket::decl(),
         api::Customer::decl(),

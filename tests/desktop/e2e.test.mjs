@@ -410,16 +410,21 @@ test("the owner saves a recovery key through the save dialog, and it names both 
   await click(tid("nav-dashboard"));
 });
 
-test("the owner switches off a technician who left, and their session ends", async () => {
+/** Signs in over the API with curl (pinned to the server's CA): the login answer. */
+function login(email, password) {
   const ca = path.join(dataDir, "keys/ca.pem");
-  const signedIn = JSON.parse(
+  return JSON.parse(
     execFileSync(
       "curl",
       ["-s", "--cacert", ca, "-H", "content-type: application/json", "-d",
-        JSON.stringify({ email: "tech@demo.repairops.test", password: "demo-tech" }), `${server.url}/api/v1/auth/login`],
+        JSON.stringify({ email, password }), `${server.url}/api/v1/auth/login`],
       { encoding: "utf8" },
     ),
   );
+}
+
+test("the owner switches off a technician who left, and their session ends", async () => {
+  const signedIn = login("tech@demo.repairops.test", "demo-tech");
   assert.equal((await api(signedIn.token, "GET", "/api/v1/tickets")).status, 200);
   const row = '[data-testid="team-row"][data-email="tech@demo.repairops.test"]';
   const active = () => script(`return document.querySelector('${row}')?.dataset.active ?? null`);
@@ -432,6 +437,25 @@ test("the owner switches off a technician who left, and their session ends", asy
   assert.equal((await api(signedIn.token, "GET", "/api/v1/tickets")).status, 401, "their session ended");
   await click(`${row} ${tid("switch-on")}`);
   await eventually("the technician's row to show on", async () => (await active()) === "true", 15000);
+
+  // Someone joins: the owner gives them a sign-in, and they can sign in with it.
+  await click(tid("new-member"));
+  await waitFor(tid("add-member-form"), 5000);
+  await type(tid("joiner-name"), "Robin Newhire");
+  await type(tid("joiner-email"), "robin@demo.repairops.test");
+  await select(tid("joiner-role"), "front_desk");
+  await type(tid("joiner-password"), "short");
+  await click(tid("add-member"));
+  await eventually("the form to refuse a short password", async () => /10 to 256/.test(await script("return document.body.innerText")), 5000);
+  await type(tid("joiner-password"), "robin-first-password");
+  await click(tid("add-member"));
+  const newRow = '[data-testid="team-row"][data-email="robin@demo.repairops.test"]';
+  await waitFor(newRow, 15000);
+  assert.match(await text(tid("team-done")), /Robin Newhire can now sign in as front desk/);
+  await shot("team-member-added");
+  const robin = login("robin@demo.repairops.test", "robin-first-password");
+  assert.equal(robin.user.role, "front_desk", JSON.stringify(robin));
+  assert.equal((await api(robin.token, "GET", "/api/v1/tickets")).status, 200);
   await click(tid("nav-dashboard"));
 });
 

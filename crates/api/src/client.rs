@@ -333,6 +333,11 @@ impl Client {
         self.call(Method::GET, "/api/v1/team", None).await
     }
 
+    /// Gives someone who joined the shop a sign-in (owner only).
+    pub async fn add_team_member(&self, member: &NewTeamMember) -> Result<TeamMember, ClientError> {
+        self.json(Method::POST, "/api/v1/team", member).await
+    }
+
     /// Changes a team sign-in: role, switched off or on, new password (owner only).
     pub async fn change_team_member(&self, id: i64, change: &TeamChange) -> Result<TeamMember, ClientError> {
         self.json(Method::PATCH, &format!("/api/v1/team/{id}"), change).await

@@ -168,6 +168,20 @@ pub struct TeamChange {
     pub password: Option<String>,
 }
 
+/// `POST /api/v1/team` (owner only): a sign-in for someone who joined the shop. The
+/// email must not sign in anywhere yet; the name is 1 to 200 characters and the
+/// password 10 to 256. They appear among the shop's users (technicians are assigned
+/// tickets from there), reusing the user with that email if the shop has one.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct NewTeamMember {
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub password: String,
+}
+
 /// The signed-in person.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]

@@ -158,7 +158,7 @@ pub struct Plan {
 
 /// A rejected value as an error message shows it: whole when short, else its first 64
 /// characters and `…`, so a megabyte of nonsense is not sent back in the answer.
-fn clip(value: &str) -> String {
+pub(crate) fn clip(value: &str) -> String {
     match value.char_indices().nth(64) {
         Some((at, _)) => format!("{}…", &value[..at]),
         None => value.to_string(),

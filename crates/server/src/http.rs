@@ -56,7 +56,7 @@ pub fn router(app: AppState) -> axum::Router {
         .routes(routes!(logout))
         .routes(routes!(get_account, patch_account))
         .routes(routes!(account_summary))
-        .routes(routes!(crate::team_api::list))
+        .routes(routes!(crate::team_api::list, crate::team_api::add))
         .routes(routes!(crate::team_api::change))
         .merge(shop_routes())
         .routes(routes!(portal_repair))

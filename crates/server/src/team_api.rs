@@ -4,7 +4,8 @@
 //! a restore never brings back a switched-off person's access.
 
 use axum::extract::State;
-use repairops_api::{ErrorBody, Page, Role, TeamChange, TeamMember};
+use axum::http::StatusCode;
+use repairops_api::{ErrorBody, NewTeamMember, Page, Role, TeamChange, TeamMember};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::app::AppState;
@@ -16,6 +17,22 @@ use crate::error::{ApiError, Json, Path};
 const MIN_PASSWORD: usize = 10;
 /// Longer ones are refused too: hashing is costly and the body small.
 const MAX_PASSWORD: usize = 256;
+/// A name longer than this is not a person's name.
+const MAX_NAME: usize = 200;
+
+/// The Argon2id hash of a new password, after checking its length. Hashing takes a
+/// moment, so it runs off the runtime's threads, before anything is written.
+async fn new_password_hash(password: &str) -> Result<String, ApiError> {
+    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&password.chars().count()) {
+        return Err(ApiError::invalid(format!(
+            "a password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters"
+        )));
+    }
+    let password = password.to_string();
+    tokio::task::spawn_blocking(move || control::hash_password(&password))
+        .await
+        .map_err(|e| ApiError::internal("hash the password", e))
+}
 
 fn member_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TeamMember> {
     let role: String = r.get(3)?;
@@ -74,20 +91,7 @@ pub async fn change(
     auth.require(Permission::AccountSettings)?;
     auth.require_writable()?;
     let password_hash = match &change.password {
-        Some(p) if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&p.chars().count()) => {
-            return Err(ApiError::invalid(format!(
-                "a password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters"
-            )));
-        }
-        // Argon2 takes a moment: off the runtime's threads, before the write.
-        Some(p) => {
-            let p = p.clone();
-            Some(
-                tokio::task::spawn_blocking(move || control::hash_password(&p))
-                    .await
-                    .map_err(|e| ApiError::internal("hash the password", e))?,
-            )
-        }
+        Some(p) => Some(new_password_hash(p).await?),
         None => None,
     };
     let (account_id, own_token) = (auth.account.id, auth.token.clone());
@@ -138,4 +142,96 @@ pub async fn change(
         })
         .await?;
     Ok(axum::Json(member))
+}
+
+#[utoipa::path(post, path = "/api/v1/team", tag = "account", security(("bearer" = [])), request_body = NewTeamMember,
+    responses((status = 201, body = TeamMember), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 423, body = ErrorBody)))]
+pub async fn add(
+    State(app): State<AppState>,
+    auth: Auth,
+    Json(new): Json<NewTeamMember>,
+) -> Result<(StatusCode, axum::Json<TeamMember>), ApiError> {
+    auth.require(Permission::AccountSettings)?;
+    // The shop's users are part of the data a restore replaces.
+    auth.require_writable()?;
+    let email = new.email.trim().to_string();
+    if !crate::http::plausible_email(&email) {
+        return Err(ApiError::invalid(format!(
+            "{:?} is not an email address",
+            crate::exports::clip(&new.email)
+        )));
+    }
+    let name = new.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+        return Err(ApiError::invalid(format!(
+            "a name must be 1 to {MAX_NAME} characters, on one line"
+        )));
+    }
+    let password_hash = new_password_hash(&new.password).await?;
+    let account_id = auth.account.id;
+    let taken = {
+        let email = email.clone();
+        app.control
+            .read(move |c| {
+                c.query_row("SELECT count(*) FROM identities WHERE email = ?1", [&email], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map_err(control::db_err)
+            })
+            .await?
+    };
+    let already = format!("{email} already has a sign-in: use that one, or another email.");
+    if taken > 0 {
+        return Err(ApiError::conflict(already));
+    }
+    // The person among the shop's users, where tickets are assigned: the user with
+    // this email if the shop has one (someone on the staff list without a sign-in),
+    // else a new one.
+    let data = app.shop_data(&auth.account.account.slug).await?;
+    let now = crate::shopdata::time_text(app.clock.now());
+    let user_id = {
+        let (email, name, role) = (email.clone(), name.clone(), new.role);
+        data.db
+            .write(move |c| {
+                let existing = c
+                    .query_row(
+                        "SELECT id FROM users WHERE email = ?1 COLLATE NOCASE ORDER BY id LIMIT 1",
+                        [&email],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .optional()
+                    .map_err(control::db_err)?;
+                if let Some(id) = existing {
+                    return Ok(id);
+                }
+                c.execute(
+                    "INSERT INTO users (name, email, role, permissions, active, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, '[]', 1, ?4, ?4)",
+                    params![name, email, role.as_str(), now],
+                )
+                .map_err(control::db_err)?;
+                Ok(c.last_insert_rowid())
+            })
+            .await?
+    };
+    let now = control::now_text();
+    let member = app
+        .control
+        .write(move |c| {
+            let inserted = c.execute(
+                "INSERT INTO identities (account_id, user_id, email, name, password_hash, role, active, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7) ON CONFLICT (email) DO NOTHING",
+                params![account_id, user_id, email, name, password_hash, new.role.as_str(), now],
+            );
+            // Someone took the email between the check and here.
+            if inserted.map_err(control::db_err)? == 0 {
+                return Err(ApiError::conflict(already));
+            }
+            member(c, account_id, c.last_insert_rowid())
+                .map_err(control::db_err)?
+                .ok_or_else(|| ApiError::not_found("the new sign-in"))
+        })
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(member)))
 }

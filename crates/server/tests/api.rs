@@ -247,6 +247,10 @@ fn request_for(method: &Method, path: &str, ticket_id: i64) -> (String, Option<(
         ("POST", "/api/v1/backups") => json!({}),
         ("POST", "/api/v1/keys/rotate") => json!({}),
         ("POST", "/api/v1/keys/recovery") => json!({"passphrase": "a long enough passphrase"}),
+        ("POST", "/api/v1/team") => json!({
+            "email": format!("joiner{ticket_id}@example.com"), "name": "Joiner", "role": "technician",
+            "password": "a long enough password"
+        }),
         ("POST", "/api/v1/exports") => json!({"dataset": "tickets", "format": "csv"}),
         ("POST", "/api/v1/restores") => json!({"backup_id": 999_999, "confirm": "demo"}),
         ("POST", "/api/v1/sandboxes") => json!({"backup_id": 999_999}),
@@ -333,6 +337,7 @@ fn allowed(method: &Method, path: &str, role: &str) -> bool {
         (_, p) if p.starts_with("/api/v1/auth/") || p == "/api/v1/portal/repairs" => true,
         ("PATCH", "/api/v1/account")
         | ("POST", "/api/v1/keys/rotate" | "/api/v1/keys/recovery")
+        | ("POST", "/api/v1/team")
         | ("PATCH", "/api/v1/team/{id}") => role == "owner",
         (
             _,
@@ -592,13 +597,89 @@ async fn the_owner_switches_off_a_leaver_and_replaces_a_forgotten_password() {
             .await
             .is_ok()
     );
+    // Someone joins: the owner gives them a sign-in, and they are among the shop's
+    // users (where tickets are assigned) with the id their sign-in names.
+    let joiner = NewTeamMember {
+        email: " Sam.New@Example.com ".into(),
+        name: "Sam New".into(),
+        role: Role::Technician,
+        password: "sam-new-password".into(),
+    };
+    let desk = server.sign_in("desk").await;
+    assert_eq!(desk.add_team_member(&joiner).await.unwrap_err().status(), Some(403));
+    let sam = owner.add_team_member(&joiner).await.unwrap();
+    assert_eq!(
+        (sam.email.as_str(), sam.name.as_str(), sam.role, sam.active),
+        ("Sam.New@Example.com", "Sam New", Role::Technician, true)
+    );
+    let (_, signed_in) = server
+        .client()
+        .login("sam.new@example.com", "sam-new-password")
+        .await
+        .unwrap();
+    assert_eq!(signed_in.user.role, Role::Technician);
+    let live = rusqlite::Connection::open_with_flags(
+        server.data.join("accounts/demo/live.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let (name, role): (String, String) = live
+        .query_row("SELECT name, role FROM users WHERE id = ?1", [signed_in.user.id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((name.as_str(), role.as_str()), ("Sam New", "technician"));
+    assert!(owner.team().await.unwrap().items.contains(&sam));
+    // The same email twice, or a bad one, changes nothing.
+    let users_before: i64 = live.query_row("SELECT count(*) FROM users", [], |r| r.get(0)).unwrap();
+    let again = owner
+        .add_team_member(&NewTeamMember {
+            email: "SAM.NEW@example.com".into(),
+            ..joiner.clone()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(again.status(), Some(409), "{again}");
+    for (bad, expect) in [
+        (
+            NewTeamMember {
+                email: "not-an-email".into(),
+                ..joiner.clone()
+            },
+            "email",
+        ),
+        (
+            NewTeamMember {
+                email: "b@example.com".into(),
+                name: "  ".into(),
+                ..joiner.clone()
+            },
+            "name",
+        ),
+        (
+            NewTeamMember {
+                email: "c@example.com".into(),
+                password: "short".into(),
+                ..joiner.clone()
+            },
+            "password",
+        ),
+    ] {
+        let e = owner.add_team_member(&bad).await.unwrap_err();
+        assert_eq!(e.status(), Some(422), "{e}");
+        assert!(e.to_string().contains(expect), "{e}");
+    }
+    let users_after: i64 = live.query_row("SELECT count(*) FROM users", [], |r| r.get(0)).unwrap();
+    assert_eq!(users_after, users_before);
+    assert_eq!(owner.team().await.unwrap().items.len(), 5);
+
     // Each change is in the audit log.
     let audit = owner.audit(&[("limit", "200")]).await.unwrap().items;
     let team_changes = audit
         .iter()
-        .filter(|r| r.entry.resource.starts_with("/api/v1/team/"))
+        .filter(|r| r.entry.resource.starts_with("/api/v1/team"))
         .count();
-    assert!(team_changes >= 8, "{team_changes} team changes audited");
+    assert!(team_changes >= 14, "{team_changes} team changes audited");
 }
 
 /// A request that must fail: method, path, body with content type, expected status.

@@ -18,6 +18,7 @@ import type {
   Job,
   KitResult,
   NewExport,
+  NewTeamMember,
   NotificationSettings,
   Overview,
   Page,
@@ -183,6 +184,7 @@ export const updateAccount = (patch: AccountPatch) => call<Account>("update_acco
 export const rotateKey = () => call<Job>("rotate_key");
 export const saveRecoveryKey = (passphrase: string) => call<SavedFile | null>("save_recovery_key", { passphrase });
 export const team = () => call<TeamMember[]>("team");
+export const addTeamMember = (member: NewTeamMember) => call<TeamMember>("add_team_member", { member });
 export const changeTeamMember = (id: number, change: TeamChange) =>
   call<TeamMember>("change_team_member", { id, change });
 export const prefs = () => call<Prefs>("prefs");

@@ -35,6 +35,8 @@ active: boolean, created_at: string, };
 
 export type TeamChange = { role: Role | null, active: boolean | null, password: string | null, };
 
+export type NewTeamMember = { email: string, name: string, role: Role, password: string, };
+
 export type Page<T> = { items: Array<T>, next: string | null, };
 
 export type Ticket = { id: number, shop_id: number, customer_id: number, device_make: string, device_model: string, problem: string, device_type: string | null, serial_number: string | null, status: string | null, estimate_cents: number | null, technician_id: number | null, completed_at: string | null, created_at: string, updated_at: string, };
