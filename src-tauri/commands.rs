@@ -484,16 +484,15 @@ pub async fn save_recovery_key(
     passphrase: String,
 ) -> Result<Option<SavedFile>> {
     let (session, client) = desktop.current().ok_or_else(UiError::signed_out)?;
-    if passphrase.chars().count() < 12 {
-        return Err(UiError::invalid(
-            "A recovery passphrase must be at least 12 characters: it alone opens every backup.",
-        ));
+    let request = repairops_api::RecoveryKeyRequest { passphrase };
+    if let Some(problem) = request.passphrase_problem() {
+        return Err(UiError::invalid(problem));
     }
     let name = format!("repairops-recovery-key-{}.txt", session.account.slug);
     let Some(target) = ask_save_path(&app, "Save recovery key", &name, "txt").await? else {
         return Ok(None);
     };
-    let text = client.recovery_key(&passphrase).await?;
+    let text = client.recovery_key(&request.passphrase).await?;
     save_bytes_to(&desktop, &target, text.into_bytes(), "recovery key".into())
         .await
         .map(Some)

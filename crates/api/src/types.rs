@@ -142,6 +142,20 @@ pub struct RecoveryKeyRequest {
     pub passphrase: String,
 }
 
+impl RecoveryKeyRequest {
+    /// A passphrase's length, in characters: it alone opens every backup.
+    pub const PASSPHRASE_CHARS: std::ops::RangeInclusive<usize> = 12..=1024;
+
+    /// Why the passphrase would be refused, in words for the person choosing it; `None`
+    /// when it will do. The server decides; the desktop asks first, before the save
+    /// dialog, so no one picks a place for a file that is then refused.
+    pub fn passphrase_problem(&self) -> Option<String> {
+        let (min, max) = (Self::PASSPHRASE_CHARS.start(), Self::PASSPHRASE_CHARS.end());
+        (!Self::PASSPHRASE_CHARS.contains(&self.passphrase.chars().count()))
+            .then(|| format!("A recovery passphrase must be {min} to {max} characters: it alone opens every backup."))
+    }
+}
+
 /// A team sign-in (`GET /api/v1/team`, owner only).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -816,4 +830,27 @@ pub struct ServerEvent {
     pub id: Option<u64>,
     pub kind: String,
     pub data: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recovery_passphrase_is_counted_in_characters() {
+        let problem = |p: &str| {
+            RecoveryKeyRequest {
+                passphrase: p.to_string(),
+            }
+            .passphrase_problem()
+        };
+        assert!(problem("eleven char").is_some());
+        assert_eq!(problem("twelve chars"), None);
+        // Twelve characters of four bytes each: long enough, whatever the bytes.
+        assert_eq!(problem(&"🔑".repeat(12)), None);
+        assert!(problem(&"🔑".repeat(11)).is_some());
+        assert_eq!(problem(&"x".repeat(1024)), None);
+        let long = problem(&"x".repeat(1025)).unwrap();
+        assert!(long.contains("12 to 1024 characters"), "{long}");
+    }
 }

@@ -432,9 +432,6 @@ pub async fn storage(State(app): State<AppState>, auth: Auth) -> Result<axum::Js
     ))
 }
 
-/// A recovery passphrase's length, in characters: it alone opens every backup.
-const RECOVERY_PASSPHRASE: std::ops::RangeInclusive<usize> = 12..=1024;
-
 #[utoipa::path(post, path = "/api/v1/keys/recovery", tag = "backups", security(("bearer" = [])), request_body = RecoveryKeyRequest,
     responses((status = 200, description = "The recovery key file", content_type = "text/plain"), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 423, body = ErrorBody), (status = 503, body = ErrorBody)))]
@@ -445,10 +442,8 @@ pub async fn recovery_key(
 ) -> Result<Response, ApiError> {
     auth.require(Permission::AccountSettings)?;
     auth.require_writable()?;
-    if !RECOVERY_PASSPHRASE.contains(&req.passphrase.chars().count()) {
-        return Err(ApiError::invalid(
-            "a recovery passphrase must be 12 to 1,024 characters: it alone opens every backup",
-        ));
+    if let Some(problem) = req.passphrase_problem() {
+        return Err(ApiError::invalid(problem));
     }
     // Not while a key rotates or a backup writes: the job registry keeps them apart.
     let slug = auth.account.account.slug.clone();
