@@ -241,27 +241,54 @@ pub async fn delete(State(app): State<AppState>, auth: Auth, Path(id): Path<i64>
     responses((status = 200, body = BackupStatus), (status = 403, body = ErrorBody)))]
 pub async fn status(State(app): State<AppState>, auth: Auth) -> Result<axum::Json<BackupStatus>, ApiError> {
     auth.require(Permission::ViewBackups)?;
-    let account_id = auth.account.id;
-    let history = app
+    Ok(axum::Json(backup_status(&app, &auth.account).await?))
+}
+
+/// What the dashboard shows of an account's backups: the last that completed, the next
+/// run, the last 30, and what is wrong.
+pub async fn backup_status(app: &crate::app::App, account: &control::AccountRow) -> Result<BackupStatus, ApiError> {
+    let account_id = account.id;
+    let (history, last) = app
         .control
         .read(move |c| {
             let mut stmt = c
                 .prepare(&format!("SELECT {BACKUP_COLUMNS} FROM backups WHERE account_id = ?1 AND deleted_at IS NULL ORDER BY id DESC LIMIT 30"))
                 .map_err(control::db_err)?;
             let rows = stmt.query_map([account_id], backup_from_row).map_err(control::db_err)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(control::db_err)
+            let history = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(control::db_err)?;
+            // Looked for on its own, not among the last 30: a location down for a day
+            // fails a run and its hourly retries, 30 rows, and a manager must still see
+            // when the last good backup was, most of all then.
+            let last = c
+                .query_row(
+                    &format!(
+                        "SELECT {BACKUP_COLUMNS} FROM backups WHERE account_id = ?1 AND deleted_at IS NULL \
+                         AND state = 'succeeded' ORDER BY id DESC LIMIT 1"
+                    ),
+                    [account_id],
+                    backup_from_row,
+                )
+                .optional()
+                .map_err(control::db_err)?;
+            Ok((history, last))
         })
         .await?;
-    let tz = control::account_tz(&auth.account.account);
+    let tz = control::account_tz(&account.account);
     let now = app.clock.now();
     let next_utc = schedule::next_run(tz, now);
-    let last = history.iter().find(|b| b.state == JobState::Succeeded).cloned();
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     if let Some(latest) = history.iter().find(|b| b.state != JobState::Running) {
         if latest.state == JobState::Failed {
+            let since = match &last {
+                Some(good) => format!(
+                    " The last backup that completed is from {}.",
+                    good.started_at.with_timezone(&tz).format("%Y-%m-%d %H:%M")
+                ),
+                None => " No backup has completed yet.".to_string(),
+            };
             errors.push(format!(
-                "The last backup ({}) failed: {}",
+                "The last backup ({}) failed: {}{since}",
                 latest.started_at.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
                 latest.error.clone().unwrap_or_default()
             ));
@@ -283,30 +310,29 @@ pub async fn status(State(app): State<AppState>, auth: Auth) -> Result<axum::Jso
         .iter()
         .any(|b| b.kind == BackupKind::Scheduled && b.state == JobState::Succeeded && b.started_at >= due);
     // The same rule as the "delayed" notice: only for an account that has had one.
-    let had_any_scheduled = history.iter().any(|b| b.kind == BackupKind::Scheduled);
+    let had_any_scheduled = last.is_some() || history.iter().any(|b| b.kind == BackupKind::Scheduled);
     if now - due > DELAY && !had_scheduled && had_any_scheduled {
         warnings.push(format!(
             "The backup scheduled for {} has not completed.",
             due.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z")
         ));
     }
-    let account_id = auth.account.id;
     let last_drill = app
         .control
         .read(move |c| crate::drills::last(c, account_id).map_err(control::db_err))
         .await?;
-    Ok(axum::Json(BackupStatus {
+    Ok(BackupStatus {
         last_drill,
         last,
         next: NextBackup {
             shop_time: next_utc.with_timezone(&tz).to_rfc3339(),
             utc: next_utc,
-            timezone: auth.account.account.timezone.clone(),
+            timezone: account.account.timezone.clone(),
         },
         history,
         errors,
         warnings,
-    }))
+    })
 }
 
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])), params(("id" = i64, Path)),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use repairops_api::{BackupKind, JobState, Plan};
 use repairops_server::app::{App, AppState, Clock};
+use repairops_server::backup_api::backup_status;
 use repairops_server::backup_jobs::{start_backup, tick};
 use repairops_server::config::Config;
 use repairops_server::control;
@@ -223,6 +224,27 @@ async fn runs_that_fail_for_longer_than_the_plan_keeps_leave_the_last_good_backu
     assert_eq!(
         failure_notices, 1,
         "one notice (and email) for the night, not one per retry"
+    );
+    // A day and more of hourly retries fills the last 30 with failures; the dashboard
+    // still says when the last good backup was.
+    let mut at = utc("2026-04-30T04:05:00Z");
+    for _ in 0..30 {
+        h.clock.set(&at.to_rfc3339());
+        assert_eq!(tick(&h.app, at).await, vec!["shop"]);
+        h.settle().await;
+        at += chrono::Duration::hours(1);
+    }
+    let status = backup_status(&h.app, &h.account().await).await.unwrap();
+    assert!(status.history.iter().all(|b| b.state == JobState::Failed));
+    let last = status.last.expect("the last good backup");
+    assert_eq!(last.started_at, utc("2026-03-01T02:00:00Z"));
+    assert!(
+        status
+            .errors
+            .iter()
+            .any(|e| e.contains("completed is from 2026-03-01 02:00")),
+        "{:?}",
+        status.errors
     );
     for (path, aside) in moved {
         std::fs::remove_file(&path).unwrap();
