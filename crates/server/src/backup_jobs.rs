@@ -152,8 +152,30 @@ fn notice_key(app: &AppState, backup_id: i64) -> String {
     }
 }
 
+/// Tells the shop once that its data passed [`LARGE_BYTES`], not after every backup
+/// while it stays over; once it is back under, passing again is told again.
+pub fn notice_size(app: &AppState, account: &AccountRow, backup_id: i64, size: u64) {
+    if size > LARGE_BYTES {
+        crate::notify::notify(
+            app,
+            account,
+            "backup.large",
+            "over",
+            json!({"backup_id": backup_id, "size_bytes": size}),
+        );
+    } else {
+        app.control.with_writer(|c| {
+            let _ = c.execute(
+                "DELETE FROM notices WHERE account_id = ?1 AND kind = 'backup.large'",
+                [account.id],
+            );
+        });
+    }
+}
+
 /// Takes a backup the catalog lists as `backup_id`: both locations, the catalog row,
-/// notices; retention after a scheduled one. Err says why it failed everywhere.
+/// notices, the audit log; retention after a scheduled one. Err says why it failed
+/// everywhere.
 pub fn take_backup(
     app: &AppState,
     account: &AccountRow,
@@ -162,6 +184,41 @@ pub fn take_backup(
     now: DateTime<Utc>,
     handle: &dyn repairops_vault::Progress,
 ) -> Result<(), String> {
+    let outcome = take_backup_unaudited(app, account, kind, backup_id, now, handle);
+    // Who asked is in the log already for a manual one (its request); this is what
+    // the server did, for every backup, scheduled ones included.
+    let (result, detail) = match &outcome {
+        Ok(detail) => ("success", detail.clone()),
+        Err(e) => ("failure", e.clone()),
+    };
+    let entry = crate::audit::AuditEntry {
+        at: control::now_text(),
+        account: account.account.slug.clone(),
+        user: "server".into(),
+        event_type: "backup".into(),
+        action: format!("{} backup", kind.as_str()),
+        resource: format!("/api/v1/backups/{backup_id}"),
+        ip: "-".into(),
+        result: result.into(),
+        detail,
+    };
+    app.control.with_writer(|c| {
+        if let Err(e) = crate::audit::append(c, &app.audit_key, &entry) {
+            tracing::error!(error = %e, "audit entry lost");
+        }
+    });
+    outcome.map(|_| ())
+}
+
+/// [`take_backup`] without its audit entry: Ok says what was stored where.
+fn take_backup_unaudited(
+    app: &AppState,
+    account: &AccountRow,
+    kind: BackupKind,
+    backup_id: i64,
+    now: DateTime<Utc>,
+    handle: &dyn repairops_vault::Progress,
+) -> Result<String, String> {
     let slug = &account.account.slug;
     // Deleted backups a location kept go first, so this run's copy to the secondary
     // cannot bring them back.
@@ -226,16 +283,15 @@ pub fn take_backup(
                 );
             }
             if ok {
-                if size > LARGE_BYTES {
-                    crate::notify::notify(
-                        app,
-                        account,
-                        "backup.large",
-                        &format!("backup-{backup_id}"),
-                        json!({"backup_id": backup_id, "size_bytes": size}),
-                    );
-                }
-                Ok(())
+                notice_size(app, account, backup_id, size);
+                Ok(format!(
+                    "{size} bytes; {}",
+                    run.locations
+                        .iter()
+                        .map(|l| format!("{} {}", l.name, if l.ok { "ok" } else { "failed" }))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
             } else {
                 let message = error.unwrap_or_else(|| "no location took the backup".into());
                 crate::notify::notify(

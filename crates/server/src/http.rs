@@ -151,6 +151,9 @@ pub fn client_ip(req_ext: &axum::http::Extensions) -> IpAddr {
         .unwrap_or(IpAddr::from([127, 0, 0, 1]))
 }
 
+/// The audit log's event type of a request (the audit screen filters by it): sign-out,
+/// export (data-subject requests too), restore (sandboxes too), deletion, backup,
+/// settings (account, notifications, keys, team), or any other change of data.
 fn event_type(method: &Method, path: &str) -> &'static str {
     if path.starts_with("/api/v1/auth/logout") {
         return "logout";
@@ -161,10 +164,19 @@ fn event_type(method: &Method, path: &str) -> &'static str {
     if path.starts_with("/api/v1/restores") || path.starts_with("/api/v1/sandboxes") {
         return "restore";
     }
-    match *method {
-        Method::DELETE => "deletion",
-        _ => "data_change",
+    if *method == Method::DELETE {
+        return "deletion";
     }
+    if path.starts_with("/api/v1/backups") {
+        return "backup";
+    }
+    if ["/api/v1/account", "/api/v1/settings", "/api/v1/keys", "/api/v1/team"]
+        .iter()
+        .any(|p| path.starts_with(p))
+    {
+        return "settings";
+    }
+    "data_change"
 }
 
 /// Records every request that changes anything (handlers that know more, such as
@@ -183,10 +195,8 @@ async fn audit_layer(State(app): State<AppState>, req: Request, next: Next) -> R
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .map(|(_, t)| t.trim().to_string());
-    let response = next.run(req).await;
-    if response.extensions().get::<Audited>().is_some() {
-        return response;
-    }
+    // Who asked is read before the request runs: a sign-out deletes the very token
+    // that names them.
     let now = app.clock.now();
     let who = match token {
         Some(t) => app
@@ -202,6 +212,10 @@ async fn audit_layer(State(app): State<AppState>, req: Request, next: Next) -> R
             .flatten(),
         None => None,
     };
+    let response = next.run(req).await;
+    if response.extensions().get::<Audited>().is_some() {
+        return response;
+    }
     let (account, user) = who.unwrap_or_else(|| ("-".into(), "anonymous".into()));
     let status = response.status();
     app.audit(AuditEntry {

@@ -112,6 +112,13 @@ fn compose(account: &AccountRow, kind: &str, data: &Value) -> (String, String) {
                 data.get("backup_id").and_then(Value::as_i64).unwrap_or(0),
             ),
         ),
+        "drill.failed" => (
+            format!("[{name}] Restore test failed"),
+            format!(
+                "The restore test (drill) of backup {} of {name} did not pass: the backup could not be restored and checked as it should.\n\n{detail}\n\nThe shop's live data is not affected. Open RepairOps Backup → Backups, run the test again on that backup or a newer one, and take a manual backup if the newest ones fail too.",
+                data.get("backup_id").and_then(Value::as_i64).unwrap_or(0),
+            ),
+        ),
         other => (format!("[{name}] {other}"), format!("{other}: {data}")),
     }
 }
@@ -160,4 +167,51 @@ pub fn send_notice(app: &AppState, account: &AccountRow, kind: &str, data: &Valu
             );
         });
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use repairops_api::{Account, AccountMode, Plan};
+    use serde_json::json;
+
+    #[test]
+    fn every_emailed_notice_reads_as_a_sentence_not_as_data() {
+        let account = AccountRow {
+            id: 1,
+            account: Account {
+                slug: "demo".into(),
+                name: "Demo Repair".into(),
+                plan: Plan::Pro,
+                timezone: "UTC".into(),
+                admin_email: "owner@example.com".into(),
+                mode: AccountMode::Normal,
+            },
+        };
+        let data = json!({"backup_id": 7, "error": "tickets: 10 rows, the summary says 12",
+            "scheduled_for": "2026-12-01T02:00:00Z", "size_bytes": 600_000_000u64,
+            "location": "secondary", "url": "s3://bucket", "succeeded": true,
+            "result": {"location": "primary", "safety_backup_id": 8}});
+        // The kinds `notify` emails.
+        for kind in [
+            "backup.failed",
+            "backup.delayed",
+            "backup.large",
+            "location.down",
+            "drill.failed",
+            "restore.finished",
+        ] {
+            let (subject, body) = compose(&account, kind, &data);
+            assert!(subject.starts_with("[Demo Repair] "), "{subject}");
+            assert!(
+                !subject.contains(kind) && !body.contains('{'),
+                "{kind}: {subject} / {body}"
+            );
+        }
+        let (_, body) = compose(&account, "drill.failed", &data);
+        assert!(
+            body.contains("backup 7") && body.contains("the summary says 12"),
+            "{body}"
+        );
+    }
 }

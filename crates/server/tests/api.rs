@@ -1062,6 +1062,57 @@ async fn date_filters_are_the_shops_days() {
 }
 
 #[tokio::test]
+async fn sign_outs_backups_and_settings_are_in_the_log_under_their_own_event_types() {
+    let server = TestServer::start();
+    let owner = server.sign_in("owner").await;
+    let manager = server.sign_in("manager").await;
+    manager.logout().await.unwrap();
+    owner
+        .update_account(&AccountPatch {
+            name: Some("Demo Repair".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Accepted, or refused while the start-up backup still runs: logged either way.
+    let (status, _) = raw(&owner, Method::POST, "/api/v1/backups", None).await;
+    assert!(
+        [StatusCode::ACCEPTED, StatusCode::CONFLICT].contains(&status),
+        "{status}"
+    );
+    let of = |page: Value| -> Vec<(String, String)> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["user"].as_str().unwrap().to_string(),
+                    e["action"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    // The sign-out is the manager's, in the shop's log (before, the token it deleted
+    // could no longer say whose it was, and it went to no account as "anonymous").
+    let (_, page) = raw(&owner, Method::GET, "/api/v1/audit?event_type=logout", None).await;
+    assert!(
+        of(page.clone()).contains(&("manager@demo.repairops.test".into(), "POST /api/v1/auth/logout".into())),
+        "{page}"
+    );
+    let (_, page) = raw(&owner, Method::GET, "/api/v1/audit?event_type=settings", None).await;
+    assert!(
+        of(page.clone()).contains(&("owner@demo.repairops.test".into(), "PATCH /api/v1/account".into())),
+        "{page}"
+    );
+    let (_, page) = raw(&owner, Method::GET, "/api/v1/audit?event_type=backup", None).await;
+    assert!(
+        of(page.clone()).contains(&("owner@demo.repairops.test".into(), "POST /api/v1/backups".into())),
+        "{page}"
+    );
+}
+
+#[tokio::test]
 async fn metrics_show_backup_age_and_request_latencies() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("server.toml");

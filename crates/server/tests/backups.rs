@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use repairops_api::{BackupKind, JobState, Plan};
 use repairops_server::app::{App, AppState, Clock};
 use repairops_server::backup_api::backup_status;
-use repairops_server::backup_jobs::{start_backup, tick};
+use repairops_server::backup_jobs::{notice_size, start_backup, tick};
 use repairops_server::config::Config;
 use repairops_server::control;
 
@@ -253,6 +253,61 @@ async fn runs_that_fail_for_longer_than_the_plan_keeps_leave_the_last_good_backu
     for which in ["primary", "secondary"] {
         assert_eq!(h.snapshots(which).len(), 1, "{which} still holds it");
     }
+}
+
+#[tokio::test]
+async fn every_backup_is_audited_and_the_large_notice_comes_once_while_data_stays_large() {
+    let h = harness(Plan::Pro, "UTC");
+    h.backup_at("2026-03-01T02:00:00Z", BackupKind::Scheduled).await;
+    h.backup_at("2026-03-01T05:00:00Z", BackupKind::Manual).await;
+    let audited: Vec<(String, String, String, String)> = h
+        .app
+        .control
+        .read(|c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT user, action, resource, result FROM audit_log WHERE event_type = 'backup' ORDER BY seq",
+                )
+                .unwrap();
+            Ok(stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect())
+        })
+        .await
+        .unwrap();
+    let actions: Vec<(&str, &str, &str)> = audited
+        .iter()
+        .map(|(user, action, _, result)| (user.as_str(), action.as_str(), result.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("server", "scheduled backup", "success"),
+            ("server", "manual backup", "success")
+        ]
+    );
+    assert!(audited[0].2.starts_with("/api/v1/backups/"));
+
+    // Over 500 MB for three nights, under, then over again: told twice, not four times.
+    let account = h.account().await;
+    for (backup_id, size) in [
+        (11, 600_000_000),
+        (12, 610_000_000),
+        (13, 620_000_000),
+        (14, 400_000_000),
+        (15, 650_000_000),
+    ] {
+        notice_size(&h.app, &account, backup_id, size);
+    }
+    let (events, _) = h.app.jobs.events().subscribe(account.id, Some(0));
+    let told: Vec<i64> = events
+        .iter()
+        .filter(|e| e.kind == "backup.large")
+        .map(|e| e.data["backup_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(told, [11, 15]);
 }
 
 #[tokio::test]
