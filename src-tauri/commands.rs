@@ -260,6 +260,7 @@ pub async fn delete_sandbox(desktop: State<'_, Desktop>, id: i64) -> Result<()> 
     Ok(desktop.client()?.delete_sandbox(id).await?)
 }
 
+/// `[("cursor", c)]` for a page after the first, else nothing.
 fn cursor_query(cursor: &Option<String>) -> Vec<(&'static str, String)> {
     match cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(c) => vec![("cursor", c.to_string())],
@@ -289,9 +290,12 @@ pub async fn restore_record(desktop: State<'_, Desktop>, req: RecordRestoreReque
     Ok(desktop.client()?.restore_record(&req).await?)
 }
 
+/// A page of the exports that can still be downloaded, newest first; `cursor` is the
+/// `next` of the page before (a busy shop makes more than a page in 30 days).
 #[tauri::command(rename_all = "snake_case")]
-pub async fn exports(desktop: State<'_, Desktop>) -> Result<Page<Export>> {
-    Ok(desktop.client()?.exports(&[]).await?)
+pub async fn exports(desktop: State<'_, Desktop>, cursor: Option<String>) -> Result<Page<Export>> {
+    let q = cursor_query(&cursor);
+    Ok(desktop.client()?.exports(&pairs(&q)).await?)
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -538,8 +542,12 @@ pub async fn ccpa_delete(desktop: State<'_, Desktop>, email: String, confirm: St
 }
 
 #[tauri::command(rename_all = "snake_case")]
-pub async fn compliance_requests(desktop: State<'_, Desktop>) -> Result<Page<ComplianceRecord>> {
-    Ok(desktop.client()?.compliance_requests().await?)
+pub async fn compliance_requests(
+    desktop: State<'_, Desktop>,
+    cursor: Option<String>,
+) -> Result<Page<ComplianceRecord>> {
+    let q = cursor_query(&cursor);
+    Ok(desktop.client()?.compliance_requests(&pairs(&q)).await?)
 }
 
 #[tauri::command(rename_all = "snake_case")]

@@ -496,8 +496,9 @@ impl Client {
         self.json(Method::POST, "/api/v1/compliance/ccpa", &req).await
     }
 
-    pub async fn compliance_requests(&self) -> Result<Page<ComplianceRecord>, ClientError> {
-        self.call(Method::GET, "/api/v1/compliance/requests", None).await
+    pub async fn compliance_requests(&self, query: &[(&str, &str)]) -> Result<Page<ComplianceRecord>, ClientError> {
+        self.call(Method::GET, &with_query("/api/v1/compliance/requests", query), None)
+            .await
     }
 
     /// Restores a backup to production; `confirm` must be the account's slug.

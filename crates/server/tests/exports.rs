@@ -632,7 +632,7 @@ async fn a_ccpa_deletion_leaves_no_trace_in_live_data_or_sandboxes() {
     );
     let found = owner.list::<Customer>(&[("email", EMAIL)]).await.unwrap();
     assert!(found.items.is_empty());
-    let requests = owner.compliance_requests().await.unwrap().items;
+    let requests = owner.compliance_requests(&[]).await.unwrap().items;
     let kinds: Vec<&str> = requests.iter().map(|r| r.kind.as_str()).collect();
     assert_eq!(
         kinds,

@@ -157,7 +157,7 @@ export const restoreRecord = (req: RecordRestoreRequest) =>
   call<RecordRestoreResult>("restore_record", { req });
 
 // ---- exports ----
-export const listExports = () => call<Page<Export>>("exports");
+export const listExports = (cursor: string | null = null) => call<Page<Export>>("exports", { cursor });
 export const startExport = (req: NewExport) => call<Job>("start_export", { req });
 export const saveExport = (export_id: number) => call<SavedFile | null>("save_export", { export_id });
 export const savedFiles = () => call<SavedFile[]>("saved_files");
@@ -168,7 +168,8 @@ export const complianceExport = (email: string, kind: "subject" | "ccpa") =>
   call<SavedFile | null>("compliance_export", { email, kind });
 export const ccpaDelete = (email: string, confirm: string) =>
   call<DeletionResult>("ccpa_delete", { email, confirm });
-export const complianceRequests = () => call<Page<ComplianceRecord>>("compliance_requests");
+export const complianceRequests = (cursor: string | null = null) =>
+  call<Page<ComplianceRecord>>("compliance_requests", { cursor });
 
 // ---- audit ----
 export const audit = (filter: AuditFilter) => call<Page<AuditRecord>>("audit", { filter });
