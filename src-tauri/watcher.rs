@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use repairops_api::{Job, ServerEvent};
+use repairops_api::{Job, JobState, ServerEvent};
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Emitter, Manager};
 
@@ -250,6 +250,32 @@ fn went_offline(app: &AppHandle, message: &str) {
     crate::tray::show(app, &o);
 }
 
+/// A notification for a job that failed and raises no event of its own (backups,
+/// restores and restore tests do: `alert_for`): an export, a sandbox, a record put back
+/// from a backup, a key rotation or recovery key, a backup deletion. Whoever started it
+/// may have left the window for the tray by the time it fails.
+pub fn alert_for_job(account: &str, job: &Job) -> Option<(String, String, String, &'static str)> {
+    if job.state != JobState::Failed {
+        return None;
+    }
+    let (title, screen) = match job.kind.as_str() {
+        "export" => ("Export failed", "exports"),
+        "sandbox" => ("Sandbox could not be opened", "sandboxes"),
+        "record_restore" => ("Record not restored", "restore"),
+        "key_rotation" => ("Key rotation failed", "settings"),
+        "recovery_key" => ("Recovery key not made", "settings"),
+        "backup_delete" => ("Backup not deleted everywhere", "backups"),
+        _ => return None,
+    };
+    let error = job.error.as_deref().unwrap_or("no reason was given");
+    Some((
+        format!("{account}:job.failed:{}", job.id),
+        title.into(),
+        error.to_string(),
+        screen,
+    ))
+}
+
 async fn handle(app: &AppHandle, memory: &mut Memory, event: &ServerEvent) {
     if event.kind.starts_with("job.") {
         if let Some(job) = event
@@ -258,6 +284,13 @@ async fn handle(app: &AppHandle, memory: &mut Memory, event: &ServerEvent) {
             .and_then(|j| serde_json::from_value::<Job>(j.clone()).ok())
         {
             let _ = app.emit("job", &job);
+            let account = event.data.get("account").and_then(|a| a.as_str()).unwrap_or("");
+            if event.kind == "job.finished"
+                && let Some((key, title, body, screen)) = alert_for_job(account, &job)
+                && memory.first_time(&key)
+            {
+                crate::notifications::raise(app, &title, &body, screen);
+            }
         }
         if event.kind == "job.finished" {
             refresh(app).await;
@@ -282,6 +315,30 @@ mod tests {
             kind: kind.into(),
             data,
         }
+    }
+
+    #[test]
+    fn a_failed_export_or_sandbox_is_told_and_a_finished_one_is_not() {
+        let mut job: Job = serde_json::from_value(serde_json::json!({
+            "id": 41, "kind": "export", "state": "failed", "phase": null, "bytes_done": 0,
+            "bytes_total": 0, "result": null, "error": "the disk is full",
+            "created_at": "2026-12-02T10:00:00Z", "finished_at": "2026-12-02T10:01:00Z"
+        }))
+        .unwrap();
+        let (key, title, body, screen) = alert_for_job("demo", &job).unwrap();
+        assert_eq!(
+            (title.as_str(), body.as_str(), screen),
+            ("Export failed", "the disk is full", "exports")
+        );
+        assert_eq!(key, "demo:job.failed:41");
+        job.kind = "sandbox".into();
+        assert_eq!(alert_for_job("demo", &job).unwrap().3, "sandboxes");
+        // Backups raise backup.failed of their own: not told twice.
+        job.kind = "backup".into();
+        assert!(alert_for_job("demo", &job).is_none());
+        job.kind = "export".into();
+        job.state = JobState::Succeeded;
+        assert!(alert_for_job("demo", &job).is_none());
     }
 
     #[test]
