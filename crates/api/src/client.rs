@@ -81,6 +81,7 @@ resource_path! {
     Invoice, InvoiceInput, InvoicePatch, "invoices";
     InventoryItem, InventoryItemInput, InventoryItemPatch, "inventory";
     Transaction, TransactionInput, TransactionPatch, "transactions";
+    Payment, PaymentInput, PaymentPatch, "payments";
 }
 
 /// A connection to one server, optionally signed in.

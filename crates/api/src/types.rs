@@ -355,6 +355,15 @@ resource! {
     }
 }
 
+resource! {
+    /// A payment towards an invoice. As for transactions, a card payment keeps only the
+    /// brand and the last four digits.
+    Payment, PaymentInput, PaymentPatch {
+        required { invoice_id: i64, method: String, amount_cents: i64, paid_at: DateTime<Utc> }
+        optional { card_brand: String, card_last4: String }
+    }
+}
+
 /// Metadata of a stored photo or document; its bytes are at `/attachments/{id}/content`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]

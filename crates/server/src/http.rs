@@ -134,6 +134,8 @@ fn shop_routes() -> OpenApiRouter<AppState> {
             transactions::update,
             transactions::delete
         ))
+        .routes(routes!(payments::list, payments::create))
+        .routes(routes!(payments::get_one, payments::update, payments::delete))
         .routes(routes!(crate::attachments::list, crate::attachments::upload))
         .routes(routes!(
             crate::attachments::get_one,
@@ -607,6 +609,16 @@ resource_handlers!(
     "/api/v1/inventory",
     "/api/v1/inventory/{id}",
     "inventory"
+);
+resource_handlers!(
+    payments,
+    shopdata::PAYMENTS,
+    Payment,
+    PaymentInput,
+    PaymentPatch,
+    "/api/v1/payments",
+    "/api/v1/payments/{id}",
+    "payments"
 );
 resource_handlers!(
     transactions,

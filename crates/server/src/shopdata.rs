@@ -206,8 +206,32 @@ pub static TRANSACTIONS: Spec = Spec {
     defaults: &[],
 };
 
+pub static PAYMENTS: Spec = Spec {
+    path: "payments",
+    table: "payments",
+    what: "payment",
+    columns: &[
+        filtered(int("invoice_id")),
+        filtered(one_of(text("method", 20), repairops_api::PAYMENT_METHODS)),
+        int("amount_cents"),
+        time("paid_at"),
+        text("card_brand", 30),
+        text("card_last4", 4),
+    ],
+    write: WriteRule::Everyone,
+    defaults: &[],
+};
+
 /// Every resource, for routing and tests.
-pub static ALL: [&Spec; 6] = [&SHOPS, &CUSTOMERS, &TICKETS, &INVOICES, &INVENTORY, &TRANSACTIONS];
+pub static ALL: [&Spec; 7] = [
+    &SHOPS,
+    &CUSTOMERS,
+    &TICKETS,
+    &INVOICES,
+    &INVENTORY,
+    &TRANSACTIONS,
+    &PAYMENTS,
+];
 
 /// Parses a timestamp given as RFC 3339 or as a date (midnight UTC).
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {

@@ -239,6 +239,9 @@ fn request_for(method: &Method, path: &str, ticket_id: i64) -> (String, Option<(
         }
         ("POST", "/api/v1/invoices") => json!({"shop_id": 1, "customer_id": 1, "number": format!("T-{ticket_id}")}),
         ("POST", "/api/v1/inventory") => json!({"shop_id": 1, "sku": format!("T{ticket_id}"), "name": "Part"}),
+        ("POST", "/api/v1/payments") => {
+            json!({"invoice_id": 1, "method": "cash", "amount_cents": 500, "paid_at": "2026-11-30T10:00:00Z"})
+        }
         ("POST", "/api/v1/transactions") => {
             json!({"shop_id": 1, "kind": "sale", "total_cents": 100, "payment_method": "cash"})
         }
@@ -359,6 +362,7 @@ fn allowed(method: &Method, path: &str, role: &str) -> bool {
                 "/api/v1/tickets",
                 "/api/v1/invoices",
                 "/api/v1/transactions",
+                "/api/v1/payments",
                 "/api/v1/attachments",
             ]
             .iter()
@@ -1110,6 +1114,59 @@ async fn sign_outs_backups_and_settings_are_in_the_log_under_their_own_event_typ
         of(page.clone()).contains(&("owner@demo.repairops.test".into(), "POST /api/v1/backups".into())),
         "{page}"
     );
+}
+
+#[tokio::test]
+async fn payments_are_taken_against_an_invoice_and_bad_ones_change_nothing() {
+    let server = TestServer::start();
+    let desk = server.sign_in("desk").await;
+    let paid_at = chrono::DateTime::parse_from_rfc3339("2026-11-30T10:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let before = desk.list::<Payment>(&[("invoice_id", "1")]).await.unwrap().items.len();
+    let payment = desk
+        .create::<Payment>(&PaymentInput {
+            invoice_id: 1,
+            method: "card".into(),
+            amount_cents: 4_599,
+            paid_at,
+            card_brand: Some("Visa".into()),
+            card_last4: Some("4242".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (payment.invoice_id, payment.amount_cents, payment.paid_at),
+        (1, 4_599, paid_at)
+    );
+    let listed = desk.list::<Payment>(&[("invoice_id", "1")]).await.unwrap().items;
+    assert_eq!(listed.len(), before + 1);
+    assert!(listed.contains(&payment));
+    // A card number that is not four digits, an unknown method, an invoice that does
+    // not exist, a date that is not one.
+    for body in [
+        json!({"invoice_id": 1, "method": "card", "amount_cents": 1, "paid_at": "2026-11-30T10:00:00Z", "card_last4": "42x2"}),
+        json!({"invoice_id": 1, "method": "bitcoin", "amount_cents": 1, "paid_at": "2026-11-30T10:00:00Z"}),
+        json!({"invoice_id": 999_999, "method": "cash", "amount_cents": 1, "paid_at": "2026-11-30T10:00:00Z"}),
+        json!({"invoice_id": 1, "method": "cash", "amount_cents": 1, "paid_at": "yesterday"}),
+    ] {
+        let (status, v) = raw(
+            &desk,
+            Method::POST,
+            "/api/v1/payments",
+            Some((&body.to_string(), "application/json")),
+        )
+        .await;
+        assert!(status.is_client_error(), "{body}: {status} {v}");
+        assert_error(&v);
+    }
+    assert_eq!(
+        desk.list::<Payment>(&[("invoice_id", "1")]).await.unwrap().items.len(),
+        before + 1
+    );
+    // Only owners and managers delete shop records.
+    let (status, _) = raw(&desk, Method::DELETE, &format!("/api/v1/payments/{}", payment.id), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
