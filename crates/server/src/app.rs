@@ -239,6 +239,16 @@ impl App {
     }
 
     /// Appends to the audit log; a failure to audit is logged, never hidden.
+    /// Appends to the audit log from a job's own (blocking) thread; a failure is
+    /// logged, never the job's failure.
+    pub fn audit_blocking(&self, entry: &AuditEntry) {
+        self.control.with_writer(|c| {
+            if let Err(e) = crate::audit::append(c, &self.audit_key, entry) {
+                tracing::error!(error = %e, "audit entry lost");
+            }
+        });
+    }
+
     pub async fn audit(&self, entry: AuditEntry) {
         let key = self.audit_key.clone();
         let result = self

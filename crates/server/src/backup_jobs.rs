@@ -202,11 +202,7 @@ pub fn take_backup(
         result: result.into(),
         detail,
     };
-    app.control.with_writer(|c| {
-        if let Err(e) = crate::audit::append(c, &app.audit_key, &entry) {
-            tracing::error!(error = %e, "audit entry lost");
-        }
-    });
+    app.audit_blocking(&entry);
     outcome.map(|_| ())
 }
 

@@ -217,12 +217,7 @@ pub async fn start(
             result: if passed { "success" } else { "failure" }.into(),
             detail: checks.join("; "),
         };
-        let key = app2.audit_key.clone();
-        app2.control.with_writer(|c| {
-            if let Err(e) = crate::audit::append(c, &key, &entry) {
-                tracing::error!(error = %e, "audit entry lost");
-            }
-        });
+        app2.audit_blocking(&entry);
         let result = json!({"drill_id": id, "backup_id": backup_id, "passed": passed, "checks": checks, "duration_ms": ms, "location": location});
         if passed {
             handle.succeed(result);

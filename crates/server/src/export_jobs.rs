@@ -138,12 +138,7 @@ pub(crate) fn run(
         result: state.into(),
         detail,
     };
-    let key = app.audit_key.clone();
-    app.control.with_writer(|c| {
-        if let Err(e) = crate::audit::append(c, &key, &entry) {
-            tracing::error!(error = %e, "audit entry lost");
-        }
-    });
+    app.audit_blocking(&entry);
     match (result, updated) {
         (Ok((rows, size, sha)), Ok(_)) => {
             handle.succeed(json!({"export_id": id, "rows": rows, "size_bytes": size, "sha256": sha}));

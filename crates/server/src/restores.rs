@@ -508,12 +508,7 @@ fn run(
         result: outcome.into(),
         detail,
     };
-    let key = app.audit_key.clone();
-    app.control.with_writer(|c| {
-        if let Err(e) = crate::audit::append(c, &key, &entry) {
-            tracing::error!(error = %e, "audit entry lost");
-        }
-    });
+    app.audit_blocking(&entry);
     let mut event = json!({"backup_id": backup.id, "job_id": job.id, "succeeded": result.is_ok()});
     match &result {
         Ok(v) => event["result"] = v.clone(),

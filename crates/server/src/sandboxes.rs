@@ -195,12 +195,7 @@ pub async fn create(
                 Err(e) => format!("backup {}: {e}", backup.id),
             },
         };
-        let key = app2.audit_key.clone();
-        app2.control.with_writer(|c| {
-            if let Err(e) = crate::audit::append(c, &key, &entry) {
-                tracing::error!(error = %e, "audit entry lost");
-            }
-        });
+        app2.audit_blocking(&entry);
         match result {
             Ok(location) => {
                 handle.succeed(json!({"sandbox_id": id, "backup_id": backup.id, "location": location}));

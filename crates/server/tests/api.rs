@@ -969,100 +969,60 @@ fn zone_on_another_day(at: &str) -> (chrono_tz::Tz, chrono::NaiveDate) {
     (zone, day)
 }
 
+/// The numbers in `field` of a page's items.
+fn numbers(page: &Value, field: &str) -> Vec<i64> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e[field].as_i64().unwrap())
+        .collect()
+}
+
+/// Moves the shop to a zone where `at` is on another day than in UTC: that day.
+async fn shop_on_another_day(owner: &Client, at: &str) -> chrono::NaiveDate {
+    let (zone, day) = zone_on_another_day(at);
+    owner
+        .update_account(&AccountPatch {
+            timezone: Some(zone.name().into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    day
+}
+
 #[tokio::test]
 async fn date_filters_are_the_shops_days() {
     let server = TestServer::start();
     let owner = server.sign_in("owner").await;
-    // The owner's sign-in is the newest audit entry; ticket 1 was seeded.
-    let (_, page) = raw(&owner, Method::GET, "/api/v1/audit?limit=1", None).await;
-    let entry = &page["items"][0];
+    let get = |path: String| {
+        let owner = owner.clone();
+        async move { raw(&owner, Method::GET, &path, None).await.1 }
+    };
+    // The owner's sign-in is the newest audit entry.
+    let page = get("/api/v1/audit?limit=1".into()).await;
     let (seq, at) = (
-        entry["seq"].as_i64().unwrap(),
-        entry["at"].as_str().unwrap().to_string(),
+        page["items"][0]["seq"].as_i64().unwrap(),
+        page["items"][0]["at"].as_str().unwrap().to_string(),
     );
-    let (zone, day) = zone_on_another_day(&at);
-    owner
-        .update_account(&AccountPatch {
-            timezone: Some(zone.name().into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let seqs = |page: Value| -> Vec<i64> {
-        page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["seq"].as_i64().unwrap())
-            .collect()
-    };
+    let day = shop_on_another_day(&owner, &at).await;
     let (before, after) = (day.pred_opt().unwrap(), day.succ_opt().unwrap());
-    let (_, on_day) = raw(
-        &owner,
-        Method::GET,
-        &format!("/api/v1/audit?from={day}&to={day}&limit=500"),
-        None,
-    )
-    .await;
-    assert!(
-        seqs(on_day.clone()).contains(&seq),
-        "{at} is on {day} in {zone}: {on_day}"
-    );
-    let (_, earlier) = raw(
-        &owner,
-        Method::GET,
-        &format!("/api/v1/audit?to={before}&limit=500"),
-        None,
-    )
-    .await;
-    assert!(!seqs(earlier).contains(&seq));
-    let (_, later) = raw(
-        &owner,
-        Method::GET,
-        &format!("/api/v1/audit?from={after}&limit=500"),
-        None,
-    )
-    .await;
-    assert!(!seqs(later).contains(&seq));
+    let on_day = get(format!("/api/v1/audit?from={day}&to={day}&limit=500")).await;
+    assert!(numbers(&on_day, "seq").contains(&seq), "{at} is on {day}: {on_day}");
+    let earlier = get(format!("/api/v1/audit?to={before}&limit=500")).await;
+    assert!(!numbers(&earlier, "seq").contains(&seq));
+    let later = get(format!("/api/v1/audit?from={after}&limit=500")).await;
+    assert!(!numbers(&later, "seq").contains(&seq));
 
-    // The shop's records count days the same way.
-    let (_, ticket) = raw(&owner, Method::GET, "/api/v1/tickets/1", None).await;
+    // The shop's records count days the same way: ticket 1 was seeded.
+    let ticket = get("/api/v1/tickets/1".into()).await;
     let created = ticket["created_at"].as_str().unwrap().to_string();
-    let (zone, day) = zone_on_another_day(&created);
-    owner
-        .update_account(&AccountPatch {
-            timezone: Some(zone.name().into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let ids = |page: Value| -> Vec<i64> {
-        page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["id"].as_i64().unwrap())
-            .collect()
-    };
-    let (_, on_day) = raw(
-        &owner,
-        Method::GET,
-        &format!("/api/v1/tickets?from={day}&to={day}"),
-        None,
-    )
-    .await;
-    assert!(
-        ids(on_day.clone()).contains(&1),
-        "{created} is on {day} in {zone}: {on_day}"
-    );
-    let (_, other) = raw(
-        &owner,
-        Method::GET,
-        &format!("/api/v1/tickets?to={}", day.pred_opt().unwrap()),
-        None,
-    )
-    .await;
-    assert!(!ids(other).contains(&1));
+    let day = shop_on_another_day(&owner, &created).await;
+    let on_day = get(format!("/api/v1/tickets?from={day}&to={day}")).await;
+    assert!(numbers(&on_day, "id").contains(&1), "{created} is on {day}: {on_day}");
+    let earlier = get(format!("/api/v1/tickets?to={}", day.pred_opt().unwrap())).await;
+    assert!(!numbers(&earlier, "id").contains(&1));
 }
 
 #[tokio::test]
