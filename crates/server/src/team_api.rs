@@ -200,8 +200,7 @@ pub async fn add(
                         [&email],
                         |r| r.get::<_, i64>(0),
                     )
-                    .optional()
-                    .map_err(control::db_err)?;
+                    .optional()?;
                 if let Some(id) = existing {
                     return Ok(id);
                 }
@@ -209,8 +208,7 @@ pub async fn add(
                     "INSERT INTO users (name, email, role, permissions, active, created_at, updated_at)
                      VALUES (?1, ?2, ?3, '[]', 1, ?4, ?4)",
                     params![name, email, role.as_str(), now],
-                )
-                .map_err(control::db_err)?;
+                )?;
                 Ok(c.last_insert_rowid())
             })
             .await?
