@@ -310,7 +310,7 @@ pub async fn backup_status(app: &crate::app::App, account: &control::AccountRow)
         .iter()
         .any(|b| b.kind == BackupKind::Scheduled && b.state == JobState::Succeeded && b.started_at >= due);
     // The same rule as the "delayed" notice: only for an account that has had one.
-    let had_any_scheduled = last.is_some() || history.iter().any(|b| b.kind == BackupKind::Scheduled);
+    let had_any_scheduled = history.iter().any(|b| b.kind == BackupKind::Scheduled);
     if now - due > DELAY && !had_scheduled && had_any_scheduled {
         warnings.push(format!(
             "The backup scheduled for {} has not completed.",

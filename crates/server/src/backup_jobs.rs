@@ -13,8 +13,7 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::backup_api::parse_time;
 use crate::backups::{self, BackupInput};
-use crate::control::account_tz;
-use crate::control::{self, AccountRow};
+use crate::control::{self, AccountRow, account_tz};
 use crate::error::ApiError;
 use crate::schedule;
 
@@ -164,12 +163,7 @@ pub fn notice_size(app: &AppState, account: &AccountRow, backup_id: i64, size: u
             json!({"backup_id": backup_id, "size_bytes": size}),
         );
     } else {
-        app.control.with_writer(|c| {
-            let _ = c.execute(
-                "DELETE FROM notices WHERE account_id = ?1 AND kind = 'backup.large'",
-                [account.id],
-            );
-        });
+        crate::notify::rearm(app, account, "backup.large");
     }
 }
 

@@ -26,6 +26,19 @@ pub fn settings(conn: &rusqlite::Connection, account_id: i64) -> NotificationSet
     .unwrap_or_default()
 }
 
+/// Forgets that `kind` was sent for an account, whatever its key: the condition ended,
+/// and when it comes back it is told again.
+pub fn rearm(app: &AppState, account: &AccountRow, kind: &str) {
+    app.control.with_writer(|c| {
+        if let Err(e) = c.execute(
+            "DELETE FROM notices WHERE account_id = ?1 AND kind = ?2",
+            params![account.id, kind],
+        ) {
+            tracing::warn!(error = %e, kind, "a notice could not be re-armed");
+        }
+    });
+}
+
 /// Publishes `kind` for an account once per `key`; emails it when switched on.
 pub fn notify(app: &AppState, account: &AccountRow, kind: &str, key: &str, data: Value) {
     let first_time = app.control.with_writer(|c| {
