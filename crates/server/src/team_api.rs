@@ -95,7 +95,7 @@ pub async fn change(
         None => None,
     };
     let (account_id, own_token) = (auth.account.id, auth.token.clone());
-    let member = app
+    let (member, user_id) = app
         .control
         .write(move |c| {
             let tx = c.transaction().map_err(control::db_err)?;
@@ -137,11 +137,38 @@ pub async fn change(
             let after = member(&tx, account_id, id)
                 .map_err(control::db_err)?
                 .ok_or_else(|| ApiError::not_found(&format!("team sign-in {id}")))?;
+            let user_id: i64 = tx
+                .query_row("SELECT user_id FROM identities WHERE id = ?1", [id], |r| r.get(0))
+                .map_err(control::db_err)?;
             tx.commit().map_err(control::db_err)?;
-            Ok(after)
+            Ok((after, user_id))
         })
         .await?;
+    mirror_to_staff_list(&app, &auth, &member, user_id).await?;
     Ok(axum::Json(member))
+}
+
+/// Copies a sign-in's role and whether it is on to the person's row among the shop's
+/// users, which exports, the staff list and ticket assignment read: a technician made
+/// a manager is a manager there too, and one switched off is no longer active staff.
+/// The sign-in (control plane) decides what someone may do and is written first; this
+/// copy follows it. Should it fail (the shop's data busy), the request fails with that
+/// error and the same change sent again puts both in step, as a PATCH may be repeated.
+async fn mirror_to_staff_list(app: &AppState, auth: &Auth, m: &TeamMember, user_id: i64) -> Result<(), ApiError> {
+    let data = app.shop_data(&auth.account.account.slug).await?;
+    let now = crate::shopdata::time_text(app.clock.now());
+    let (role, active) = (m.role, m.active);
+    data.db
+        .write(move |c| {
+            c.execute(
+                "UPDATE users SET role = ?1, active = ?2, updated_at = ?3
+                 WHERE id = ?4 AND (role != ?1 OR active != ?2)",
+                params![role.as_str(), active, now, user_id],
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok(())
 }
 
 #[utoipa::path(post, path = "/api/v1/team", tag = "account", security(("bearer" = [])), request_body = NewTeamMember,

@@ -496,6 +496,19 @@ async fn the_owner_switches_off_a_leaver_and_replaces_a_forgotten_password() {
         .unwrap();
     assert!(!changed.active);
     assert_eq!(tech.list::<Ticket>(&[]).await.unwrap_err().status(), Some(401));
+    // On the shop's staff list too, which exports and ticket assignment read.
+    let live = rusqlite::Connection::open_with_flags(
+        server.data.join("accounts/demo/live.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let staff = |email: &str| -> (String, bool) {
+        live.query_row("SELECT role, active FROM users WHERE email = ?1", [email], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap()
+    };
+    assert_eq!(staff("tech@demo.repairops.test"), ("technician".to_string(), false));
     let again = server.client().login("tech@demo.repairops.test", "demo-tech").await;
     assert_eq!(
         again.unwrap_err().status(),
@@ -594,6 +607,9 @@ async fn the_owner_switches_off_a_leaver_and_replaces_a_forgotten_password() {
         .await
         .unwrap();
     assert_eq!((member.role, member.active), (Role::FrontDesk, true));
+    assert_eq!(staff("tech@demo.repairops.test"), ("front_desk".to_string(), true));
+    // A refused change (the only owner demoted, above) left the owner's row alone.
+    assert_eq!(staff("owner@demo.repairops.test"), ("owner".to_string(), true));
     assert!(
         server
             .client()
@@ -622,11 +638,6 @@ async fn the_owner_switches_off_a_leaver_and_replaces_a_forgotten_password() {
         .await
         .unwrap();
     assert_eq!(signed_in.user.role, Role::Technician);
-    let live = rusqlite::Connection::open_with_flags(
-        server.data.join("accounts/demo/live.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
     let (name, role): (String, String) = live
         .query_row("SELECT name, role FROM users WHERE id = ?1", [signed_in.user.id], |r| {
             Ok((r.get(0)?, r.get(1)?))
