@@ -82,6 +82,9 @@ resource_path! {
     InventoryItem, InventoryItemInput, InventoryItemPatch, "inventory";
     Transaction, TransactionInput, TransactionPatch, "transactions";
     Payment, PaymentInput, PaymentPatch, "payments";
+    TicketNote, TicketNoteInput, TicketNotePatch, "ticket-notes";
+    Communication, CommunicationInput, CommunicationPatch, "communications";
+    InvoiceLine, InvoiceLineInput, InvoiceLinePatch, "invoice-lines";
 }
 
 /// A connection to one server, optionally signed in.

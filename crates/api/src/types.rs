@@ -364,6 +364,33 @@ resource! {
     }
 }
 
+resource! {
+    /// A note on a ticket. Made without `author_id`, it names the person who signed in.
+    TicketNote, TicketNoteInput, TicketNotePatch {
+        required { ticket_id: i64, body: String }
+        optional { author_id: i64 }
+    }
+}
+
+resource! {
+    /// A message to or from a customer: `channel` sms, email or call; `direction` in or
+    /// out; about a ticket when `ticket_id` is set.
+    Communication, CommunicationInput, CommunicationPatch {
+        required { customer_id: i64, channel: String, direction: String, body: String }
+        optional { ticket_id: i64 }
+    }
+}
+
+resource! {
+    /// A line of an invoice: `kind` part or labor, `quantity` at `unit_price_cents`, and
+    /// the stock item it took when `inventory_id` is set. The invoice's totals are its
+    /// own fields.
+    InvoiceLine, InvoiceLineInput, InvoiceLinePatch {
+        required { invoice_id: i64, kind: String, description: String, quantity: i64, unit_price_cents: i64 }
+        optional { inventory_id: i64 }
+    }
+}
+
 /// Metadata of a stored photo or document; its bytes are at `/attachments/{id}/content`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -407,6 +434,15 @@ pub const TRANSACTION_KINDS: &[&str] = &["sale", "refund"];
 
 /// Payment methods.
 pub const PAYMENT_METHODS: &[&str] = &["card", "cash", "bank_transfer", "store_credit", "other"];
+
+/// How a message to or from a customer went.
+pub const COMMUNICATION_CHANNELS: &[&str] = &["sms", "email", "call"];
+
+/// Whether the shop sent a message (`out`) or the customer did (`in`).
+pub const COMMUNICATION_DIRECTIONS: &[&str] = &["in", "out"];
+
+/// What an invoice line charges for.
+pub const INVOICE_LINE_KINDS: &[&str] = &["part", "labor"];
 
 /// Why a backup was taken.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq, Hash)]

@@ -136,6 +136,24 @@ fn shop_routes() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(payments::list, payments::create))
         .routes(routes!(payments::get_one, payments::update, payments::delete))
+        .routes(routes!(ticket_notes::list, ticket_notes::create))
+        .routes(routes!(
+            ticket_notes::get_one,
+            ticket_notes::update,
+            ticket_notes::delete
+        ))
+        .routes(routes!(communications::list, communications::create))
+        .routes(routes!(
+            communications::get_one,
+            communications::update,
+            communications::delete
+        ))
+        .routes(routes!(invoice_lines::list, invoice_lines::create))
+        .routes(routes!(
+            invoice_lines::get_one,
+            invoice_lines::update,
+            invoice_lines::delete
+        ))
         .routes(routes!(crate::attachments::list, crate::attachments::upload))
         .routes(routes!(
             crate::attachments::get_one,
@@ -475,6 +493,12 @@ async fn create_impl(
 ) -> Result<Response, ApiError> {
     crate::faults::point("http.create");
     require_write(auth, spec)?;
+    let mut body = body;
+    if let Some(column) = spec.author
+        && body.get(column).is_none_or(JsonValue::is_null)
+    {
+        body.insert(column.to_string(), JsonValue::from(auth.identity.user_id));
+    }
     let data = auth.shop_data(app).await?;
     let now = app.clock.now();
     let created = data.db.write(move |c| shopdata::create(c, spec, &body, now)).await?;
@@ -619,6 +643,36 @@ resource_handlers!(
     "/api/v1/payments",
     "/api/v1/payments/{id}",
     "payments"
+);
+resource_handlers!(
+    ticket_notes,
+    shopdata::TICKET_NOTES,
+    TicketNote,
+    TicketNoteInput,
+    TicketNotePatch,
+    "/api/v1/ticket-notes",
+    "/api/v1/ticket-notes/{id}",
+    "tickets"
+);
+resource_handlers!(
+    communications,
+    shopdata::COMMUNICATIONS,
+    Communication,
+    CommunicationInput,
+    CommunicationPatch,
+    "/api/v1/communications",
+    "/api/v1/communications/{id}",
+    "customers"
+);
+resource_handlers!(
+    invoice_lines,
+    shopdata::INVOICE_LINES,
+    InvoiceLine,
+    InvoiceLineInput,
+    InvoiceLinePatch,
+    "/api/v1/invoice-lines",
+    "/api/v1/invoice-lines/{id}",
+    "invoices"
 );
 resource_handlers!(
     transactions,

@@ -96,6 +96,9 @@ pub struct Spec {
     pub write: WriteRule,
     /// Defaults applied on create when a column is not given.
     pub defaults: &'static [(&'static str, &'static str)],
+    /// A column that names who wrote the record (a ticket note's author): on create
+    /// without it, the signed-in person's user id.
+    pub author: Option<&'static str>,
 }
 
 pub static SHOPS: Spec = Spec {
@@ -110,6 +113,7 @@ pub static SHOPS: Spec = Spec {
     ],
     write: WriteRule::Managers,
     defaults: &[],
+    author: None,
 };
 
 pub static CUSTOMERS: Spec = Spec {
@@ -129,6 +133,7 @@ pub static CUSTOMERS: Spec = Spec {
     ],
     write: WriteRule::Everyone,
     defaults: &[],
+    author: None,
 };
 
 pub static TICKETS: Spec = Spec {
@@ -150,6 +155,7 @@ pub static TICKETS: Spec = Spec {
     ],
     write: WriteRule::Everyone,
     defaults: &[("status", "New")],
+    author: None,
 };
 
 pub static INVOICES: Spec = Spec {
@@ -169,6 +175,7 @@ pub static INVOICES: Spec = Spec {
     ],
     write: WriteRule::Everyone,
     defaults: &[("status", "draft")],
+    author: None,
 };
 
 pub static INVENTORY: Spec = Spec {
@@ -186,6 +193,7 @@ pub static INVENTORY: Spec = Spec {
     ],
     write: WriteRule::StockKeepers,
     defaults: &[],
+    author: None,
 };
 
 pub static TRANSACTIONS: Spec = Spec {
@@ -204,6 +212,7 @@ pub static TRANSACTIONS: Spec = Spec {
     ],
     write: WriteRule::Everyone,
     defaults: &[],
+    author: None,
 };
 
 pub static PAYMENTS: Spec = Spec {
@@ -220,10 +229,62 @@ pub static PAYMENTS: Spec = Spec {
     ],
     write: WriteRule::Everyone,
     defaults: &[],
+    author: None,
+};
+
+/// A note on a ticket (what the technician found, what the customer was told).
+pub static TICKET_NOTES: Spec = Spec {
+    path: "ticket-notes",
+    table: "ticket_notes",
+    what: "ticket note",
+    columns: &[
+        filtered(int("ticket_id")),
+        filtered(int("author_id")),
+        text("body", 10_000),
+    ],
+    write: WriteRule::Everyone,
+    defaults: &[],
+    author: Some("author_id"),
+};
+
+/// A message to or from a customer (text, email or call), about a ticket or not.
+pub static COMMUNICATIONS: Spec = Spec {
+    path: "communications",
+    table: "communications",
+    what: "communication",
+    columns: &[
+        filtered(int("customer_id")),
+        filtered(int("ticket_id")),
+        filtered(one_of(text("channel", 10), repairops_api::COMMUNICATION_CHANNELS)),
+        one_of(text("direction", 3), repairops_api::COMMUNICATION_DIRECTIONS),
+        text("body", 10_000),
+    ],
+    write: WriteRule::Everyone,
+    defaults: &[],
+    author: None,
+};
+
+/// A line of an invoice: a part or labour. The invoice's totals are the invoice's own
+/// fields, set by whoever writes the invoice (a till may round or discount).
+pub static INVOICE_LINES: Spec = Spec {
+    path: "invoice-lines",
+    table: "invoice_lines",
+    what: "invoice line",
+    columns: &[
+        filtered(int("invoice_id")),
+        one_of(text("kind", 10), repairops_api::INVOICE_LINE_KINDS),
+        text("description", 500),
+        int("quantity"),
+        int("unit_price_cents"),
+        filtered(int("inventory_id")),
+    ],
+    write: WriteRule::Everyone,
+    defaults: &[],
+    author: None,
 };
 
 /// Every resource, for routing and tests.
-pub static ALL: [&Spec; 7] = [
+pub static ALL: [&Spec; 10] = [
     &SHOPS,
     &CUSTOMERS,
     &TICKETS,
@@ -231,6 +292,9 @@ pub static ALL: [&Spec; 7] = [
     &INVENTORY,
     &TRANSACTIONS,
     &PAYMENTS,
+    &TICKET_NOTES,
+    &COMMUNICATIONS,
+    &INVOICE_LINES,
 ];
 
 /// Parses a timestamp given as RFC 3339 or as a date (midnight UTC).

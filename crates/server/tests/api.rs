@@ -242,6 +242,13 @@ fn request_for(method: &Method, path: &str, ticket_id: i64) -> (String, Option<(
         ("POST", "/api/v1/payments") => {
             json!({"invoice_id": 1, "method": "cash", "amount_cents": 500, "paid_at": "2026-11-30T10:00:00Z"})
         }
+        ("POST", "/api/v1/ticket-notes") => json!({"ticket_id": ticket_id, "body": "Screen ordered"}),
+        ("POST", "/api/v1/communications") => {
+            json!({"customer_id": 1, "channel": "sms", "direction": "out", "body": "Ready for pickup"})
+        }
+        ("POST", "/api/v1/invoice-lines") => {
+            json!({"invoice_id": 1, "kind": "labor", "description": "Diagnosis", "quantity": 1, "unit_price_cents": 2500})
+        }
         ("POST", "/api/v1/transactions") => {
             json!({"shop_id": 1, "kind": "sale", "total_cents": 100, "payment_method": "cash"})
         }
@@ -363,6 +370,9 @@ fn allowed(method: &Method, path: &str, role: &str) -> bool {
                 "/api/v1/invoices",
                 "/api/v1/transactions",
                 "/api/v1/payments",
+                "/api/v1/ticket-notes",
+                "/api/v1/communications",
+                "/api/v1/invoice-lines",
                 "/api/v1/attachments",
             ]
             .iter()
@@ -1138,6 +1148,133 @@ async fn payments_are_taken_against_an_invoice_and_bad_ones_change_nothing() {
     // Only owners and managers delete shop records.
     let (status, _) = raw(&desk, Method::DELETE, &format!("/api/v1/payments/{}", payment.id), None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_ticket_gets_notes_messages_and_invoice_lines_and_bad_ones_change_nothing() {
+    let server = TestServer::start();
+    let (_, tech_session) = server
+        .client()
+        .login("tech@demo.repairops.test", "demo-tech")
+        .await
+        .unwrap();
+    let tech = server.sign_in("tech").await;
+    let desk = server.sign_in("desk").await;
+    let ticket = tech.get::<Ticket>(1).await.unwrap();
+    let invoice = desk.list::<Invoice>(&[("limit", "1")]).await.unwrap().items.remove(0);
+
+    // A note made without an author names the technician who wrote it.
+    let note = tech
+        .create::<TicketNote>(&TicketNoteInput {
+            ticket_id: ticket.id,
+            body: "Swapped the charging port; tested with two cables.".into(),
+            author_id: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(note.author_id, Some(tech_session.user.id));
+    let ticket_filter = ticket.id.to_string();
+    let notes = tech
+        .list::<TicketNote>(&[("ticket_id", ticket_filter.as_str())])
+        .await
+        .unwrap()
+        .items;
+    assert!(notes.contains(&note) && notes.iter().all(|n| n.ticket_id == ticket.id));
+
+    // The front desk texts the customer and adds the part to the invoice.
+    let message = desk
+        .create::<Communication>(&CommunicationInput {
+            customer_id: ticket.customer_id,
+            channel: "sms".into(),
+            direction: "out".into(),
+            body: "Your phone is ready — مرحبا 📱".into(),
+            ticket_id: Some(ticket.id),
+        })
+        .await
+        .unwrap();
+    assert_eq!(desk.get::<Communication>(message.id).await.unwrap(), message);
+    let line = desk
+        .create::<InvoiceLine>(&InvoiceLineInput {
+            invoice_id: invoice.id,
+            kind: "part".into(),
+            description: "Charging port, USB-C".into(),
+            quantity: 1,
+            unit_price_cents: 1_899,
+            inventory_id: None,
+        })
+        .await
+        .unwrap();
+    let invoice_filter = invoice.id.to_string();
+    let lines = desk
+        .list::<InvoiceLine>(&[("invoice_id", invoice_filter.as_str())])
+        .await
+        .unwrap()
+        .items;
+    assert!(lines.contains(&line));
+
+    // Unknown channel, direction or kind, a ticket or invoice that does not exist, a
+    // field the record does not have: refused with a message, nothing stored.
+    let before = server.counts("demo");
+    for (path, body) in [
+        (
+            "/api/v1/communications",
+            json!({"customer_id": 1, "channel": "fax", "direction": "out", "body": "x"}),
+        ),
+        (
+            "/api/v1/communications",
+            json!({"customer_id": 1, "channel": "sms", "direction": "up", "body": "x"}),
+        ),
+        (
+            "/api/v1/communications",
+            json!({"customer_id": 999_999, "channel": "sms", "direction": "in", "body": "x"}),
+        ),
+        ("/api/v1/ticket-notes", json!({"ticket_id": 999_999, "body": "x"})),
+        (
+            "/api/v1/ticket-notes",
+            json!({"ticket_id": 1, "body": "x", "private": true}),
+        ),
+        (
+            "/api/v1/invoice-lines",
+            json!({"invoice_id": 1, "kind": "discount", "description": "x", "quantity": 1, "unit_price_cents": -5}),
+        ),
+        (
+            "/api/v1/invoice-lines",
+            json!({"invoice_id": 999_999, "kind": "part", "description": "x", "quantity": 1, "unit_price_cents": 5}),
+        ),
+        (
+            "/api/v1/invoice-lines",
+            json!({"invoice_id": 1, "kind": "part", "description": "x", "quantity": 1.5, "unit_price_cents": 5}),
+        ),
+    ] {
+        let (status, v) = raw(&desk, Method::POST, path, Some((&body.to_string(), "application/json"))).await;
+        assert!(status.is_client_error(), "{path} {body}: {status} {v}");
+        assert_error(&v);
+    }
+    assert_eq!(server.counts("demo"), before);
+
+    // Corrections go through; only owners and managers delete.
+    let fixed = tech
+        .update::<TicketNote>(
+            note.id,
+            &TicketNotePatch {
+                body: Some("Swapped the charging port; tested with three cables.".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((fixed.author_id, fixed.created_at), (note.author_id, note.created_at));
+    let (status, _) = raw(
+        &desk,
+        Method::DELETE,
+        &format!("/api/v1/invoice-lines/{}", line.id),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let manager = server.sign_in("manager").await;
+    manager.delete::<InvoiceLine>(line.id).await.unwrap();
+    assert_eq!(desk.get::<InvoiceLine>(line.id).await.unwrap_err().status(), Some(404));
 }
 
 #[tokio::test]

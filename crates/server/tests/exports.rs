@@ -516,31 +516,50 @@ async fn a_ccpa_deletion_leaves_no_trace_in_live_data_or_sandboxes() {
         })
         .await
         .unwrap();
-    {
-        // Notes, messages, lines and payments have no routes of their own yet.
-        let conn = live(&server);
-        let now = "2026-11-30T10:00:00.000000Z";
-        conn.execute(
-            "INSERT INTO ticket_notes (ticket_id, body, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)",
-            rusqlite::params![ticket.id, format!("texted {PHONE}"), now],
-        )
+    // Everything a shop writes about a customer, through the API as a till would.
+    let paid_at = chrono::DateTime::parse_from_rfc3339("2026-11-30T10:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    owner
+        .create::<TicketNote>(&TicketNoteInput {
+            ticket_id: ticket.id,
+            body: format!("texted {PHONE}"),
+            author_id: None,
+        })
+        .await
         .unwrap();
-        conn.execute(
-            "INSERT INTO communications (customer_id, ticket_id, channel, direction, body, created_at, updated_at) VALUES (?1, ?2, 'email', 'out', ?3, ?4, ?4)",
-            rusqlite::params![customer.id, ticket.id, format!("to {EMAIL}: ready"), now],
-        )
+    owner
+        .create::<Communication>(&CommunicationInput {
+            customer_id: customer.id,
+            channel: "email".into(),
+            direction: "out".into(),
+            body: format!("to {EMAIL}: ready"),
+            ticket_id: Some(ticket.id),
+        })
+        .await
         .unwrap();
-        conn.execute(
-            "INSERT INTO invoice_lines (invoice_id, kind, description, quantity, unit_price_cents, created_at, updated_at) VALUES (?1, 'labor', 'Diagnosis', 1, 1000, ?2, ?2)",
-            rusqlite::params![invoice.id, now],
-        )
+    owner
+        .create::<InvoiceLine>(&InvoiceLineInput {
+            invoice_id: invoice.id,
+            kind: "labor".into(),
+            description: "Diagnosis".into(),
+            quantity: 1,
+            unit_price_cents: 1000,
+            inventory_id: None,
+        })
+        .await
         .unwrap();
-        conn.execute(
-            "INSERT INTO payments (invoice_id, method, card_brand, card_last4, amount_cents, paid_at, created_at, updated_at) VALUES (?1, 'card', 'visa', '4242', 1080, ?2, ?2, ?2)",
-            rusqlite::params![invoice.id, now],
-        )
+    owner
+        .create::<Payment>(&PaymentInput {
+            invoice_id: invoice.id,
+            method: "card".into(),
+            amount_cents: 1080,
+            paid_at,
+            card_brand: Some("visa".into()),
+            card_last4: Some("4242".into()),
+        })
+        .await
         .unwrap();
-    }
     // What the subject export holds before.
     let doc = owner.subject_export(&EMAIL.to_uppercase()).await.unwrap();
     let person = &doc["customers"][0];
