@@ -144,6 +144,17 @@ async fn a_restore_brings_back_deleted_tickets_and_what_follows_it_survives_a_re
     let erased = owner.get::<Customer>(7).await.unwrap();
     let erased_email = erased.email.clone().unwrap();
     owner.ccpa_delete(&erased_email).await.unwrap();
+    // Someone joins after the backup: their sign-in outlives the restore, and so must
+    // their place on the staff list.
+    let joiner = owner
+        .add_team_member(&NewTeamMember {
+            email: "joined.later@example.com".into(),
+            name: "Jo Later".into(),
+            role: Role::Technician,
+            password: "joined-later-password".into(),
+        })
+        .await
+        .unwrap();
 
     // The details a manager confirms: the backup's rows beside today's.
     let (status, bytes) = owner
@@ -208,6 +219,21 @@ async fn a_restore_brings_back_deleted_tickets_and_what_follows_it_survives_a_re
         owner.subject_export(&erased_email).await.unwrap()["customers"],
         json!([])
     );
+    let (jo, session) = server
+        .client()
+        .login("joined.later@example.com", "joined-later-password")
+        .await
+        .unwrap();
+    assert!(owner.team().await.unwrap().items.contains(&joiner));
+    let note = jo
+        .create::<TicketNote>(&TicketNoteInput {
+            ticket_id: 5,
+            body: "Checked after the restore".into(),
+            author_id: None,
+        })
+        .await
+        .expect("the joiner's sign-in names someone on the restored staff list");
+    assert_eq!(note.author_id, Some(session.user.id));
     // Writes work again, and survive a restart (no connection left on the old file).
     let after = owner
         .create::<Ticket>(&new_ticket("written after the restore"))
