@@ -242,6 +242,16 @@ struct StaffMember {
     active: bool,
 }
 
+/// Puts an account's sign-ins on the staff list of a database made from a backup (a
+/// restore's, a sandbox's): see `keep_staff`.
+pub fn put_sign_ins_on_staff_list(app: &AppState, account_id: i64, db: &FsPath) -> Result<u64, String> {
+    let staff = app
+        .control
+        .with_writer(|c| sign_ins_of(c, account_id))
+        .map_err(|e| format!("cannot read the account's sign-ins: {e}"))?;
+    keep_staff(db, &staff, &crate::shopdata::time_text(app.clock.now()))
+}
+
 /// The account's sign-ins, as staff.
 fn sign_ins_of(c: &rusqlite::Connection, account_id: i64) -> rusqlite::Result<Vec<StaffMember>> {
     let mut stmt = c.prepare("SELECT user_id, email, name, role, active FROM identities WHERE account_id = ?1")?;
@@ -480,11 +490,7 @@ fn run(
         let mut redeleted =
             reapply_deletions(&new.join("live.db"), &new.join("attachments"), &ledger, &app.ledger_key)?;
         // 5. Everyone with a sign-in is on the restored staff list, as their sign-in says.
-        let staff = app
-            .control
-            .with_writer(|c| sign_ins_of(c, account.id))
-            .map_err(|e| format!("cannot read the account's sign-ins: {e}"))?;
-        keep_staff(&new.join("live.db"), &staff, &crate::shopdata::time_text(now))?;
+        put_sign_ins_on_staff_list(app, account.id, &new.join("live.db"))?;
         std::fs::create_dir_all(new.join("attachments")).map_err(|e| e.to_string())?;
         // On disk before the swap counts: a power cut after it must not find the
         // database or photos it put in place half written (the originals are deleted

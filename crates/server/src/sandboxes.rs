@@ -70,7 +70,8 @@ pub fn recover(control: &crate::db::Db, data: &std::path::Path) {
     }
 }
 
-/// Makes the sandbox: fetch, check, re-apply deletions. On a blocking thread. Returns
+/// Makes the sandbox: fetch, check, re-apply deletions, sign-ins on the staff list. On a
+/// blocking thread. Returns
 /// the location it came from and the newest ledger entry applied.
 fn build(
     app: &AppState,
@@ -88,6 +89,9 @@ fn build(
     crate::restores::check(&dir.join("live.db"), backup)?;
     job.phase("reapplying_deletions", None);
     let applied = reapply_deletions(app, account, id)?;
+    // Whoever signs in to try workflows there is on its staff list (a manager who joined
+    // after the backup can write a note or take a ticket).
+    crate::restores::put_sign_ins_on_staff_list(app, account.id, &dir.join("live.db"))?;
     std::fs::create_dir_all(dir.join("attachments")).map_err(|e| e.to_string())?;
     Ok((location.to_string(), applied))
 }

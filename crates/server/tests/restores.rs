@@ -501,6 +501,21 @@ async fn a_sandbox_serves_the_backup_and_writes_there_never_reach_production() {
     owner.delete::<Ticket>(6).await.unwrap();
     let erased = owner.get::<Customer>(8).await.unwrap();
     owner.ccpa_delete(erased.email.as_deref().unwrap()).await.unwrap();
+    // A manager who joined after the backup tries a workflow in the sandbox.
+    owner
+        .add_team_member(&NewTeamMember {
+            email: "max.later@example.com".into(),
+            name: "Max Later".into(),
+            role: Role::Manager,
+            password: "max-later-password".into(),
+        })
+        .await
+        .unwrap();
+    let (max, max_session) = server
+        .client()
+        .login("max.later@example.com", "max-later-password")
+        .await
+        .unwrap();
 
     let job = owner.create_sandbox(backup.id).await.unwrap();
     let done = wait_job(&owner, &job).await;
@@ -532,6 +547,16 @@ async fn a_sandbox_serves_the_backup_and_writes_there_never_reach_production() {
         .await
         .unwrap();
     sandbox.delete::<Ticket>(1).await.unwrap();
+    let note = max
+        .in_sandbox(id)
+        .create::<TicketNote>(&TicketNoteInput {
+            ticket_id: made.id,
+            body: "tried in the sandbox".into(),
+            author_id: None,
+        })
+        .await
+        .expect("a manager who joined after the backup is on the sandbox's staff list");
+    assert_eq!(note.author_id, Some(max_session.user.id));
     assert_eq!(server.counts("demo"), before, "a sandbox write reached production");
     assert!(owner.get::<Ticket>(1).await.is_ok());
     match owner.get::<Ticket>(made.id).await {
