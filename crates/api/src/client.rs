@@ -401,7 +401,8 @@ impl Client {
 
     /// Each backup location and whether it answers now.
     pub async fn storage(&self) -> Result<Vec<StorageLocation>, ClientError> {
-        self.call(Method::GET, "/api/v1/storage", None).await
+        let page: Page<StorageLocation> = self.call(Method::GET, "/api/v1/storage", None).await?;
+        Ok(page.items)
     }
 
     /// The audit log, newest first (`query`: from, to, event_type, user, limit, cursor).

@@ -405,8 +405,9 @@ type Probe = (String, String, Result<(), String>);
 pub use repairops_api::StorageLocation;
 
 #[utoipa::path(get, path = "/api/v1/storage", tag = "backups", security(("bearer" = [])),
-    responses((status = 200, body = Vec<StorageLocation>), (status = 403, body = ErrorBody)))]
-pub async fn storage(State(app): State<AppState>, auth: Auth) -> Result<axum::Json<Vec<StorageLocation>>, ApiError> {
+    responses((status = 200, body = Page<StorageLocation>), (status = 403, body = ErrorBody)))]
+/// The backup locations (a list like every other: `{items, next}`, `next` always null).
+pub async fn storage(State(app): State<AppState>, auth: Auth) -> Result<axum::Json<Page<StorageLocation>>, ApiError> {
     auth.require(Permission::ViewBackups)?;
     let slug = auth.account.account.slug.clone();
     let config = app.config.clone();
@@ -441,21 +442,20 @@ pub async fn storage(State(app): State<AppState>, auth: Auth) -> Result<axum::Js
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(control::db_err)
         })
         .await?;
-    Ok(axum::Json(
-        probes
-            .into_iter()
-            .map(|(name, url, result)| StorageLocation {
-                last_success: history
-                    .iter()
-                    .find(|b| b.locations.iter().any(|l| l.name == name && l.ok))
-                    .map(|b| b.finished_at.unwrap_or(b.started_at)),
-                reachable: result.is_ok(),
-                error: result.err(),
-                name,
-                url,
-            })
-            .collect(),
-    ))
+    let items = probes
+        .into_iter()
+        .map(|(name, url, result)| StorageLocation {
+            last_success: history
+                .iter()
+                .find(|b| b.locations.iter().any(|l| l.name == name && l.ok))
+                .map(|b| b.finished_at.unwrap_or(b.started_at)),
+            reachable: result.is_ok(),
+            error: result.err(),
+            name,
+            url,
+        })
+        .collect();
+    Ok(axum::Json(Page { items, next: None }))
 }
 
 #[utoipa::path(post, path = "/api/v1/keys/recovery", tag = "backups", security(("bearer" = [])), request_body = RecoveryKeyRequest,

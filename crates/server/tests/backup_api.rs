@@ -92,7 +92,9 @@ async fn a_manual_backup_is_watched_on_the_event_stream_and_reported() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // Storage health.
-    let (_, storage): (_, Vec<serde_json::Value>) = json(&owner, Method::GET, "/api/v1/storage").await;
+    let (_, storage): (_, Page<serde_json::Value>) = json(&owner, Method::GET, "/api/v1/storage").await;
+    assert_eq!(storage.next, None);
+    let storage = storage.items;
     assert_eq!(storage.len(), 2);
     assert!(
         storage
