@@ -122,8 +122,8 @@ pub async fn list(
         };
         match k.as_str() {
             "ticket_id" => ticket = Some(num()?),
-            "limit" => limit = num()?.clamp(1, crate::shopdata::MAX_LIMIT),
-            "cursor" => cursor = num()?,
+            "limit" => limit = crate::shopdata::parse_limit(v)?,
+            "cursor" => cursor = crate::shopdata::parse_cursor(v)?,
             other => {
                 return Err(ApiError::bad_request(format!(
                     "{other:?} is not a filter of attachments; use ticket_id, limit, cursor"
@@ -285,7 +285,7 @@ pub async fn delete(
 }
 
 #[utoipa::path(get, path = "/api/v1/attachments/{id}/content", tag = "attachments", security(("bearer" = [])), params(("id" = i64, Path)),
-    responses((status = 200, description = "the file's bytes", content_type = "application/octet-stream"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "the file's bytes", content_type = "*/*"), (status = 404, body = ErrorBody)))]
 pub async fn content(State(app): State<AppState>, auth: Auth, UrlPath(id): UrlPath<i64>) -> Result<Response, ApiError> {
     let data = auth.shop_data(&app).await?;
     let a = data.db.read(move |c| find(c, id)).await?;

@@ -133,10 +133,58 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        let json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(is_json_type);
+        if !json {
+            return Err(not_json());
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(bytes_rejection)?;
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(Json(v)),
+            // serde_json reports some values of the wrong kind (a null where one of a
+            // list of words is needed) as a syntax error: when the body is JSON, it is
+            // the body that does not fit, and saying "not valid JSON" would mislead.
+            Err(JsonRejection::JsonSyntaxError(e))
+                if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() =>
+            {
+                Err(ApiError::invalid(format!(
+                    "the request body does not fit: {}",
+                    e.body_text()
+                )))
+            }
             Err(rejection) => Err(json_rejection(rejection)),
         }
+    }
+}
+
+/// `application/json`, or a `+json` type, with any parameters (`; charset=utf-8`).
+fn is_json_type(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn not_json() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        "send the body as JSON with the header Content-Type: application/json",
+    )
+}
+
+fn bytes_rejection(e: axum::extract::rejection::BytesRejection) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            "the request body is too large",
+        )
+    } else {
+        ApiError::bad_request(format!("the request body could not be read: {}", e.body_text()))
     }
 }
 
@@ -148,22 +196,8 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         JsonRejection::JsonSyntaxError(e) => {
             ApiError::bad_request(format!("the request body is not valid JSON: {}", e.body_text()))
         }
-        JsonRejection::MissingJsonContentType(_) => ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as JSON with the header Content-Type: application/json",
-        ),
-        JsonRejection::BytesRejection(e) => {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_large",
-                    "the request body is too large",
-                )
-            } else {
-                ApiError::bad_request(format!("the request body could not be read: {}", e.body_text()))
-            }
-        }
+        JsonRejection::MissingJsonContentType(_) => not_json(),
+        JsonRejection::BytesRejection(e) => bytes_rejection(e),
         other => ApiError::bad_request(other.body_text()),
     }
 }

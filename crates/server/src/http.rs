@@ -423,9 +423,11 @@ async fn patch_account(
         return Err(ApiError::invalid(format!("{email:?} is not an email address")));
     }
     if let Some(name) = &patch.name
-        && (name.trim().is_empty() || name.len() > 200)
+        && (name.trim().is_empty() || name.len() > 200 || !one_line(name))
     {
-        return Err(ApiError::invalid("the account name must be 1 to 200 characters"));
+        return Err(ApiError::invalid(
+            "the account name must be 1 to 200 characters, on one line",
+        ));
     }
     let id = auth.account.id;
     let account = app
@@ -442,13 +444,34 @@ async fn patch_account(
     Ok(axum::Json(account.account))
 }
 
-/// A light check: one `@`, something on both sides, a dot in the domain, no spaces.
+/// A light check of an address someone typed: one `@` with something before it, a
+/// domain of two or more dot-separated names (letters, digits, hyphens; any script), and
+/// nothing a mail header or a log line could be bent with: no spaces, control
+/// characters (NUL among them), quotes, angle brackets, commas or semicolons.
 pub fn plausible_email(s: &str) -> bool {
     let s = s.trim();
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let plain = |c: char| !c.is_whitespace() && !c.is_control() && !"<>()[]\\,;:\"@".contains(c);
     s.len() <= 254
-        && !s.contains(char::is_whitespace)
-        && s.split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.') && !domain.contains('@'))
+        && !local.is_empty()
+        && local.chars().all(plain)
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && domain.split('.').count() >= 2
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c == '-' || c.is_alphanumeric())
+        })
+}
+
+/// Text that fits on one line of a form: no control characters (NUL, newlines, tabs).
+pub fn one_line(s: &str) -> bool {
+    !s.chars().any(char::is_control)
 }
 
 // ---------------------------------------------------------------- shop data
@@ -740,23 +763,25 @@ async fn portal_repair_inner(
         return Err(ApiError::read_only());
     }
     let name = req.name.trim().to_string();
-    if name.is_empty() || name.len() > 200 {
-        return Err(ApiError::invalid("give your name (up to 200 characters)"));
+    if name.is_empty() || name.len() > 200 || !one_line(&name) {
+        return Err(ApiError::invalid("give your name (up to 200 characters, on one line)"));
     }
     if !plausible_email(&req.email) {
         return Err(ApiError::invalid("give an email address we can reach you at"));
     }
     if req.device.trim().is_empty()
         || req.device.len() > 200
+        || !one_line(&req.device)
         || req.problem.trim().is_empty()
         || req.problem.len() > 5000
+        || req.problem.contains('\0')
     {
         return Err(ApiError::invalid(
             "describe the device (up to 200 characters) and the problem (up to 5000)",
         ));
     }
-    if req.phone.as_ref().is_some_and(|p| p.len() > 50) {
-        return Err(ApiError::invalid("the phone number is too long"));
+    if req.phone.as_ref().is_some_and(|p| p.len() > 50 || !one_line(p)) {
+        return Err(ApiError::invalid("the phone number is too long or not on one line"));
     }
     let data = app.shop_data(&slug).await?;
     let now = app.clock.now();
@@ -836,4 +861,46 @@ async fn put_notifications(
         })
         .await?;
     Ok(axum::Json(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_people_type_pass_and_ones_that_could_bend_a_header_or_log_do_not() {
+        for good in [
+            "owner@demo.repairops.test",
+            " Sam.New@Example.com ",
+            "o'brien+repairs@mail.example.co.uk",
+            "josé@correo.example.es",
+            "user@xn--bcher-kva.example",
+            "李@例子.中国",
+        ] {
+            assert!(plausible_email(good), "{good:?} refused");
+        }
+        for bad in [
+            "",
+            "a@b",
+            "@example.com",
+            "a@@example.com",
+            "a\u{0}b@example.com",
+            "a@exa\u{0}mple.com",
+            "a b@example.com",
+            "a@example.com\r\nBcc: everyone@example.com",
+            "\"><script>@x.com",
+            "Ann <ann@example.com>",
+            "ann@example.com, bo@example.com",
+            "ann@example..com",
+            "ann@.example.com",
+            "ann@-example.com",
+            ".ann@example.com",
+            "ann.@example.com",
+            "a..b@example.com",
+            "ann@exam_ple.com",
+        ] {
+            assert!(!plausible_email(bad), "{bad:?} passed");
+        }
+        assert!(!plausible_email(&format!("{}@example.com", "a".repeat(250))));
+    }
 }

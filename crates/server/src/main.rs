@@ -96,6 +96,16 @@ enum AuditCommand {
     },
 }
 
+/// Writes a line to standard output, as `println!` does, but a closed or full output
+/// (`| head`, `> /dev/full`) is an error to report, not a panic. `serve` ignores it: its
+/// start-up lines are a courtesy, and the server goes on.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*).map_err(|e| format!("cannot write to standard output: {e}"))
+    }};
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -167,27 +177,29 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             c.insecure_http |= insecure_http;
             c.validate()?;
             if demo && let Some(report) = seed::ensure_demo(&c)? {
-                println!(
+                let _ = say!(
                     "created the demo account: {} tickets, {} customers, {} photos",
-                    report.tickets, report.customers, report.attachments
+                    report.tickets,
+                    report.customers,
+                    report.attachments
                 );
             }
             let listener =
                 std::net::TcpListener::bind(c.listen).map_err(|e| format!("cannot listen on {}: {e}", c.listen))?;
             let (tls, listening) = repairops_server::prepare(&c, &listener)?;
-            println!(
+            let _ = say!(
                 "data folder {}",
                 std::path::absolute(&c.data).unwrap_or(c.data.clone()).display()
             );
-            println!("listening on {}", listening.url);
+            let _ = say!("listening on {}", listening.url);
             if let (Some(fp), Some(ca)) = (&listening.ca_sha256, &listening.ca_pem) {
-                println!("ca-sha256 {fp}");
-                println!("ca-pem {}", std::path::absolute(ca).unwrap_or(ca.clone()).display());
+                let _ = say!("ca-sha256 {fp}");
+                let _ = say!("ca-pem {}", std::path::absolute(ca).unwrap_or(ca.clone()).display());
             }
             if demo {
-                println!("sign in to account \"demo\" with:");
+                let _ = say!("sign in to account \"demo\" with:");
                 for (role, email, password) in seed::demo_sign_ins() {
-                    println!("  {:<11} {email} / {password}", role.as_str());
+                    let _ = say!("  {:<11} {email} / {password}", role.as_str());
                 }
             }
             use std::io::Write;
@@ -216,7 +228,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let plan = Plan::parse(&plan).ok_or_else(|| format!("--plan {plan:?}: use starter, pro or enterprise"))?;
             let started = std::time::Instant::now();
             let report = seed::seed(&c, &account, plan, &timezone, size)?;
-            println!(
+            say!(
                 "account {}: {} tickets, {} customers, {} photos ({:.1} MB) in {:.1} s",
                 report.slug,
                 report.tickets,
@@ -224,9 +236,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
                 report.attachments,
                 report.bytes as f64 / 1e6,
                 started.elapsed().as_secs_f64()
-            );
+            )?;
             for (role, email, password) in &report.sign_ins {
-                println!("  {:<11} {email} / {password}", role.as_str());
+                say!("  {:<11} {email} / {password}", role.as_str())?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -270,11 +282,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             .map_err(|e| format!("cannot open {}: {e}", data.join("server.db").display()))?;
             match audit::verify(&conn, &key) {
                 Ok(n) => {
-                    println!("audit log intact: {n} rows");
+                    say!("audit log intact: {n} rows")?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(audit::VerifyError::Broken(b)) => {
-                    println!("{b}");
+                    say!("{b}")?;
                     Ok(ExitCode::from(3))
                 }
                 Err(e) => Err(e.to_string()),

@@ -31,7 +31,21 @@ pub struct Column {
     pub allowed: Option<&'static [&'static str]>,
     /// Whether `?name=value` filters lists.
     pub filter: bool,
+    /// Smallest and largest whole number accepted (`Int` columns).
+    pub range: (i64, i64),
+    /// Text that must be exactly `max_len` ASCII digits (a card's last four).
+    pub digits: bool,
 }
+
+/// The largest amount of money accepted in one field, in cents (ten billion in the
+/// currency). Exports and the data-subject export add amounts up in SQLite's 64-bit
+/// integers: with every amount under this, a customer or invoice would need millions of
+/// rows to overflow the sum, where two writes of `i64::MAX` used to make every export of
+/// the shop fail.
+pub const MAX_CENTS: i64 = 1_000_000_000_000;
+
+/// The largest count of things (stock, a line's quantity) accepted.
+pub const MAX_COUNT: i64 = 1_000_000_000;
 
 const fn text(name: &'static str, max_len: usize) -> Column {
     Column {
@@ -40,6 +54,8 @@ const fn text(name: &'static str, max_len: usize) -> Column {
         max_len,
         allowed: None,
         filter: false,
+        range: (i64::MIN, i64::MAX),
+        digits: false,
     }
 }
 
@@ -50,6 +66,8 @@ const fn int(name: &'static str) -> Column {
         max_len: 0,
         allowed: None,
         filter: false,
+        range: (i64::MIN, i64::MAX),
+        digits: false,
     }
 }
 
@@ -60,7 +78,30 @@ const fn time(name: &'static str) -> Column {
         max_len: 0,
         allowed: None,
         filter: false,
+        range: (i64::MIN, i64::MAX),
+        digits: false,
     }
+}
+
+/// Exactly `n` digits, such as the last four of a card.
+const fn digits(name: &'static str, n: usize) -> Column {
+    let mut c = text(name, n);
+    c.digits = true;
+    c
+}
+
+/// An amount of money in cents, positive or negative (a refund, a correction).
+const fn money(name: &'static str) -> Column {
+    let mut c = int(name);
+    c.range = (-MAX_CENTS, MAX_CENTS);
+    c
+}
+
+/// A count of things, from `min`.
+const fn count(name: &'static str, min: i64) -> Column {
+    let mut c = int(name);
+    c.range = (min, MAX_COUNT);
+    c
 }
 
 const fn filtered(mut c: Column) -> Column {
@@ -149,7 +190,7 @@ pub static TICKETS: Spec = Spec {
         text("serial_number", 100),
         text("problem", 10_000),
         filtered(one_of(text("status", 40), repairops_api::TICKET_STATUSES)),
-        int("estimate_cents"),
+        money("estimate_cents"),
         filtered(int("technician_id")),
         time("completed_at"),
     ],
@@ -168,9 +209,9 @@ pub static INVOICES: Spec = Spec {
         filtered(int("ticket_id")),
         text("number", 50),
         filtered(one_of(text("status", 20), repairops_api::INVOICE_STATUSES)),
-        int("subtotal_cents"),
-        int("tax_cents"),
-        int("total_cents"),
+        money("subtotal_cents"),
+        money("tax_cents"),
+        money("total_cents"),
         time("issued_at"),
     ],
     write: WriteRule::Everyone,
@@ -186,10 +227,10 @@ pub static INVENTORY: Spec = Spec {
         filtered(int("shop_id")),
         filtered(text("sku", 64)),
         text("name", 200),
-        int("stock"),
-        int("reorder_level"),
-        int("cost_cents"),
-        int("price_cents"),
+        count("stock", -MAX_COUNT),
+        count("reorder_level", 0),
+        money("cost_cents"),
+        money("price_cents"),
     ],
     write: WriteRule::StockKeepers,
     defaults: &[],
@@ -203,12 +244,12 @@ pub static TRANSACTIONS: Spec = Spec {
     columns: &[
         filtered(int("shop_id")),
         filtered(one_of(text("kind", 20), repairops_api::TRANSACTION_KINDS)),
-        int("total_cents"),
+        money("total_cents"),
         filtered(one_of(text("payment_method", 20), repairops_api::PAYMENT_METHODS)),
         filtered(int("customer_id")),
         filtered(int("invoice_id")),
         text("card_brand", 30),
-        text("card_last4", 4),
+        digits("card_last4", 4),
     ],
     write: WriteRule::Everyone,
     defaults: &[],
@@ -222,10 +263,10 @@ pub static PAYMENTS: Spec = Spec {
     columns: &[
         filtered(int("invoice_id")),
         filtered(one_of(text("method", 20), repairops_api::PAYMENT_METHODS)),
-        int("amount_cents"),
+        money("amount_cents"),
         time("paid_at"),
         text("card_brand", 30),
-        text("card_last4", 4),
+        digits("card_last4", 4),
     ],
     write: WriteRule::Everyone,
     defaults: &[],
@@ -274,8 +315,8 @@ pub static INVOICE_LINES: Spec = Spec {
         filtered(int("invoice_id")),
         one_of(text("kind", 10), repairops_api::INVOICE_LINE_KINDS),
         text("description", 500),
-        int("quantity"),
-        int("unit_price_cents"),
+        count("quantity", 1),
+        money("unit_price_cents"),
         filtered(int("inventory_id")),
     ],
     write: WriteRule::Everyone,
@@ -332,12 +373,14 @@ pub enum TimeFilter {
 }
 
 /// Parses a `from` or `to` filter: a date (`2026-11-30`, see [`parse_day`]) or an
-/// RFC 3339 time.
+/// RFC 3339 time, in UTC in the years 1 to 9999 (as stored, for the same reason).
 pub fn parse_time_filter(s: &str) -> Option<TimeFilter> {
     parse_day(s).map(TimeFilter::Day).or_else(|| {
         DateTime::parse_from_rfc3339(s)
             .ok()
-            .map(|t| TimeFilter::At(t.with_timezone(&Utc)))
+            .map(|t| t.with_timezone(&Utc))
+            .filter(|t| (1..=9999).contains(&chrono::Datelike::year(t)))
+            .map(TimeFilter::At)
     })
 }
 
@@ -387,14 +430,22 @@ fn to_value(spec: &Spec, col: &Column, v: &Json) -> Result<Value, ApiError> {
     let bad = |expect: &str| ApiError::invalid(format!("{}.{} must be {expect}", spec.what, col.name));
     match (col.kind, v) {
         (_, Json::Null) => Ok(Value::Null),
-        (Kind::Int, Json::Number(n)) => n.as_i64().map(Value::Integer).ok_or_else(|| bad("a whole number")),
+        (Kind::Int, Json::Number(n)) => match n.as_i64() {
+            Some(i) if (col.range.0..=col.range.1).contains(&i) => Ok(Value::Integer(i)),
+            Some(_) => Err(bad(&format!("a whole number from {} to {}", col.range.0, col.range.1))),
+            None => Err(bad("a whole number")),
+        },
         (Kind::Text, Json::String(s)) => {
+            if col.digits && (s.len() != col.max_len || !s.bytes().all(|b| b.is_ascii_digit())) {
+                return Err(bad(&format!("{} digits", col.max_len)));
+            }
             if s.len() > col.max_len {
                 return Err(bad(&format!("at most {} characters", col.max_len)));
             }
             if s.chars().any(|c| c == '\0') {
                 return Err(bad("text without NUL characters"));
             }
+
             if let Some(allowed) = col.allowed
                 && !allowed.contains(&s.as_str())
             {
@@ -453,14 +504,16 @@ pub fn page_of<T>(mut items: Vec<T>, limit: i64, key: impl Fn(&T) -> Option<Stri
     }
 }
 
-fn parse_limit(raw: &str) -> Result<i64, ApiError> {
+/// A list's `limit`: 1 to [`MAX_LIMIT`].
+pub fn parse_limit(raw: &str) -> Result<i64, ApiError> {
     raw.parse()
         .ok()
         .filter(|l| (1..=MAX_LIMIT).contains(l))
         .ok_or_else(|| ApiError::bad_request(format!("limit must be a number from 1 to {MAX_LIMIT}")))
 }
 
-fn parse_cursor(raw: &str) -> Result<i64, ApiError> {
+/// A list's `cursor`: the `next` of the page before.
+pub fn parse_cursor(raw: &str) -> Result<i64, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::bad_request("cursor must be the `next` value of a previous page"))
 }
@@ -683,5 +736,54 @@ pub fn body_map(body: &impl serde::Serialize) -> Result<Map<String, Json>, ApiEr
     match serde_json::to_value(body) {
         Ok(Json::Object(m)) => Ok(m),
         _ => Err(ApiError::bad_request("the request body must be a JSON object")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_outside_the_years_1_to_9999_are_refused() {
+        assert!(parse_time("2026-11-30T09:00:00Z").is_some());
+        assert!(parse_time("9999-12-31T23:59:59Z").is_some());
+        // Stored as text, these would sort before year 1 or after 9999.
+        assert_eq!(parse_time("0000-06-01T00:00:00Z"), None);
+        assert_eq!(parse_time("0001-01-01T00:00:00+01:00"), None);
+        assert_eq!(parse_time("9999-12-31T23:00:00-02:00"), None);
+    }
+
+    #[test]
+    fn amounts_and_counts_past_their_range_are_refused_with_the_range() {
+        let column = |spec: &'static Spec, name: &str| *spec.columns.iter().find(|c| c.name == name).unwrap();
+        let amount = column(&PAYMENTS, "amount_cents");
+        assert_eq!(
+            to_value(&PAYMENTS, &amount, &serde_json::json!(MAX_CENTS)).unwrap(),
+            Value::Integer(MAX_CENTS)
+        );
+        assert_eq!(
+            to_value(&PAYMENTS, &amount, &serde_json::json!(-4_599)).unwrap(),
+            Value::Integer(-4_599)
+        );
+        for too_big in [MAX_CENTS + 1, i64::MAX, -MAX_CENTS - 1, i64::MIN] {
+            let e = to_value(&PAYMENTS, &amount, &serde_json::json!(too_big)).unwrap_err();
+            assert_eq!(e.status, axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+            assert_eq!(
+                e.message,
+                "payment.amount_cents must be a whole number from -1000000000000 to 1000000000000"
+            );
+        }
+        let last4 = column(&PAYMENTS, "card_last4");
+        assert!(to_value(&PAYMENTS, &last4, &serde_json::json!("4242")).is_ok());
+        for bad in ["", "424", "42x2", "٤٢٤٢"] {
+            let e = to_value(&PAYMENTS, &last4, &serde_json::json!(bad)).unwrap_err();
+            assert_eq!(e.message, "payment.card_last4 must be 4 digits", "{bad:?}");
+        }
+        let quantity = column(&INVOICE_LINES, "quantity");
+        assert!(to_value(&INVOICE_LINES, &quantity, &serde_json::json!(0)).is_err());
+        assert!(to_value(&INVOICE_LINES, &quantity, &serde_json::json!(3)).is_ok());
+        // References are checked by the database (a missing row is refused there).
+        let invoice = column(&PAYMENTS, "invoice_id");
+        assert!(to_value(&PAYMENTS, &invoice, &serde_json::json!(i64::MAX)).is_ok());
     }
 }

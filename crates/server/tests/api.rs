@@ -733,6 +733,14 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
         (Method::PATCH, "/api/v1/tickets/999999".into(), Some((r#"{"problem":"x"}"#.into(), "application/json")), StatusCode::NOT_FOUND),
         (Method::GET, "/api/v1/tickets/not-a-number".into(), None, StatusCode::BAD_REQUEST),
         (Method::GET, "/api/v1/tickets?limit=100000".into(), None, StatusCode::BAD_REQUEST),
+        (Method::GET, "/api/v1/attachments?limit=0".into(), None, StatusCode::BAD_REQUEST),
+        (Method::PATCH, "/api/v1/tickets/1".into(), Some((r#"{"completed_at":"0000-06-01T00:00:00Z"}"#.into(), "application/json")), StatusCode::UNPROCESSABLE_ENTITY),
+        (Method::PATCH, "/api/v1/account".into(), Some((r#"{"name":"Demo\u0000Repair"}"#.into(), "application/json")), StatusCode::UNPROCESSABLE_ENTITY),
+        (Method::PATCH, "/api/v1/account".into(), Some((r#"{"admin_email":"a\u0000b@example.com"}"#.into(), "application/json")), StatusCode::UNPROCESSABLE_ENTITY),
+        (Method::POST, "/api/v1/team".into(), Some((r#"{"email":"a\u0000b@example.com","name":"A","role":"technician","password":"long enough password"}"#.into(), "application/json")), StatusCode::UNPROCESSABLE_ENTITY),
+        (Method::POST, "/api/v1/team".into(), Some((r#"{"email":"n@example.com","name":"N","role":null,"password":"long enough password"}"#.into(), "application/json")), StatusCode::UNPROCESSABLE_ENTITY),
+        (Method::POST, "/api/v1/portal/repairs".into(), Some((r#"{"account":"demo","name":"Pat","email":"pat\u0000@example.com","device":"Pixel","problem":"x"}"#.into(), "application/json")), StatusCode::UNPROCESSABLE_ENTITY),
+        (Method::POST, "/api/v1/compliance/subject-export".into(), Some((r#"{"email":"a\u0000b@example.com"}"#.into(), "application/json")), StatusCode::UNPROCESSABLE_ENTITY),
         (Method::GET, "/api/v1/tickets?statuss=New".into(), None, StatusCode::BAD_REQUEST),
         (Method::GET, "/api/v1/tickets?from=yesterday".into(), None, StatusCode::BAD_REQUEST),
         (Method::GET, "/api/v1/tickets?customer_id=1%20OR%201%3D1".into(), None, StatusCode::BAD_REQUEST),
@@ -881,6 +889,18 @@ async fn the_audit_log_records_writes_and_verify_catches_tampering() {
     };
     let ok = verify();
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
+    // Its answer cannot be written (a full disk, a closed pipe): said in a sentence, not
+    // as a panic with a backtrace.
+    if let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") {
+        let out = std::process::Command::new(BIN)
+            .args(["audit", "verify", "--data", &server.data.display().to_string()])
+            .stdout(full)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("cannot write to standard output") && !err.contains("panic"), "{err}");
+    }
     conn.execute_batch(
         "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET user = 'someone-else@example.com' WHERE seq = 3;",
     )
@@ -1244,6 +1264,10 @@ async fn a_ticket_gets_notes_messages_and_invoice_lines_and_bad_ones_change_noth
         (
             "/api/v1/invoice-lines",
             json!({"invoice_id": 1, "kind": "part", "description": "x", "quantity": 1.5, "unit_price_cents": 5}),
+        ),
+        (
+            "/api/v1/invoice-lines",
+            json!({"invoice_id": 1, "kind": "part", "description": "x", "quantity": 0, "unit_price_cents": 5}),
         ),
     ] {
         let (status, v) = raw(&desk, Method::POST, path, Some((&body.to_string(), "application/json"))).await;

@@ -154,8 +154,23 @@ impl Location {
         Ok(Location::Local(path))
     }
 
-    /// Opens a backend for this location (nothing is contacted yet).
+    /// Opens a backend for this location (nothing is contacted yet). A local folder is
+    /// created if missing, as `init` needs.
     pub fn open(&self) -> Result<OpendalBackend> {
+        OpendalBackend::new(self)
+    }
+
+    /// Opens a backend for a repository that must already be there. A local folder
+    /// without a repository's `config` is refused before anything is created in it: a
+    /// mistyped path given to `snapshots` or `check` must not leave folders behind.
+    pub fn open_existing(&self) -> Result<OpendalBackend> {
+        if let Location::Local(path) = self
+            && !path.join("config").is_file()
+        {
+            return Err(VaultError::NotARepository {
+                location: self.to_string(),
+            });
+        }
         OpendalBackend::new(self)
     }
 }

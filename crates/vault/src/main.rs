@@ -259,8 +259,9 @@ fn write_secret_file(path: &Path, text: &str) -> Result<(), VaultError> {
     std::fs::rename(&tmp, path).map_err(io)
 }
 
+/// The backend of a repository that exists (every command but `init`).
 fn open_backend(url: &str) -> Result<Arc<dyn repairops_vault::Backend>, VaultError> {
-    Ok(Arc::new(Location::parse(url, None)?.open()?))
+    Ok(Arc::new(Location::parse(url, None)?.open_existing()?))
 }
 
 /// Progress on a terminal as a bar, with --json as JSON lines on stderr, else nothing.
@@ -374,7 +375,7 @@ fn run(cli: Cli) -> Result<(), VaultError> {
             compression_level,
             chunk_size_kib,
         } => {
-            let backend = open_backend(&url)?;
+            let backend: Arc<dyn repairops_vault::Backend> = Arc::new(Location::parse(&url, None)?.open()?);
             let key = load_provider(
                 cli.key.key_file.as_deref(),
                 cli.key.password_env.as_deref(),

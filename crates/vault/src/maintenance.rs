@@ -27,7 +27,10 @@ pub struct ForgetPolicy {
 pub fn forget(repo: &Repository, policy: &ForgetPolicy, progress: &dyn Progress) -> Result<Vec<Id>> {
     let _lock = repo.lock(false, "forget")?;
     let snapshots = repo.snapshots()?;
-    let cutoff = policy.now - Duration::days(i64::from(policy.keep_within_days));
+    // A window reaching before the first representable time keeps every snapshot.
+    let cutoff = Duration::try_days(i64::from(policy.keep_within_days))
+        .and_then(|window| policy.now.checked_sub_signed(window))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let newest = snapshots.last().map(|(id, _)| *id);
     let doomed: Vec<Id> = snapshots
         .iter()
@@ -393,6 +396,15 @@ pub struct CopyOutcome {
 /// Each snapshot is written packs, index, snapshot, so an interrupted copy keeps what it
 /// finished.
 pub fn copy(src: &Repository, dst: &Repository, only: Option<&[Id]>, progress: &dyn Progress) -> Result<CopyOutcome> {
+    // Into itself, every snapshot would be written again beside the one it came from.
+    if src.config().id == dst.config().id {
+        return Err(VaultError::InvalidInput(format!(
+            "{} and {} are the same repository (id {}): copy to another one",
+            src.location(),
+            dst.location(),
+            src.config().id.to_hex()
+        )));
+    }
     let lock = dst.lock(false, "copy")?;
     let src_index = src.load_index()?;
     let mut dst_index = dst.load_index()?;

@@ -253,6 +253,21 @@ fn malformed_input_gets_readable_errors_and_changes_nothing() {
             "not JSON",
         ),
         ([base.clone(), vec!["forget".into()]].concat(), 2, "keep-within-days"),
+        (
+            [
+                base.clone(),
+                vec![
+                    "copy".into(),
+                    "--to".into(),
+                    repo.display().to_string(),
+                    "--to-key-file".into(),
+                    base[3].clone(),
+                ],
+            ]
+            .concat(),
+            2,
+            "same repository",
+        ),
         ([base.clone(), vec!["init".into()]].concat(), 2, "already exists"),
         (
             vec![
@@ -295,6 +310,20 @@ fn malformed_input_gets_readable_errors_and_changes_nothing() {
         assert!(err.contains(needle), "{args:?}: expected {needle:?} in: {err}");
     }
     assert_eq!(stored_objects(&repo), before, "a failed command changed the repository");
+    // A mistyped path given to a command that reads leaves no folder behind.
+    assert!(
+        !work.path().join("empty").exists(),
+        "snapshots created the folder it refused"
+    );
+    // A window longer than the calendar keeps everything instead of overflowing.
+    let refs: Vec<String> = [
+        base.clone(),
+        vec!["forget".into(), "--keep-within-days".into(), u32::MAX.to_string()],
+    ]
+    .concat();
+    let (code, out, err) = run_cli(&refs.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("forgot 0"), "{out}");
 }
 
 #[test]
