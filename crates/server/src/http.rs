@@ -49,6 +49,59 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// Adds to every operation of the document the errors any request can meet before its
+/// handler runs, where the handler's own list leaves them out: 400 (a path id or query
+/// that does not parse), 401 (no or an expired token, on routes that need one), and for
+/// a JSON body 413 (too large), 415 (not sent as JSON) and 422 (JSON that does not fit).
+/// A client generated from the document then knows every status it can be answered.
+fn with_common_errors(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+    let error = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let mut common = vec![("400", "the path or query does not parse")];
+            if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                common.push(("401", "no token, or one that expired or was revoked"));
+            }
+            if op
+                .request_body
+                .as_ref()
+                .is_some_and(|b| b.content.contains_key("application/json"))
+            {
+                common.push(("413", "the body is too large"));
+                common.push(("415", "the body was not sent as JSON"));
+                common.push(("422", "the body does not fit the request's shape or rules"));
+            }
+            for (status, description) in common {
+                op.responses
+                    .responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| error(description));
+            }
+        }
+    }
+    doc
+}
+
 /// The whole API and its OpenAPI document.
 pub fn router(app: AppState) -> axum::Router {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -83,7 +136,7 @@ pub fn router(app: AppState) -> axum::Router {
         .routes(routes!(crate::backup_api::recovery_key))
         .routes(routes!(get_notifications, put_notifications))
         .split_for_parts();
-    let doc_json = doc.to_pretty_json().unwrap_or_else(|_| "{}".into());
+    let doc_json = with_common_errors(doc).to_pretty_json().unwrap_or_else(|_| "{}".into());
     // The same shop-data routes again, for `/sandboxes/{id}/api/v1/…`.
     let (shop, _) = shop_routes().split_for_parts();
     let shop = crate::sandboxes::ShopRouter(shop.with_state(app.clone()));
@@ -581,7 +634,7 @@ macro_rules! resource_handlers {
             }
 
             #[utoipa::path(post, path = $list_path, tag = $tag, security(("bearer" = [])), request_body = $input,
-                responses((status = 201, body = $record), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody), (status = 423, body = ErrorBody)))]
+                responses((status = 201, body = $record), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 423, body = ErrorBody)))]
             pub async fn create(State(app): State<AppState>, auth: Auth, Json(input): Json<$input>) -> Result<Response, ApiError> {
                 create_impl(&app, &auth, &$spec, shopdata::body_map(&input)?).await
             }
@@ -593,7 +646,7 @@ macro_rules! resource_handlers {
             }
 
             #[utoipa::path(patch, path = $item_path, tag = $tag, security(("bearer" = [])), params(("id" = i64, Path)), request_body = $patch,
-                responses((status = 200, body = $record), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 423, body = ErrorBody)))]
+                responses((status = 200, body = $record), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 423, body = ErrorBody)))]
             pub async fn update(State(app): State<AppState>, auth: Auth, Path(id): Path<i64>, Json(patch): Json<$patch>) -> Result<axum::Json<Map<String, JsonValue>>, ApiError> {
                 update_impl(&app, &auth, &$spec, id, shopdata::body_map(&patch)?).await
             }

@@ -899,7 +899,10 @@ async fn the_audit_log_records_writes_and_verify_catches_tampering() {
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{err}");
-        assert!(err.contains("cannot write to standard output") && !err.contains("panic"), "{err}");
+        assert!(
+            err.contains("cannot write to standard output") && !err.contains("panic"),
+            "{err}"
+        );
     }
     conn.execute_batch(
         "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET user = 'someone-else@example.com' WHERE seq = 3;",
