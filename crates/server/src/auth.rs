@@ -27,6 +27,8 @@ pub enum Permission {
     WriteShops,
     /// Delete shop records.
     DeleteRecords,
+    /// Write a note in someone else's name (notes moved in from another system).
+    WriteAsOthers,
     ViewBackups,
     /// Back up now, delete manual backups, sandboxes, restores, drills.
     RunBackups,
@@ -44,7 +46,9 @@ impl Permission {
         match self {
             WriteShopData => true,
             WriteInventory => matches!(role, Owner | Manager | Technician),
-            WriteShops | DeleteRecords | RunBackups | Exports | NotificationSettings => matches!(role, Owner | Manager),
+            WriteShops | DeleteRecords | WriteAsOthers | RunBackups | Exports | NotificationSettings => {
+                matches!(role, Owner | Manager)
+            }
             ViewBackups => matches!(role, Owner | Manager | Technician),
             AccountSettings => role == Owner,
         }
@@ -57,6 +61,7 @@ impl Permission {
             WriteInventory => "change inventory",
             WriteShops => "change shop locations",
             DeleteRecords => "delete shop records",
+            WriteAsOthers => "write a note in someone else's name",
             ViewBackups => "see backups",
             RunBackups => "run backups, sandboxes or restores",
             Exports => "export data, handle compliance requests or read the audit log",

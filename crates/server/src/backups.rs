@@ -89,7 +89,9 @@ static CREATING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// Opens a repository that must exist (reads, deletes, retention, health checks): an
 /// empty location, such as an unmounted drive, is reported, not quietly initialised.
 pub fn open_existing(location: &Location, key: &MasterKey) -> Result<Repository, repairops_vault::VaultError> {
-    Repository::open(Arc::new(location.open()?), key)
+    // `open_existing`: a missing local folder is not created on the way (a health check
+    // of an unmounted drive must not make an empty folder where the drive mounts).
+    Repository::open(Arc::new(location.open_existing()?), key)
 }
 
 /// Opens a repository, creating it when the location is empty (backups only).

@@ -152,10 +152,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             Err(JsonRejection::JsonSyntaxError(e))
                 if serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() =>
             {
-                Err(ApiError::invalid(format!(
-                    "the request body does not fit: {}",
-                    e.body_text()
-                )))
+                let text = e.body_text();
+                let detail = text
+                    .strip_prefix("Failed to parse the request body as JSON: ")
+                    .unwrap_or(&text);
+                Err(ApiError::invalid(format!("the request body does not fit: {detail}")))
             }
             Err(rejection) => Err(json_rejection(rejection)),
         }

@@ -506,7 +506,8 @@ pub fn plausible_email(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else {
         return false;
     };
-    let plain = |c: char| !c.is_whitespace() && !c.is_control() && !"<>()[]\\,;:\"@".contains(c);
+    let plain =
+        |c: char| !c.is_whitespace() && one_line_char(c) && !is_invisible_format(c) && !"<>()[]\\,;:\"@".contains(c);
     s.len() <= 254
         && !local.is_empty()
         && local.chars().all(plain)
@@ -518,13 +519,34 @@ pub fn plausible_email(s: &str) -> bool {
             !label.is_empty()
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.chars().all(|c| c == '-' || c.is_alphanumeric())
+                && label.chars().all(|c| {
+                    // ASCII letters, digits and hyphens; past ASCII, any script's
+                    // letters and marks (an IDN's virama or joiner among them).
+                    c == '-'
+                        || c.is_ascii_alphanumeric()
+                        || (!c.is_ascii() && !c.is_whitespace() && one_line_char(c) && !is_invisible_format(c))
+                        || matches!(c, '\u{200c}' | '\u{200d}')
+                })
         })
 }
 
-/// Text that fits on one line of a form: no control characters (NUL, newlines, tabs).
+/// Text that fits on one line of a form: no control characters (NUL, newlines, tabs),
+/// no line or paragraph separators, no characters that reorder or hide text.
 pub fn one_line(s: &str) -> bool {
-    !s.chars().any(char::is_control)
+    s.chars().all(|c| one_line_char(c) && !is_invisible_format(c))
+}
+
+fn one_line_char(c: char) -> bool {
+    !c.is_control() && !matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// Format characters that change how text shows without showing themselves: bidi
+/// overrides and isolates (a name that reads backwards), zero-width spaces and joiners,
+/// the soft hyphen, the byte-order mark.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{00ad}' | '\u{061c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206f}' | '\u{feff}')
 }
 
 // ---------------------------------------------------------------- shop data
@@ -570,15 +592,64 @@ async fn create_impl(
     crate::faults::point("http.create");
     require_write(auth, spec)?;
     let mut body = body;
-    if let Some(column) = spec.author
-        && body.get(column).is_none_or(JsonValue::is_null)
-    {
-        body.insert(column.to_string(), JsonValue::from(auth.identity.user_id));
-    }
+    let me = author_rule(auth, spec, &body)?;
     let data = auth.shop_data(app).await?;
     let now = app.clock.now();
-    let created = data.db.write(move |c| shopdata::create(c, spec, &body, now)).await?;
+    let created = data
+        .db
+        .write(move |c| {
+            let tx = c.transaction()?;
+            if let (Some(me), Some(column)) = (me, spec.author) {
+                sign_author(&tx, &me, column, &mut body, now)?;
+            }
+            let created = shopdata::create(&tx, spec, &body, now)?;
+            tx.commit()?;
+            Ok(created)
+        })
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(created)).into_response())
+}
+
+/// Who a record that names its author (a ticket note) is written by. Made without an
+/// author, or naming the person signed in, it is theirs: returned, so the write puts
+/// them on the staff list it writes to. Naming someone else, on create or change, is for
+/// owners and managers (notes moved in from another system); the audit log keeps who
+/// sent it either way.
+fn author_rule(
+    auth: &Auth,
+    spec: &Spec,
+    body: &Map<String, JsonValue>,
+) -> Result<Option<crate::staff::StaffMember>, ApiError> {
+    let Some(column) = spec.author else {
+        return Ok(None);
+    };
+    match body.get(column) {
+        Some(v) if !v.is_null() && v.as_i64() != Some(auth.identity.user_id) => {
+            auth.require(Permission::WriteAsOthers)?;
+            Ok(None)
+        }
+        _ => Ok(Some(crate::staff::StaffMember::signed_in(&auth.identity))),
+    }
+}
+
+/// Names the signed-in person as the author: on the staff list of this database first
+/// (a sandbox made before they joined, a restore from before); if their id there is
+/// someone else's row, the record carries no author rather than another person's.
+fn sign_author(
+    c: &rusqlite::Connection,
+    me: &crate::staff::StaffMember,
+    column: &str,
+    body: &mut Map<String, JsonValue>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> rusqlite::Result<()> {
+    crate::staff::keep(c, std::slice::from_ref(me), &shopdata::time_text(now))?;
+    let author = if crate::staff::is_theirs(c, me)? {
+        JsonValue::from(me.user_id)
+    } else {
+        JsonValue::Null
+    };
+    body.insert(column.to_string(), author);
+    Ok(())
 }
 
 async fn update_impl(
@@ -589,11 +660,26 @@ async fn update_impl(
     body: Map<String, JsonValue>,
 ) -> Result<axum::Json<Map<String, JsonValue>>, ApiError> {
     require_write(auth, spec)?;
+    let mut body = body;
+    // A change that leaves the author out keeps them (a correction of someone else's
+    // note stays theirs); one that names an author follows the rule of a new record.
+    let me = match spec.author {
+        Some(column) if body.contains_key(column) => author_rule(auth, spec, &body)?,
+        _ => None,
+    };
     let data = auth.shop_data(app).await?;
     let now = app.clock.now();
     Ok(axum::Json(
         data.db
-            .write(move |c| shopdata::update(c, spec, id, &body, now))
+            .write(move |c| {
+                let tx = c.transaction()?;
+                if let (Some(me), Some(column)) = (me, spec.author) {
+                    sign_author(&tx, &me, column, &mut body, now)?;
+                }
+                let updated = shopdata::update(&tx, spec, id, &body, now)?;
+                tx.commit()?;
+                Ok(updated)
+            })
             .await?,
     ))
 }
@@ -929,6 +1015,7 @@ mod tests {
             "josé@correo.example.es",
             "user@xn--bcher-kva.example",
             "李@例子.中国",
+            "x@हिन्दी.भारत",
         ] {
             assert!(plausible_email(good), "{good:?} refused");
         }
@@ -951,9 +1038,27 @@ mod tests {
             "ann.@example.com",
             "a..b@example.com",
             "ann@exam_ple.com",
+            "ann\u{202e}moc@example.com",
+            "ann\u{200b}@example.com",
+            "ann@exa\u{2028}mple.com",
         ] {
             assert!(!plausible_email(bad), "{bad:?} passed");
         }
         assert!(!plausible_email(&format!("{}@example.com", "a".repeat(250))));
+    }
+
+    #[test]
+    fn one_line_refuses_breaks_and_text_that_hides_or_reorders_itself() {
+        assert!(one_line("Nguyễn Văn An — Repairs & Co."));
+        for bad in [
+            "a\nb",
+            "a\tb",
+            "a\u{0}b",
+            "a\u{2028}b",
+            "evil\u{202e}gpj.exe",
+            "a\u{200b}b",
+        ] {
+            assert!(!one_line(bad), "{bad:?} passed");
+        }
     }
 }

@@ -44,6 +44,7 @@ pub mod schedule;
 pub mod sealed_file;
 pub mod seed;
 pub mod shopdata;
+pub mod staff;
 pub mod team_api;
 pub mod tls;
 

@@ -19,7 +19,7 @@ use std::path::{Path as FsPath, PathBuf};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use repairops_api::{AccountMode, Backup, BackupKind, ErrorBody, Job, Role};
+use repairops_api::{AccountMode, Backup, BackupKind, ErrorBody, Job};
 use repairops_vault::Progress;
 use serde_json::json;
 
@@ -232,73 +232,6 @@ pub fn reapply_deletions(
     Ok(deletion.customer_ids.len() as u64)
 }
 
-/// A sign-in as the shop's staff list should show it.
-#[derive(Debug, Clone)]
-struct StaffMember {
-    user_id: i64,
-    email: String,
-    name: String,
-    role: &'static str,
-    active: bool,
-}
-
-/// Puts an account's sign-ins on the staff list of a database made from a backup (a
-/// restore's, a sandbox's): see `keep_staff`.
-pub fn put_sign_ins_on_staff_list(app: &AppState, account_id: i64, db: &FsPath) -> Result<u64, String> {
-    let staff = app
-        .control
-        .with_writer(|c| sign_ins_of(c, account_id))
-        .map_err(|e| format!("cannot read the account's sign-ins: {e}"))?;
-    keep_staff(db, &staff, &crate::shopdata::time_text(app.clock.now()))
-}
-
-/// The account's sign-ins, as staff.
-fn sign_ins_of(c: &rusqlite::Connection, account_id: i64) -> rusqlite::Result<Vec<StaffMember>> {
-    let mut stmt = c.prepare("SELECT user_id, email, name, role, active FROM identities WHERE account_id = ?1")?;
-    let rows = stmt.query_map([account_id], |r| {
-        let role: String = r.get(3)?;
-        Ok(StaffMember {
-            user_id: r.get(0)?,
-            email: r.get(1)?,
-            name: r.get(2)?,
-            role: Role::parse(&role).unwrap_or(Role::FrontDesk).as_str(),
-            active: r.get(4)?,
-        })
-    })?;
-    rows.collect()
-}
-
-/// Puts the account's sign-ins on the staff list of a restored database. Sign-ins live
-/// outside every backup, so a backup from before someone joined has no `users` row for
-/// them: their sign-in would then name no one, and a note they write, or a ticket
-/// assigned to them, would be refused. Their row comes back with the id their sign-in
-/// names, and a row that is theirs (same id and email) takes the role and on/off their
-/// sign-in has now, as a change made in Settings → Team does. A row with that id but
-/// another email (ids reused after a deletion) is someone else's and left alone.
-fn keep_staff(db: &FsPath, staff: &[StaffMember], now: &str) -> Result<u64, String> {
-    if staff.is_empty() {
-        return Ok(0);
-    }
-    let mut conn = crate::db::open_connection(db).map_err(|e| e.to_string())?;
-    let tx = conn.transaction().map_err(|e| e.to_string())?;
-    let mut changed = 0;
-    for m in staff {
-        changed += tx
-            .execute(
-                "INSERT INTO users (id, name, email, role, permissions, active, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, '[]', ?5, ?6, ?6)
-                 ON CONFLICT (id) DO UPDATE SET role = excluded.role, active = excluded.active,
-                     updated_at = excluded.updated_at
-                 WHERE users.email = excluded.email COLLATE NOCASE
-                     AND (users.role != excluded.role OR users.active != excluded.active)",
-                rusqlite::params![m.user_id, m.name, m.email, m.role, m.active, now],
-            )
-            .map_err(|e| format!("cannot put {} back on the staff list: {e}", m.email))? as u64;
-    }
-    tx.commit().map_err(|e| e.to_string())?;
-    Ok(changed)
-}
-
 /// Flushes a file to disk.
 fn sync_file(path: &FsPath) -> Result<(), String> {
     std::fs::File::open(path)
@@ -490,7 +423,7 @@ fn run(
         let mut redeleted =
             reapply_deletions(&new.join("live.db"), &new.join("attachments"), &ledger, &app.ledger_key)?;
         // 5. Everyone with a sign-in is on the restored staff list, as their sign-in says.
-        put_sign_ins_on_staff_list(app, account.id, &new.join("live.db"))?;
+        crate::staff::keep_in_file(app, account.id, &new.join("live.db"))?;
         std::fs::create_dir_all(new.join("attachments")).map_err(|e| e.to_string())?;
         // On disk before the swap counts: a power cut after it must not find the
         // database or photos it put in place half written (the originals are deleted
@@ -648,71 +581,6 @@ pub async fn create(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sign_ins_missing_from_a_restored_staff_list_are_put_back_and_others_left_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("live.db");
-        let mut conn = crate::db::open_connection(&db).unwrap();
-        crate::db::migrate(&mut conn, crate::live::MIGRATIONS).unwrap();
-        conn.execute_batch(
-            "INSERT INTO users (id, name, email, role, active, created_at, updated_at) VALUES
-                 (1, 'Olive', 'owner@x.test', 'owner', 1, 'then', 'then'),
-                 (3, 'Theo', 'tech@x.test', 'technician', 1, 'then', 'then'),
-                 (4, 'Someone Else', 'else@x.test', 'manager', 1, 'then', 'then');",
-        )
-        .unwrap();
-        drop(conn);
-        let member = |user_id, email: &str, role, active| StaffMember {
-            user_id,
-            email: email.into(),
-            name: format!("Name of {email}"),
-            role,
-            active,
-        };
-        let staff = [
-            member(1, "owner@x.test", "owner", true),
-            // Made front desk and switched off after the backup.
-            member(3, "TECH@x.test", "front_desk", false),
-            // Joined after the backup.
-            member(9, "sam@x.test", "technician", true),
-            // Id 4 is someone else's in this backup.
-            member(4, "other@x.test", "technician", false),
-        ];
-        assert_eq!(keep_staff(&db, &staff, "now").unwrap(), 2);
-        let conn = crate::db::open_connection(&db).unwrap();
-        let mut stmt = conn
-            .prepare("SELECT id, name, email, role, active, updated_at FROM users ORDER BY id")
-            .unwrap();
-        let rows: Vec<(i64, String, String, String, bool, String)> = stmt
-            .query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let row = |id, name: &str, email: &str, role: &str, active, at: &str| {
-            (
-                id,
-                name.to_string(),
-                email.to_string(),
-                role.to_string(),
-                active,
-                at.to_string(),
-            )
-        };
-        assert_eq!(
-            rows,
-            [
-                row(1, "Olive", "owner@x.test", "owner", true, "then"),
-                row(3, "Theo", "tech@x.test", "front_desk", false, "now"),
-                row(4, "Someone Else", "else@x.test", "manager", true, "then"),
-                row(9, "Name of sam@x.test", "sam@x.test", "technician", true, "now"),
-            ]
-        );
-        // Run again (a restore retried): nothing more to do.
-        assert_eq!(keep_staff(&db, &staff, "later").unwrap(), 0);
-    }
 
     #[test]
     fn an_interrupted_swap_is_undone_at_every_step() {

@@ -91,7 +91,7 @@ fn build(
     let applied = reapply_deletions(app, account, id)?;
     // Whoever signs in to try workflows there is on its staff list (a manager who joined
     // after the backup can write a note or take a ticket).
-    crate::restores::put_sign_ins_on_staff_list(app, account.id, &dir.join("live.db"))?;
+    crate::staff::keep_in_file(app, account.id, &dir.join("live.db"))?;
     std::fs::create_dir_all(dir.join("attachments")).map_err(|e| e.to_string())?;
     Ok((location.to_string(), applied))
 }

@@ -97,6 +97,13 @@ const fn money(name: &'static str) -> Column {
     c
 }
 
+/// A price or cost in cents: never below zero.
+const fn price(name: &'static str) -> Column {
+    let mut c = int(name);
+    c.range = (0, MAX_CENTS);
+    c
+}
+
 /// A count of things, from `min`.
 const fn count(name: &'static str, min: i64) -> Column {
     let mut c = int(name);
@@ -190,7 +197,7 @@ pub static TICKETS: Spec = Spec {
         text("serial_number", 100),
         text("problem", 10_000),
         filtered(one_of(text("status", 40), repairops_api::TICKET_STATUSES)),
-        money("estimate_cents"),
+        price("estimate_cents"),
         filtered(int("technician_id")),
         time("completed_at"),
     ],
@@ -229,8 +236,8 @@ pub static INVENTORY: Spec = Spec {
         text("name", 200),
         count("stock", -MAX_COUNT),
         count("reorder_level", 0),
-        money("cost_cents"),
-        money("price_cents"),
+        price("cost_cents"),
+        price("price_cents"),
     ],
     write: WriteRule::StockKeepers,
     defaults: &[],
@@ -316,7 +323,7 @@ pub static INVOICE_LINES: Spec = Spec {
         one_of(text("kind", 10), repairops_api::INVOICE_LINE_KINDS),
         text("description", 500),
         count("quantity", 1),
-        money("unit_price_cents"),
+        price("unit_price_cents"),
         filtered(int("inventory_id")),
     ],
     write: WriteRule::Everyone,

@@ -95,7 +95,8 @@ pub async fn change(
         None => None,
     };
     let (account_id, own_token) = (auth.account.id, auth.token.clone());
-    let (member, user_id) = app
+    let role_or_on_changed = change.role.is_some() || change.active.is_some();
+    let member = app
         .control
         .write(move |c| {
             let tx = c.transaction().map_err(control::db_err)?;
@@ -137,38 +138,26 @@ pub async fn change(
             let after = member(&tx, account_id, id)
                 .map_err(control::db_err)?
                 .ok_or_else(|| ApiError::not_found(&format!("team sign-in {id}")))?;
-            let user_id: i64 = tx
-                .query_row("SELECT user_id FROM identities WHERE id = ?1", [id], |r| r.get(0))
-                .map_err(control::db_err)?;
             tx.commit().map_err(control::db_err)?;
-            Ok((after, user_id))
+            Ok(after)
         })
         .await?;
-    mirror_to_staff_list(&app, &auth, &member, user_id).await?;
+    if role_or_on_changed {
+        staff_list_follows(&app, &auth).await;
+    }
     Ok(axum::Json(member))
 }
 
-/// Copies a sign-in's role and whether it is on to the person's row among the shop's
-/// users, which exports, the staff list and ticket assignment read: a technician made
-/// a manager is a manager there too, and one switched off is no longer active staff.
-/// The sign-in (control plane) decides what someone may do and is written first; this
-/// copy follows it. Should it fail (the shop's data busy), the request fails with that
-/// error and the same change sent again puts both in step, as a PATCH may be repeated.
-async fn mirror_to_staff_list(app: &AppState, auth: &Auth, m: &TeamMember, user_id: i64) -> Result<(), ApiError> {
-    let data = app.shop_data(&auth.account.account.slug).await?;
-    let now = crate::shopdata::time_text(app.clock.now());
-    let (role, active) = (m.role, m.active);
-    data.db
-        .write(move |c| {
-            c.execute(
-                "UPDATE users SET role = ?1, active = ?2, updated_at = ?3
-                 WHERE id = ?4 AND (role != ?1 OR active != ?2)",
-                params![role.as_str(), active, now, user_id],
-            )?;
-            Ok(())
-        })
-        .await?;
-    Ok(())
+/// After a sign-in changed: the staff list follows (`staff::keep_live`). The sign-in
+/// is already written and decides what the person may do, so the change stands and is
+/// answered as made even if the shop's data cannot take the copy now (busy, or being
+/// put back after a failed restore): that is logged, and the next change, restore or
+/// sandbox of the account puts the two in step.
+async fn staff_list_follows(app: &AppState, auth: &Auth) {
+    if let Err(e) = crate::staff::keep_live(app, auth.account.id, &auth.account.account.slug).await {
+        tracing::warn!(account = %auth.account.account.slug, error = %e.message,
+            "the staff list did not take a change of sign-in; it follows at the next one");
+    }
 }
 
 #[utoipa::path(post, path = "/api/v1/team", tag = "account", security(("bearer" = [])), request_body = NewTeamMember,
@@ -258,5 +247,7 @@ pub async fn add(
                 .ok_or_else(|| ApiError::not_found("the new sign-in"))
         })
         .await?;
+    // A reused staff row (someone listed without a sign-in) takes the role given here.
+    staff_list_follows(&app, &auth).await;
     Ok((StatusCode::CREATED, axum::Json(member)))
 }

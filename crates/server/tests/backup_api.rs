@@ -326,3 +326,33 @@ async fn a_deleted_backup_a_location_kept_is_forgotten_at_the_next_backup_not_co
         .unwrap();
     assert_eq!(pending, 0, "done with");
 }
+
+#[tokio::test]
+async fn a_health_check_of_a_missing_drive_says_so_and_makes_no_folder_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let unmounted = dir.path().join("usb-drive/offsite");
+    let config = dir.path().join("server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[backup]\nschedule = false\nsecondary = {:?}\n",
+            unmounted.display().to_string()
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start_with(&dir.path().join("data"), &["--config", config.to_str().unwrap()]);
+    let owner = server.sign_in("owner").await;
+    let locations = owner.storage().await.unwrap();
+    let secondary = locations.iter().find(|l| l.name == "secondary").unwrap();
+    assert!(!secondary.reachable, "{secondary:?}");
+    assert!(
+        secondary
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("drive or bucket is missing"),
+        "{secondary:?}"
+    );
+    // Where the drive would mount stays empty, so mounting it later works as before.
+    assert!(!dir.path().join("usb-drive").exists(), "the health check made a folder");
+}

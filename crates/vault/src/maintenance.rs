@@ -399,7 +399,7 @@ pub fn copy(src: &Repository, dst: &Repository, only: Option<&[Id]>, progress: &
     // Into itself, every snapshot would be written again beside the one it came from.
     if src.config().id == dst.config().id {
         return Err(VaultError::InvalidInput(format!(
-            "{} and {} are the same repository (id {}): copy to another one",
+            "{} and {} have the same repository id ({}): they are the same repository, or one is a copy of the other's folder; copy to a repository made with `init`",
             src.location(),
             dst.location(),
             src.config().id.to_hex()

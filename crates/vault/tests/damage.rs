@@ -266,7 +266,7 @@ fn malformed_input_gets_readable_errors_and_changes_nothing() {
             ]
             .concat(),
             2,
-            "same repository",
+            "same repository id",
         ),
         ([base.clone(), vec!["init".into()]].concat(), 2, "already exists"),
         (
