@@ -724,6 +724,8 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing() {
         (Method::POST, "/api/v1/customers".into(), Some((r#"{"shop_id":1,"first_name":"A"}"#.into(), "application/json")), StatusCode::UNPROCESSABLE_ENTITY),
         (Method::POST, "/api/v1/customers".into(), Some((big, "application/json")), StatusCode::PAYLOAD_TOO_LARGE),
         (Method::POST, "/api/v1/customers".into(), Some((r#"{"shop_id":1,"first_name":"A","last_name":"B"}"#.into(), "text/plain")), StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (Method::POST, "/api/v1/customers".into(), Some((r#"{"shop_id":1,"first_name":"A","last_name":"B"}"#.into(), "text/json")), StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (Method::POST, "/api/v1/customers".into(), Some((r#"{"shop_id":1,"first_name":"A","last_name":"B"}"#.into(), "")), StatusCode::UNSUPPORTED_MEDIA_TYPE),
         (Method::POST, "/api/v1/customers".into(), Some((r#"[1,2,3]"#.into(), "application/json")), StatusCode::UNPROCESSABLE_ENTITY),
         (Method::POST, "/api/v1/customers".into(), Some((r#"{"shop_id":999999,"first_name":"A","last_name":"B"}"#.into(), "application/json")), StatusCode::UNPROCESSABLE_ENTITY),
         (Method::POST, "/api/v1/tickets".into(), Some((r#"{"shop_id":1,"customer_id":1,"device_make":"A","device_model":"B","problem":"C","status":"Done'); DROP TABLE tickets;--"}"#.into(), "application/json")), StatusCode::UNPROCESSABLE_ENTITY),
@@ -1278,6 +1280,18 @@ async fn a_ticket_gets_notes_messages_and_invoice_lines_and_bad_ones_change_noth
         .unwrap()
         .items;
     assert!(lines.contains(&line));
+
+    // JSON is JSON with a charset or as a `+json` type too.
+    for content_type in ["application/json; charset=utf-8", "application/merge-patch+json"] {
+        let (status, v) = raw(
+            &desk,
+            Method::PATCH,
+            &format!("/api/v1/communications/{}", message.id),
+            Some((r#"{"body":"Ready for pickup"}"#, content_type)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{content_type}: {v}");
+    }
 
     // Unknown channel, direction or kind, a ticket or invoice that does not exist, a
     // field the record does not have: refused with a message, nothing stored.
