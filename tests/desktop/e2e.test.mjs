@@ -212,6 +212,19 @@ async function api(token, method, p) {
   return { status: Number(out.slice(i + 1)), body: out.slice(0, i) };
 }
 
+/** A JSON request over curl (pinned): the status and the parsed answer. */
+function apiJson(token, method, p, body) {
+  const ca = path.join(dataDir, "keys/ca.pem");
+  const out = execFileSync(
+    "curl",
+    ["-s", "--cacert", ca, "-X", method, "-H", `authorization: Bearer ${token}`, "-H", "content-type: application/json",
+      "-d", JSON.stringify(body), "-w", "\n%{http_code}", `${server.url}${p}`],
+    { encoding: "utf8" },
+  );
+  const i = out.lastIndexOf("\n");
+  return { status: Number(out.slice(i + 1)), body: JSON.parse(out.slice(0, i)) };
+}
+
 function notifySummaries() {
   // Each Notify call's 4th top-level argument is the summary.
   const log = fs.readFileSync(process.env.NOTIFY_LOG, "utf8").split("\n");
@@ -377,6 +390,29 @@ test("an export is saved through the real GTK save dialog and its hash checks ou
   await click(tid("verify-saved"));
   await eventually("the verdict", async () => /intact/i.test(await text(tid("saved-verdict"))));
   await shot("exports");
+});
+
+test("the exports list shows the newest 50 and Load more brings the older ones", async () => {
+  // A busy shop makes more exports than one page holds in the 30 days they are kept.
+  const listed = () => api(token, "GET", "/api/v1/exports?limit=500").then((r) => JSON.parse(r.body).items);
+  for (let n = (await listed()).length; n < 51; n++) {
+    const started = apiJson(token, "POST", "/api/v1/exports", { dataset: "inventory", format: "csv" });
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    await eventually("the export to finish", async () => {
+      const job = JSON.parse((await api(token, "GET", `/api/v1/jobs/${started.body.id}`)).body);
+      return job.state === "succeeded" || job.state === "failed";
+    });
+  }
+  const all = await listed();
+  assert.equal(all.length, 51);
+  await click(tid("nav-dashboard"));
+  await click(tid("nav-exports"));
+  await eventually("the first page of 50", async () => (await rows("export-row")).length === 50);
+  await click(tid("exports-more"));
+  await eventually("all 51", async () => (await rows("export-row")).length === 51);
+  const shown = (await rows("export-row")).map((r) => Number(r.id));
+  assert.deepEqual([...shown].sort((a, b) => b - a), all.map((e) => e.id).sort((a, b) => b - a), "each export once");
+  assert.equal(await visible(tid("exports-more")), false, "no more to load");
 });
 
 test("the other screens render for the owner", async () => {
