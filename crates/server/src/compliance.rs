@@ -86,7 +86,7 @@ fn entry(
 /// that would pass as a new sign-in's.
 fn check_email(email: &str) -> Result<(), ApiError> {
     let email = email.trim();
-    if email.len() <= 254 && email.contains('@') && email.len() > 2 && crate::http::one_line(email) {
+    if email.len() <= 254 && email.contains('@') && crate::http::one_line(email) {
         Ok(())
     } else {
         Err(ApiError::invalid(

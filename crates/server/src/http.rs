@@ -632,9 +632,7 @@ fn author_rule(
     }
 }
 
-/// Names the signed-in person as the author: on the staff list of this database first
-/// (a sandbox made before they joined, a restore from before); if their id there is
-/// someone else's row, the record carries no author rather than another person's.
+/// Names the signed-in person as the author (`staff::author_id`).
 fn sign_author(
     c: &rusqlite::Connection,
     me: &crate::staff::StaffMember,
@@ -642,13 +640,8 @@ fn sign_author(
     body: &mut Map<String, JsonValue>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> rusqlite::Result<()> {
-    crate::staff::keep(c, std::slice::from_ref(me), &shopdata::time_text(now))?;
-    let author = if crate::staff::is_theirs(c, me)? {
-        JsonValue::from(me.user_id)
-    } else {
-        JsonValue::Null
-    };
-    body.insert(column.to_string(), author);
+    let author = crate::staff::author_id(c, me, &shopdata::time_text(now))?;
+    body.insert(column.to_string(), author.map_or(JsonValue::Null, JsonValue::from));
     Ok(())
 }
 

@@ -91,8 +91,17 @@ pub fn keep(c: &Connection, staff: &[StaffMember], now: &str) -> rusqlite::Resul
     Ok(kept)
 }
 
+/// The id a record this person writes names them by: they are put on the staff list of
+/// this database first (a sandbox made before they joined, a restore from before). If
+/// their id there is someone else's row, `None`: the record carries no author rather
+/// than another person's.
+pub fn author_id(c: &Connection, me: &StaffMember, now: &str) -> rusqlite::Result<Option<i64>> {
+    let kept = keep(c, std::slice::from_ref(me), now)?;
+    Ok((kept.conflicts == 0).then_some(me.user_id))
+}
+
 /// Whether row `user_id` of the staff list is this person's (same email).
-pub fn is_theirs(c: &Connection, m: &StaffMember) -> rusqlite::Result<bool> {
+fn is_theirs(c: &Connection, m: &StaffMember) -> rusqlite::Result<bool> {
     let same: Option<bool> = c
         .query_row(
             "SELECT lower(email) = lower(?2) FROM users WHERE id = ?1",
@@ -205,6 +214,9 @@ mod tests {
                 row(9, "Name of sam@x.test", "sam@x.test", "technician", true, "now"),
             ]
         );
+        // An author is named by their own row only.
+        assert_eq!(author_id(&conn, &staff[2], "now").unwrap(), Some(9));
+        assert_eq!(author_id(&conn, &staff[3], "now").unwrap(), None);
         // Again (a restore tried twice): nothing more to do, the conflict still told.
         assert_eq!(
             keep(&conn, &staff, "later").unwrap(),
