@@ -182,15 +182,48 @@ async fn run_blocking<T: Send + 'static>(
 }
 
 /// Applies numbered migrations: `PRAGMA user_version` records how many have run.
+///
+/// Foreign keys are off while they run, as SQLite's guide to changing a table asks: a
+/// table rebuilt by copy, drop and rename would otherwise cascade the drop into every
+/// table that refers to it. Each step commits only if it left no more broken references
+/// than there were before it.
 pub fn migrate(conn: &mut Connection, steps: &[&str]) -> rusqlite::Result<()> {
     let done: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as usize;
-    for (i, sql) in steps.iter().enumerate().skip(done) {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
+    if done >= steps.len() {
+        return Ok(());
     }
-    Ok(())
+    let enforced: bool = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+    conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+    let result = (|| {
+        for (i, sql) in steps.iter().enumerate().skip(done) {
+            let tx = conn.transaction()?;
+            let broken_before = broken_references(&tx)?;
+            tx.execute_batch(sql)?;
+            let broken_after = broken_references(&tx)?;
+            if broken_after > broken_before {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                    Some(format!(
+                        "schema migration {} would break {} references between tables; nothing was changed",
+                        i + 1,
+                        broken_after - broken_before
+                    )),
+                ));
+            }
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    })();
+    if enforced {
+        conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    }
+    result
+}
+
+/// How many rows refer to a row that is not there (`PRAGMA foreign_key_check`).
+fn broken_references(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
 }
 
 #[cfg(test)]

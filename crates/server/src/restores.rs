@@ -232,6 +232,16 @@ pub fn reapply_deletions(
     Ok(deletion.customer_ids.len() as u64)
 }
 
+/// Brings the restored database's schema up to date and makes it count its ids on from
+/// the highest the live database gave (`live::count_ids_on_from`).
+fn count_ids_on(restored: &FsPath, live: &FsPath) -> Result<(), String> {
+    let mut conn = crate::db::open_connection(restored).map_err(|e| e.to_string())?;
+    crate::db::migrate(&mut conn, crate::live::MIGRATIONS)
+        .map_err(|e| format!("cannot bring the backup's database up to date: {e}"))?;
+    let current = crate::db::open_existing(live).map_err(|e| format!("cannot read the live database: {e}"))?;
+    crate::live::count_ids_on_from(&conn, &current).map_err(|e| format!("cannot carry the id counters over: {e}"))
+}
+
 /// Flushes a file to disk.
 fn sync_file(path: &FsPath) -> Result<(), String> {
     std::fs::File::open(path)
@@ -422,7 +432,9 @@ fn run(
         let ledger = crate::erasure::Ledger::load(&app.control, account.id)?;
         let mut redeleted =
             reapply_deletions(&new.join("live.db"), &new.join("attachments"), &ledger, &app.ledger_key)?;
-        // 5. Everyone with a sign-in is on the restored staff list, as their sign-in says.
+        // 5. Ids count on from the highest the live data gave, and everyone with a
+        // sign-in is on the restored staff list, as their sign-in says.
+        count_ids_on(&new.join("live.db"), &account_dir.join("live.db"))?;
         crate::staff::keep_in_file(app, account.id, &new.join("live.db"))?;
         std::fs::create_dir_all(new.join("attachments")).map_err(|e| e.to_string())?;
         // On disk before the swap counts: a power cut after it must not find the

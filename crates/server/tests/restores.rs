@@ -155,6 +155,11 @@ async fn a_restore_brings_back_deleted_tickets_and_what_follows_it_survives_a_re
         })
         .await
         .unwrap();
+    // A ticket made after the backup goes with the restore, but its id is not given again.
+    let made_after = owner
+        .create::<Ticket>(&new_ticket("made after the backup"))
+        .await
+        .unwrap();
 
     // The details a manager confirms: the backup's rows beside today's.
     let (status, bytes) = owner
@@ -239,6 +244,15 @@ async fn a_restore_brings_back_deleted_tickets_and_what_follows_it_survives_a_re
         .create::<Ticket>(&new_ticket("written after the restore"))
         .await
         .unwrap();
+    assert!(
+        after.id > made_after.id,
+        "ticket {} was given again after the restore",
+        made_after.id
+    );
+    assert_eq!(
+        owner.get::<Ticket>(made_after.id).await.unwrap_err().status(),
+        Some(404)
+    );
     server.stop();
     let mut server = TestServer::start_with(&data, &["--config", &config]);
     let owner = server.sign_in("owner").await;
@@ -256,7 +270,8 @@ async fn a_restore_brings_back_deleted_tickets_and_what_follows_it_survives_a_re
     assert_eq!(done.state, JobState::Succeeded, "{done:?}");
     assert_eq!(owner.get::<Ticket>(5).await.unwrap_err().status(), Some(404));
     assert_eq!(owner.get::<Ticket>(after.id).await.unwrap_err().status(), Some(404));
-    assert!(owner.create::<Ticket>(&new_ticket("after the undo")).await.is_ok());
+    let undo = owner.create::<Ticket>(&new_ticket("after the undo")).await.unwrap();
+    assert!(undo.id > after.id, "ticket {} was given again after the undo", after.id);
     // Both restores are in the audit log.
     let (_, bytes) = owner
         .raw(Method::GET, "/api/v1/audit?event_type=restore", None)
