@@ -21,7 +21,7 @@ use crate::auth::{Auth, Permission};
 use crate::backup_jobs::{DELAY, start_backup};
 use crate::backups;
 use crate::control;
-use crate::error::{ApiError, Json, Path, Query};
+use crate::error::{ApiError, Deferred, Path, Query};
 use crate::schedule;
 
 pub(crate) fn parse_time(s: Option<String>) -> Option<DateTime<Utc>> {
@@ -464,10 +464,11 @@ pub async fn storage(State(app): State<AppState>, auth: Auth) -> Result<axum::Js
 pub async fn recovery_key(
     State(app): State<AppState>,
     auth: Auth,
-    Json(req): Json<RecoveryKeyRequest>,
+    body: Deferred<RecoveryKeyRequest>,
 ) -> Result<Response, ApiError> {
     auth.require(Permission::AccountSettings)?;
     auth.require_writable()?;
+    let req = body.parse()?;
     if let Some(problem) = req.passphrase_problem() {
         return Err(ApiError::invalid(problem));
     }

@@ -20,7 +20,7 @@ use crate::audit::AuditEntry;
 use crate::auth::{Auth, Permission};
 use crate::control;
 use crate::erasure::{customers_born, delete_subject, mask, subject_records};
-use crate::error::{ApiError, Json, Query};
+use crate::error::{ApiError, Deferred, Query};
 
 /// The categories of personal information CCPA (Cal. Civ. Code §1798.110) asks a
 /// business to disclose, as this software collects them.
@@ -127,10 +127,11 @@ pub async fn subject_export(
     State(app): State<AppState>,
     auth: Auth,
     ext: axum::http::Extensions,
-    Json(req): Json<SubjectRequest>,
+    body: Deferred<SubjectRequest>,
 ) -> Result<Response, ApiError> {
     auth.require(Permission::Exports)?;
     auth.require_writable()?;
+    let req = body.parse()?;
     check_email(&req.email)?;
     let records = subject_document(&app, &auth, &req.email).await?;
     let detail = describe(&records);
@@ -163,11 +164,12 @@ pub async fn ccpa(
     State(app): State<AppState>,
     auth: Auth,
     ext: axum::http::Extensions,
-    Json(req): Json<CcpaRequest>,
+    body: Deferred<CcpaRequest>,
 ) -> Result<Response, ApiError> {
     auth.require(Permission::Exports)?;
     // Answered from data a restore is replacing, or deleting from it: not while it runs.
     auth.require_writable()?;
+    let req = body.parse()?;
     check_email(&req.email)?;
     match req.kind.as_str() {
         "export" => {

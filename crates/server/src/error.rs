@@ -163,6 +163,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     }
 }
 
+/// A JSON body as [`Json`] reads it, whose errors wait until the handler asks for the
+/// value ([`Deferred::parse`]), after its role checks: a caller without the role hears
+/// 403 whatever they sent, before anything about the body's rules.
+pub struct Deferred<T>(Result<T, ApiError>);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Deferred<T> {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Deferred(Json::<T>::from_request(req, state).await.map(|Json(v)| v)))
+    }
+}
+
+impl<T> Deferred<T> {
+    /// The body, or the 400, 413, 415 or 422 that [`Json`] would have answered.
+    pub fn parse(self) -> Result<T, ApiError> {
+        self.0
+    }
+}
+
 /// `application/json`, or a `+json` type, with any parameters (`; charset=utf-8`).
 fn is_json_type(content_type: &str) -> bool {
     let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();

@@ -16,7 +16,7 @@ use crate::app::AppState;
 use crate::audit::AuditEntry;
 use crate::auth::{Auth, Permission};
 use crate::control;
-use crate::error::{ApiError, Json, Path, Query};
+use crate::error::{ApiError, Deferred, Path, Query};
 use crate::export_jobs::{KEEP, run, sealed_name, sealed_path};
 use crate::exports::{Format, Plan};
 use crate::sealed_file::FileKey;
@@ -49,10 +49,11 @@ fn export_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Export> {
 #[utoipa::path(post, path = "/api/v1/exports", tag = "exports", security(("bearer" = [])), request_body = NewExport,
     responses((status = 202, body = Job), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create(State(app): State<AppState>, auth: Auth, Json(req): Json<NewExport>) -> Result<Response, ApiError> {
+pub async fn create(State(app): State<AppState>, auth: Auth, body: Deferred<NewExport>) -> Result<Response, ApiError> {
     auth.require(Permission::Exports)?;
     // The data is being replaced during a restore: an export would catch it half-way.
     auth.require_writable()?;
+    let req = body.parse()?;
     let account = auth.account.clone();
     let tz = control::account_tz(&account.account);
     let plan = Plan::new(&req, tz).map_err(|e| ApiError::bad_request(e.to_string()))?;

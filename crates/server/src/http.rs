@@ -21,7 +21,7 @@ use crate::app::AppState;
 use crate::audit::AuditEntry;
 use crate::auth::{Auth, Permission};
 use crate::control;
-use crate::error::{ApiError, Json, Path, Query};
+use crate::error::{ApiError, Deferred, Json, Path, Query};
 use crate::shopdata::{self, Spec, WriteRule};
 
 /// Marks a response whose handler wrote its own audit entry.
@@ -164,6 +164,8 @@ pub fn router(app: AppState) -> axum::Router {
         .method_not_allowed_fallback(crate::error::wrong_method)
         // JSON bodies are small; the upload handler reads its body with its own limit.
         .layer(DefaultBodyLimit::max(max_body))
+        // A refused request's body is read to its end, so the client hears the refusal.
+        .layer(axum::middleware::from_fn(crate::unread_body::finish_refused))
         .with_state(app)
 }
 
@@ -459,10 +461,11 @@ async fn account_summary(
 async fn patch_account(
     State(app): State<AppState>,
     auth: Auth,
-    Json(patch): Json<AccountPatch>,
+    body: Deferred<AccountPatch>,
 ) -> Result<axum::Json<Account>, ApiError> {
     auth.require(Permission::AccountSettings)?;
     auth.require_writable()?;
+    let patch = body.parse()?;
     if let Some(tz) = &patch.timezone
         && tz.parse::<chrono_tz::Tz>().is_err()
     {
@@ -583,15 +586,15 @@ fn require_write(auth: &Auth, spec: &Spec) -> Result<(), ApiError> {
     auth.require_writable()
 }
 
-async fn create_impl(
+async fn create_impl<Input: serde::Serialize>(
     app: &AppState,
     auth: &Auth,
     spec: &'static Spec,
-    body: Map<String, JsonValue>,
+    body: Deferred<Input>,
 ) -> Result<Response, ApiError> {
     crate::faults::point("http.create");
     require_write(auth, spec)?;
-    let mut body = body;
+    let mut body = shopdata::body_map(&body.parse()?)?;
     let me = author_rule(auth, spec, &body)?;
     let data = auth.shop_data(app).await?;
     let now = app.clock.now();
@@ -645,15 +648,15 @@ fn sign_author(
     Ok(())
 }
 
-async fn update_impl(
+async fn update_impl<Patch: serde::Serialize>(
     app: &AppState,
     auth: &Auth,
     spec: &'static Spec,
     id: i64,
-    body: Map<String, JsonValue>,
+    body: Deferred<Patch>,
 ) -> Result<axum::Json<Map<String, JsonValue>>, ApiError> {
     require_write(auth, spec)?;
-    let mut body = body;
+    let mut body = shopdata::body_map(&body.parse()?)?;
     // A change that leaves the author out keeps them (a correction of someone else's
     // note stays theirs); one that names an author follows the rule of a new record.
     let me = match spec.author {
@@ -714,8 +717,8 @@ macro_rules! resource_handlers {
 
             #[utoipa::path(post, path = $list_path, tag = $tag, security(("bearer" = [])), request_body = $input,
                 responses((status = 201, body = $record), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 423, body = ErrorBody)))]
-            pub async fn create(State(app): State<AppState>, auth: Auth, Json(input): Json<$input>) -> Result<Response, ApiError> {
-                create_impl(&app, &auth, &$spec, shopdata::body_map(&input)?).await
+            pub async fn create(State(app): State<AppState>, auth: Auth, body: Deferred<$input>) -> Result<Response, ApiError> {
+                create_impl(&app, &auth, &$spec, body).await
             }
 
             #[utoipa::path(get, path = $item_path, tag = $tag, security(("bearer" = [])), params(("id" = i64, Path)),
@@ -726,8 +729,8 @@ macro_rules! resource_handlers {
 
             #[utoipa::path(patch, path = $item_path, tag = $tag, security(("bearer" = [])), params(("id" = i64, Path)), request_body = $patch,
                 responses((status = 200, body = $record), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody), (status = 423, body = ErrorBody)))]
-            pub async fn update(State(app): State<AppState>, auth: Auth, Path(id): Path<i64>, Json(patch): Json<$patch>) -> Result<axum::Json<Map<String, JsonValue>>, ApiError> {
-                update_impl(&app, &auth, &$spec, id, shopdata::body_map(&patch)?).await
+            pub async fn update(State(app): State<AppState>, auth: Auth, Path(id): Path<i64>, body: Deferred<$patch>) -> Result<axum::Json<Map<String, JsonValue>>, ApiError> {
+                update_impl(&app, &auth, &$spec, id, body).await
             }
 
             #[utoipa::path(delete, path = $item_path, tag = $tag, security(("bearer" = [])), params(("id" = i64, Path)),
@@ -976,10 +979,11 @@ async fn get_notifications(
 async fn put_notifications(
     State(app): State<AppState>,
     auth: Auth,
-    Json(s): Json<crate::notify::NotificationSettings>,
+    body: Deferred<crate::notify::NotificationSettings>,
 ) -> Result<axum::Json<crate::notify::NotificationSettings>, ApiError> {
     auth.require(Permission::NotificationSettings)?;
     auth.require_writable()?;
+    let s = body.parse()?;
     let id = auth.account.id;
     app.control
         .write(move |c| {

@@ -47,6 +47,7 @@ pub mod shopdata;
 pub mod staff;
 pub mod team_api;
 pub mod tls;
+pub mod unread_body;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -29,7 +29,7 @@ use crate::app::{AppState, ShopData};
 use crate::audit::AuditEntry;
 use crate::auth::{Auth, Permission};
 use crate::control;
-use crate::error::{ApiError, Json};
+use crate::error::{ApiError, Deferred};
 
 pub use repairops_api::{RecordConflict as Conflict, RecordRestoreRequest, RecordRestoreResult};
 
@@ -497,10 +497,11 @@ pub async fn create(
     State(app): State<AppState>,
     auth: Auth,
     ext: axum::http::Extensions,
-    Json(req): Json<RecordRestoreRequest>,
+    body: Deferred<RecordRestoreRequest>,
 ) -> Result<Response, ApiError> {
     auth.require(Permission::RunBackups)?;
     auth.require_writable()?;
+    let req = body.parse()?;
     let kind = record_kind(&req.kind)?;
     let backup = crate::backup_api::find_backup(&app, auth.account.id, req.backup_id).await?;
     if backup.state != repairops_api::JobState::Succeeded {

@@ -26,7 +26,7 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::auth::{Auth, Permission};
 use crate::control::{self, AccountRow};
-use crate::error::{ApiError, Json};
+use crate::error::{ApiError, Deferred};
 
 /// `POST /api/v1/restores`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -539,10 +539,11 @@ fn run(
 pub async fn create(
     State(app): State<AppState>,
     auth: Auth,
-    Json(req): Json<RestoreRequest>,
+    body: Deferred<RestoreRequest>,
 ) -> Result<Response, ApiError> {
     auth.require(Permission::RunBackups)?;
     auth.require_writable()?;
+    let req = body.parse()?;
     let account = auth.account.clone();
     if req.confirm != account.account.slug {
         return Err(ApiError::invalid(format!(

@@ -21,7 +21,7 @@ use crate::app::AppState;
 use crate::audit::AuditEntry;
 use crate::auth::{Auth, Permission, SandboxScope};
 use crate::control::{self, AccountRow};
-use crate::error::{ApiError, Json, Path, Query};
+use crate::error::{ApiError, Deferred, Path, Query};
 
 /// How long a sandbox lives.
 pub const KEEP: Duration = Duration::days(7);
@@ -134,13 +134,10 @@ fn mark_open(app: &AppState, account: &AccountRow, id: i64, location: &str, mut 
 #[utoipa::path(post, path = "/api/v1/sandboxes", tag = "sandboxes", security(("bearer" = [])), request_body = NewSandbox,
     responses((status = 202, body = Job), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 423, body = ErrorBody)))]
-pub async fn create(
-    State(app): State<AppState>,
-    auth: Auth,
-    Json(req): Json<NewSandbox>,
-) -> Result<Response, ApiError> {
+pub async fn create(State(app): State<AppState>, auth: Auth, body: Deferred<NewSandbox>) -> Result<Response, ApiError> {
     auth.require(Permission::RunBackups)?;
     auth.require_writable()?;
+    let req = body.parse()?;
     let backup = crate::backup_api::find_backup(&app, auth.account.id, req.backup_id).await?;
     if backup.state != JobState::Succeeded {
         return Err(ApiError::invalid(format!(

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::app::AppState;
 use crate::auth::{Auth, Permission};
 use crate::control;
-use crate::error::{ApiError, Json, Path};
+use crate::error::{ApiError, Deferred, Path};
 
 /// Passwords shorter than this are refused (the demo's are 10 characters and more).
 const MIN_PASSWORD: usize = 10;
@@ -86,10 +86,11 @@ pub async fn change(
     State(app): State<AppState>,
     auth: Auth,
     Path(id): Path<i64>,
-    Json(change): Json<TeamChange>,
+    body: Deferred<TeamChange>,
 ) -> Result<axum::Json<TeamMember>, ApiError> {
     auth.require(Permission::AccountSettings)?;
     auth.require_writable()?;
+    let change = body.parse()?;
     let password_hash = match &change.password {
         Some(p) => Some(new_password_hash(p).await?),
         None => None,
@@ -166,11 +167,12 @@ async fn staff_list_follows(app: &AppState, auth: &Auth) {
 pub async fn add(
     State(app): State<AppState>,
     auth: Auth,
-    Json(new): Json<NewTeamMember>,
+    body: Deferred<NewTeamMember>,
 ) -> Result<(StatusCode, axum::Json<TeamMember>), ApiError> {
     auth.require(Permission::AccountSettings)?;
     // The shop's users are part of the data a restore replaces.
     auth.require_writable()?;
+    let new = body.parse()?;
     let email = new.email.trim().to_string();
     if !crate::http::plausible_email(&email) {
         return Err(ApiError::invalid(format!(
