@@ -20,10 +20,23 @@ use crate::exports::{Cell, Cells, Dataset, ExportError, Plan, behind, table_colu
 /// Integer cents as a decimal amount (`1234` → `12.34`), NULL stays NULL. `expr` is
 /// evaluated several times: pass a column or an aggregate (computed once a group), not a
 /// subquery.
+///
+/// The sign is written apart and each part made positive after the division, so the
+/// smallest integer (whose `abs` SQLite refuses as an overflow) prints too.
 fn money(expr: &str) -> String {
     format!(
-        "CASE WHEN ({expr}) IS NULL THEN NULL ELSE printf('%s%d.%02d', CASE WHEN ({expr}) < 0 THEN '-' ELSE '' END, abs({expr}) / 100, abs({expr}) % 100) END"
+        "CASE WHEN ({expr}) IS NULL THEN NULL ELSE printf('%s%d.%02d', CASE WHEN ({expr}) < 0 THEN '-' ELSE '' END, abs(({expr}) / 100), abs(({expr}) % 100)) END"
     )
+}
+
+/// `sum(column)` that cannot fail: SQLite's `sum` stops the whole query with "integer
+/// overflow" when the total passes the 64-bit range, and one such row (stored before
+/// amounts were bounded, or restored from an old backup) would make every export of the
+/// dataset fail. `total` adds in floating point, exact below 2^53 cents (90 trillion
+/// dollars), and the cast then holds an absurd total at the 64-bit bound. No rows, or
+/// only empty ones, stay NULL as with `sum`.
+pub fn sum_within_range(column: &str) -> String {
+    format!("CASE WHEN count({column}) = 0 THEN NULL ELSE CAST(total({column}) AS INTEGER) END")
 }
 
 /// Where one of the columns that lead a CSV row comes from.
@@ -72,7 +85,7 @@ fn shape(dataset: Dataset) -> (&'static str, Vec<(&'static str, Lead)>) {
                     "total_cost",
                     Lead::Beside {
                         key: "ticket_id",
-                        value: money("sum(total_cents)"),
+                        value: money(&sum_within_range("total_cents")),
                         from: "invoices",
                         absent: "",
                     },
@@ -91,7 +104,7 @@ fn shape(dataset: Dataset) -> (&'static str, Vec<(&'static str, Lead)>) {
                     "lifetime_spend",
                     Lead::Beside {
                         key: "i.customer_id",
-                        value: money("sum(p.amount_cents)"),
+                        value: money(&sum_within_range("p.amount_cents")),
                         from: "invoices i JOIN payments p ON p.invoice_id = i.id",
                         absent: "0.00",
                     },
@@ -455,6 +468,39 @@ mod tests {
         assert_eq!(
             export(&c, "invoices", None, "payment_method"),
             expect(&[(20, "cash"), (21, "card + cash"), (22, "card"), (23, ""), (24, "")])
+        );
+    }
+
+    #[test]
+    fn amounts_past_the_64_bit_range_do_not_stop_an_export() {
+        // Rows stored before amounts were bounded: their sums pass i64::MAX, and one
+        // invoice holds i64::MIN, whose `abs` SQLite refuses.
+        let c = shop();
+        c.execute_batch(&format!(
+            "INSERT INTO invoices (id, shop_id, customer_id, ticket_id, number, total_cents, created_at, updated_at)
+                 VALUES (30, 1, 2, 11, 'INV-30', {max}, '2026-03-02', '2026-03-02'),
+                        (31, 1, 2, 11, 'INV-31', {max}, '2026-03-02', '2026-03-02'),
+                        (32, 1, 2, NULL, 'INV-32', {min}, '2026-03-02', '2026-03-02');
+             INSERT INTO payments (invoice_id, method, amount_cents, paid_at, created_at, updated_at)
+                 VALUES (30, 'cash', {max}, '2026-03-02', '2026-03-02', '2026-03-02'),
+                        (31, 'cash', {max}, '2026-03-02', '2026-03-02', '2026-03-02');",
+            max = i64::MAX,
+            min = i64::MIN
+        ))
+        .unwrap();
+        let held = "92233720368547758.07";
+        assert_eq!(export(&c, "tickets", None, "total_cost")[&11], held);
+        assert_eq!(export(&c, "tickets", None, "total_cost")[&10], "3.50");
+        assert_eq!(export(&c, "customers", None, "lifetime_spend")[&2], held);
+        assert_eq!(export(&c, "customers", None, "lifetime_spend")[&1], "3.60");
+        let amounts = export(&c, "invoices", None, "amount");
+        assert_eq!(amounts[&32], "-92233720368547758.08");
+        assert_eq!(amounts[&30], held);
+        assert_eq!(amounts[&23], "");
+        assert_eq!(
+            export(&c, "tickets", None, "total_cost")[&12],
+            "",
+            "an invoice without a total"
         );
     }
 

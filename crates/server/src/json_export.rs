@@ -383,9 +383,10 @@ fn spec(conn: &Connection, plan: &Plan, filter: &str, filtered: bool, layout: &m
             Spec {
                 sql: format!(
                     "SELECT t.*, \
-                     coalesce((SELECT sum(p.amount_cents) FROM invoices i JOIN payments p ON p.invoice_id = i.id WHERE i.customer_id = t.id), 0), \
+                     coalesce((SELECT {} FROM invoices i JOIN payments p ON p.invoice_id = i.id WHERE i.customer_id = t.id), 0), \
                      (SELECT max(k.created_at) FROM tickets k WHERE k.customer_id = t.id) \
-                     FROM customers t{filter} ORDER BY t.id"
+                     FROM customers t{filter} ORDER BY t.id",
+                    crate::csv_export::sum_within_range("p.amount_cents")
                 ),
                 shape: layout.add_shape(Shape::named(&names)),
                 joined: vec![],
@@ -804,6 +805,25 @@ mod tests {
             [10, 12]
         );
         assert_eq!(customers[1]["lifetime_spend_cents"], 0);
+    }
+
+    #[test]
+    fn a_customer_whose_payments_pass_the_64_bit_range_is_exported_at_the_bound() {
+        let conn = shop();
+        conn.execute_batch(&format!(
+            "INSERT INTO payments (invoice_id, amount_cents) VALUES (20, {max}), (20, {max});",
+            max = i64::MAX
+        ))
+        .unwrap();
+        let customers = export(&conn, "customers", None);
+        let spend: Vec<i64> = customers
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["lifetime_spend_cents"].as_i64().unwrap())
+            .collect();
+        assert!(spend.contains(&i64::MAX), "{spend:?}");
+        assert!(spend.contains(&0), "{spend:?}");
     }
 
     #[test]
