@@ -49,6 +49,51 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
+/// Writes the rules `shopdata` checks on each resource's request bodies into their
+/// schemas: the range of a whole number, the words a field allows, the digits a card's
+/// last four must be. One list of rules, so the document cannot drift from the checks.
+/// Records (responses) are left as they are: rows stored before a rule came in, or
+/// restored from an older backup, may lie outside it. Text lengths stay in the 422
+/// message: the rule counts bytes, which JSON Schema's `maxLength` cannot say.
+fn with_column_rules(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    use utoipa::openapi::{RefOr, Schema};
+    let Some(components) = doc.components.as_mut() else {
+        return doc;
+    };
+    for (spec, [_record, input, patch]) in RESOURCE_SCHEMAS {
+        for name in [input, patch] {
+            let Some(RefOr::T(Schema::Object(body))) = components.schemas.get_mut(name) else {
+                continue;
+            };
+            for column in spec.columns {
+                let Some(RefOr::T(Schema::Object(field))) = body.properties.get_mut(column.name) else {
+                    continue;
+                };
+                let (low, high) = column.range;
+                if low != i64::MIN {
+                    field.minimum = Some(utoipa::Number::Int(low as isize));
+                }
+                if high != i64::MAX {
+                    field.maximum = Some(utoipa::Number::Int(high as isize));
+                }
+                if let Some(words) = column.allowed {
+                    let mut values: Vec<JsonValue> = words.iter().map(|w| JsonValue::from(*w)).collect();
+                    // A field that may be left out may also be sent as null.
+                    if matches!(&field.schema_type, SchemaType::Array(types) if types.contains(&Type::Null)) {
+                        values.push(JsonValue::Null);
+                    }
+                    field.enum_values = Some(values);
+                }
+                if column.digits {
+                    field.pattern = Some(format!("^[0-9]{{{}}}$", column.max_len));
+                }
+            }
+        }
+    }
+    doc
+}
+
 /// Adds to every operation of the document the errors any request can meet before its
 /// handler runs, where the handler's own list leaves them out: 400 (a path id or query
 /// that does not parse), 401 (no or an expired token, on routes that need one), and for
@@ -136,7 +181,9 @@ pub fn router(app: AppState) -> axum::Router {
         .routes(routes!(crate::backup_api::recovery_key))
         .routes(routes!(get_notifications, put_notifications))
         .split_for_parts();
-    let doc_json = with_common_errors(doc).to_pretty_json().unwrap_or_else(|_| "{}".into());
+    let doc_json = with_common_errors(with_column_rules(doc))
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".into());
     // The same shop-data routes again, for `/sandboxes/{id}/api/v1/…`.
     let (shop, _) = shop_routes().split_for_parts();
     let shop = crate::sandboxes::ShopRouter(shop.with_state(app.clone()));
@@ -709,6 +756,9 @@ macro_rules! resource_handlers {
         pub mod $module {
             use super::*;
 
+            /// The names of the record's, the input's and the patch's schemas.
+            pub const SCHEMAS: [&str; 3] = [stringify!($record), stringify!($input), stringify!($patch)];
+
             #[utoipa::path(get, path = $list_path, tag = $tag, security(("bearer" = [])), params(ListParams),
                 responses((status = 200, body = Page<$record>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
             pub async fn list(State(app): State<AppState>, auth: Auth, Query(q): Query<HashMap<String, String>>) -> Result<axum::Json<JsonValue>, ApiError> {
@@ -842,6 +892,20 @@ resource_handlers!(
     "/api/v1/transactions/{id}",
     "transactions"
 );
+
+/// Each resource's rules beside the names of its schemas in the OpenAPI document.
+static RESOURCE_SCHEMAS: [(&Spec, [&str; 3]); 10] = [
+    (&shopdata::SHOPS, shops::SCHEMAS),
+    (&shopdata::CUSTOMERS, customers::SCHEMAS),
+    (&shopdata::TICKETS, tickets::SCHEMAS),
+    (&shopdata::INVOICES, invoices::SCHEMAS),
+    (&shopdata::INVENTORY, inventory::SCHEMAS),
+    (&shopdata::PAYMENTS, payments::SCHEMAS),
+    (&shopdata::TICKET_NOTES, ticket_notes::SCHEMAS),
+    (&shopdata::COMMUNICATIONS, communications::SCHEMAS),
+    (&shopdata::INVOICE_LINES, invoice_lines::SCHEMAS),
+    (&shopdata::TRANSACTIONS, transactions::SCHEMAS),
+];
 
 // ---------------------------------------------------------------- portal
 

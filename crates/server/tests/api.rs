@@ -1527,3 +1527,76 @@ async fn the_role_is_checked_before_the_body_and_a_large_body_hears_413_not_a_re
     }
     assert_eq!(server.counts("demo"), before, "nothing was stored");
 }
+
+/// The rules the OpenAPI document states on request bodies (ranges, allowed words, card
+/// digits) are the rules the server keeps: each bound is accepted and one past it is
+/// refused, each allowed word is accepted and another word refused, on every resource.
+#[tokio::test]
+async fn the_openapi_document_states_the_rules_the_server_keeps() {
+    let server = TestServer::start();
+    let owner = server.sign_in("owner").await;
+    let (_, doc) = raw(&owner, Method::GET, "/api/v1/openapi.json", None).await;
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["PaymentInput"]["properties"]["amount_cents"]["maximum"],
+        1_000_000_000_000i64
+    );
+    assert_eq!(schemas["InvoiceLinePatch"]["properties"]["quantity"]["minimum"], 1);
+    assert!(
+        schemas["CommunicationPatch"]["properties"]["channel"]["enum"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::Null),
+        "a patch may send null"
+    );
+    let mut unique = 10_000;
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let Some(reference) = item["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
+        else {
+            continue;
+        };
+        let name = reference.trim_start_matches("#/components/schemas/");
+        let Some(properties) = schemas[name]["properties"].as_object() else {
+            continue;
+        };
+        for (field, rule) in properties {
+            let mut tries: Vec<(Value, bool)> = Vec::new();
+            if let Some(max) = rule["maximum"].as_i64() {
+                tries.extend([(json!(max), true), (json!(max + 1), false)]);
+            }
+            if let Some(min) = rule["minimum"].as_i64() {
+                tries.extend([(json!(min), true), (json!(min - 1), false)]);
+            }
+            if let Some(words) = rule["enum"].as_array() {
+                tries.extend(words.iter().filter(|w| !w.is_null()).map(|w| (w.clone(), true)));
+                tries.push((json!("not-a-listed-word"), false));
+            }
+            if let Some(pattern) = rule["pattern"].as_str() {
+                assert_eq!(pattern, "^[0-9]{4}$", "{name}.{field}");
+                tries.extend([(json!("0042"), true), (json!("42a4"), false), (json!("00421"), false)]);
+            }
+            for (value, ok) in tries {
+                unique += 1;
+                let (url, body) = request_for(&Method::POST, path, unique);
+                let mut body: Value = serde_json::from_str(&body.unwrap().0).unwrap();
+                body[field] = value.clone();
+                let (status, v) = raw(
+                    &owner,
+                    Method::POST,
+                    &url,
+                    Some((&body.to_string(), "application/json")),
+                )
+                .await;
+                if ok {
+                    assert_eq!(status, StatusCode::CREATED, "{path} {field}={value}: {v}");
+                } else {
+                    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path} {field}={value}: {v}");
+                    assert!(v["error"]["message"].as_str().unwrap().contains(field.as_str()), "{v}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 40, "only {checked} rules tried");
+}
