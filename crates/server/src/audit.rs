@@ -100,11 +100,26 @@ impl AuditKey {
 /// Appends an entry; returns its sequence number.
 pub fn append(conn: &mut Connection, key: &AuditKey, entry: &AuditEntry) -> rusqlite::Result<i64> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let (count, prev): (i64, String) = tx.query_row("SELECT count, hash FROM audit_head WHERE id = 1", [], |r| {
-        Ok((r.get(0)?, r.get(1)?))
-    })?;
+    let (count, prev, mac): (i64, String, String) =
+        tx.query_row("SELECT count, hash, mac FROM audit_head WHERE id = 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
     let seq = count + 1;
     let hash = key.row_hash(seq, entry, &prev);
+    // A head changed behind the server's back stays unsigned, so the entries written
+    // after it cannot make a shortened or emptied log pass `verify`.
+    let head_intact = key.head_mac(count, &prev) == mac;
+    if !head_intact {
+        tracing::error!(
+            rows = count,
+            "the audit log's head was changed outside the server; `audit verify` reports it"
+        );
+    }
+    let new_mac = if head_intact {
+        key.head_mac(seq, &hash)
+    } else {
+        String::new()
+    };
     tx.execute(
         "INSERT INTO audit_log (seq, at, account, user, event_type, action, resource, ip, result, detail, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -125,10 +140,21 @@ pub fn append(conn: &mut Connection, key: &AuditKey, entry: &AuditEntry) -> rusq
     )?;
     tx.execute(
         "UPDATE audit_head SET count = ?1, hash = ?2, mac = ?3 WHERE id = 1",
-        params![seq, hash, key.head_mac(seq, &hash)],
+        params![seq, hash, new_mac],
     )?;
     tx.commit()?;
     Ok(seq)
+}
+
+/// Signs the head of a log that has no rows yet (a new `server.db`), so that an emptied
+/// log with its head set back to the start is told apart from one never written.
+pub fn sign_empty_head(conn: &Connection, key: &AuditKey) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE audit_head SET mac = ?1 WHERE id = 1 AND count = 0 AND hash = '' AND mac = ''
+         AND NOT EXISTS (SELECT 1 FROM audit_log)",
+        [key.head_mac(0, "")],
+    )?;
+    Ok(())
 }
 
 /// Where the chain is broken.
@@ -145,11 +171,16 @@ pub fn verify(conn: &Connection, key: &AuditKey) -> Result<i64, VerifyError> {
         conn.query_row("SELECT count, hash, mac FROM audit_head WHERE id = 1", [], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?;
-    if head_count > 0 && key.head_mac(head_count, &head_hash) != head_mac {
+    if key.head_mac(head_count, &head_hash) != head_mac {
         return Err(VerifyError::Broken(ChainBreak {
             seq: head_count,
-            reason: "the log's head (row count and last hash) was changed: rows at the end were removed or added"
-                .into(),
+            reason: if head_count == 0 {
+                "the log's head was set back to an empty log: its rows were removed (a log made before \
+                 2026-12-02 and never written to also reads so)"
+                    .into()
+            } else {
+                "the log's head (row count and last hash) was changed: rows at the end were removed or added".into()
+            },
         }));
     }
     let mut stmt = conn.prepare(&format!(
@@ -218,6 +249,8 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         crate::db::migrate(&mut conn, crate::control::MIGRATIONS).unwrap();
         let key = AuditKey([7u8; 32]);
+        sign_empty_head(&conn, &key).unwrap();
+        assert_eq!(verify(&conn, &key).unwrap(), 0, "a new log is intact");
         for i in 0..5 {
             let e = AuditEntry {
                 at: format!("2026-11-30T10:0{i}:00Z"),
@@ -298,6 +331,60 @@ mod tests {
              UPDATE audit_head SET count = 3, hash = (SELECT hash FROM audit_log WHERE seq = 3);",
         );
         assert_eq!(broken_at(&conn, &key), 3);
+    }
+
+    #[test]
+    fn an_emptied_log_with_its_head_set_back_is_caught_and_stays_caught_after_new_rows() {
+        let (mut conn, key) = setup();
+        tamper(
+            &conn,
+            "DELETE FROM audit_log; UPDATE audit_head SET count = 0, hash = '', mac = '';",
+        );
+        assert_eq!(broken_at(&conn, &key), 0);
+        // The server goes on writing: its new rows do not make the log pass again.
+        let e = AuditEntry {
+            at: "2026-11-30T11:00:00Z".into(),
+            account: "demo".into(),
+            user: "owner@demo.repairops.test".into(),
+            event_type: "login".into(),
+            action: "login".into(),
+            resource: "/api/v1/auth/login".into(),
+            ip: "127.0.0.1".into(),
+            result: "success".into(),
+            detail: String::new(),
+        };
+        append(&mut conn, &key, &e).unwrap();
+        append(&mut conn, &key, &e).unwrap();
+        assert!(
+            verify(&conn, &key).is_err(),
+            "the rows written after it must not hide the emptying"
+        );
+        // Signing again is only for a log never written: it does not take here.
+        sign_empty_head(&conn, &key).unwrap();
+        assert!(verify(&conn, &key).is_err());
+    }
+
+    #[test]
+    fn rows_cut_from_the_end_stay_caught_after_new_rows() {
+        let (mut conn, key) = setup();
+        tamper(
+            &conn,
+            "DELETE FROM audit_log WHERE seq >= 4;
+             UPDATE audit_head SET count = 3, hash = (SELECT hash FROM audit_log WHERE seq = 3);",
+        );
+        let e = entry_like(&conn);
+        append(&mut conn, &key, &e).unwrap();
+        assert!(verify(&conn, &key).is_err());
+    }
+
+    /// A copy of the first row's entry.
+    fn entry_like(conn: &Connection) -> AuditEntry {
+        conn.query_row(
+            &format!("SELECT {ENTRY_COLUMNS} FROM audit_log WHERE seq = 1"),
+            [],
+            |r| entry_from_row(r, 0),
+        )
+        .unwrap()
     }
 
     #[test]

@@ -267,8 +267,12 @@ async fn ccpa_delete(app: &AppState, auth: &Auth, email: &str) -> Result<Deletio
     let listed: Vec<(i64, String)> = ids.into_iter().collect();
     // Tests stop a deletion here, found but not yet in the ledger (off the runtime's
     // threads, which a pause would block).
-    if crate::faults::armed("ccpa.found") {
-        let _ = tokio::task::spawn_blocking(|| crate::faults::point("ccpa.found")).await;
+    if crate::faults::armed("ccpa.found")
+        && let Err(e) = tokio::task::spawn_blocking(|| crate::faults::point("ccpa.found")).await
+        && e.is_panic()
+    {
+        // A panic asked for here is the request's, as anywhere else.
+        std::panic::resume_unwind(e.into_panic());
     }
     let request_id = app
         .control

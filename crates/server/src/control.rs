@@ -201,7 +201,33 @@ ALTER TABLE deletion_ledger ADD COLUMN customer_created_at TEXT;
     r#"
 ALTER TABLE backups ADD COLUMN purge_pending INTEGER NOT NULL DEFAULT 0;
 "#,
+    // From here on the empty audit log's head is signed too (`migrate`, below): SQL
+    // cannot sign, so the step itself only marks where that began.
+    r#"
+SELECT 1;
+"#,
 ];
+
+/// The migration from which an empty audit log's head is signed.
+const SIGNED_EMPTY_HEAD: usize = 9;
+
+/// Brings `server.db` up to date. A database that had not reached
+/// [`SIGNED_EMPTY_HEAD`] gets its empty audit head signed with the audit key (made if
+/// there is none), once: a log emptied later, its head set back to the start, then no
+/// longer passes as one that never had a row (`audit::verify`), and the server does not
+/// sign such a head when it next writes (`audit::append`).
+pub fn migrate(conn: &mut rusqlite::Connection, data: &std::path::Path) -> Result<(), String> {
+    let before: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+        .map_err(|e| format!("cannot read server.db's version: {e}"))? as usize;
+    crate::db::migrate(conn, MIGRATIONS).map_err(|e| format!("cannot migrate server.db: {e}"))?;
+    if before < SIGNED_EMPTY_HEAD {
+        let key =
+            crate::audit::AuditKey::load_or_create(data).map_err(|e| format!("cannot load the audit key: {e}"))?;
+        crate::audit::sign_empty_head(conn, &key).map_err(|e| format!("cannot sign the audit log's head: {e}"))?;
+    }
+    Ok(())
+}
 
 /// The shop's time zone, by which its backups run and its date filters count days
 /// (UTC if the stored name is not one chrono-tz knows; the API refuses such names).
@@ -413,7 +439,13 @@ pub fn revoke_token(conn: &Connection, token: &str) -> rusqlite::Result<()> {
 /// A control plane in `dir/server.db` for unit tests, holding one account: id 1, `demo`.
 #[cfg(test)]
 pub(crate) fn open_for_test(dir: &std::path::Path) -> crate::db::Db {
-    let control = crate::db::Db::open(&dir.join("server.db"), |c| crate::db::migrate(c, MIGRATIONS)).unwrap();
+    let mut migrated = Ok(());
+    let control = crate::db::Db::open(&dir.join("server.db"), |c| {
+        migrated = migrate(c, dir);
+        Ok(())
+    })
+    .unwrap();
+    migrated.unwrap();
     control.with_writer(|c| {
         c.execute(
             "INSERT INTO accounts (id, slug, name, plan, timezone, admin_email, created_at)

@@ -389,7 +389,7 @@ pub fn seed(config: &Config, slug: &str, plan: Plan, timezone: &str, size: Size)
     std::fs::create_dir_all(&config.data).map_err(|e| format!("cannot create {}: {e}", config.data.display()))?;
     let mut control_db = crate::db::open_connection(&config.data.join("server.db"))
         .map_err(|e| format!("cannot open server.db: {e}"))?;
-    crate::db::migrate(&mut control_db, control::MIGRATIONS).map_err(|e| format!("cannot migrate server.db: {e}"))?;
+    control::migrate(&mut control_db, &config.data)?;
     let domain = format!("{slug}.repairops.test");
     let name = if slug == "demo" {
         "Demo Phone & PC Repair".to_string()
@@ -751,7 +751,7 @@ pub fn ensure_demo(config: &Config) -> Result<Option<SeedReport>, String> {
     std::fs::create_dir_all(&config.data).map_err(|e| format!("cannot create {}: {e}", config.data.display()))?;
     let mut conn = crate::db::open_connection(&config.data.join("server.db"))
         .map_err(|e| format!("cannot open server.db: {e}"))?;
-    crate::db::migrate(&mut conn, control::MIGRATIONS).map_err(|e| format!("cannot migrate server.db: {e}"))?;
+    control::migrate(&mut conn, &config.data)?;
     if control::account_by_slug(&conn, "demo")
         .map_err(|e| format!("cannot read accounts: {e}"))?
         .is_some()

@@ -912,6 +912,17 @@ async fn the_audit_log_records_writes_and_verify_catches_tampering() {
     assert_eq!(bad.status.code(), Some(3));
     let text = String::from_utf8_lossy(&bad.stdout);
     assert!(text.contains("row 3") && text.contains("edited"), "{text}");
+    // The whole log emptied and its head set back to the start (it passed as "intact:
+    // 0 rows" before the empty head was signed).
+    conn.execute_batch(
+        "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log;
+         UPDATE audit_head SET count = 0, hash = '', mac = '';",
+    )
+    .unwrap();
+    let emptied = verify();
+    assert_eq!(emptied.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&emptied.stdout);
+    assert!(text.contains("set back to an empty log"), "{text}");
 }
 
 #[tokio::test]
@@ -1402,7 +1413,11 @@ async fn metrics_show_backup_age_and_request_latencies() {
 #[tokio::test]
 async fn a_request_whose_handler_panics_gets_a_readable_500_and_the_server_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start_env(&dir.path().join("data"), &[], &[("REPAIROPS_PANIC_AT", "http.create")]);
+    let server = TestServer::start_env(
+        &dir.path().join("data"),
+        &[],
+        &[("REPAIROPS_PANIC_AT", "http.create,ccpa.found")],
+    );
     let owner = server.sign_in("owner").await;
     let body = r#"{"shop_id": 1, "first_name": "Ada", "last_name": "Bug"}"#;
     for _ in 0..2 {
@@ -1433,6 +1448,22 @@ async fn a_request_whose_handler_panics_gets_a_readable_500_and_the_server_goes_
         .filter(|e| e["action"] == "POST /api/v1/customers" && e["result"] == "failure" && e["detail"] == "500")
         .count();
     assert_eq!(failed, 2, "{page}");
+    // A panic inside a deletion on request, after the customer was found: a 500, and
+    // nothing deleted (it was swallowed before, and the deletion went on).
+    let customer = owner.get::<Customer>(1).await.unwrap();
+    let email = customer.email.clone().unwrap();
+    let (status, v) = raw(
+        &owner,
+        Method::POST,
+        "/api/v1/compliance/ccpa",
+        Some((
+            &json!({"email": email, "kind": "delete"}).to_string(),
+            "application/json",
+        )),
+    )
+    .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+    assert_eq!(owner.get::<Customer>(1).await.unwrap(), customer);
 }
 
 /// A caller hears first what they can act on: without the role, 403 whatever the body
