@@ -250,6 +250,10 @@ impl Jobs {
                 l.job.state = JobState::Succeeded;
                 l.job.result = Some(result);
                 l.job.phase = Some("done".into());
+                // Each phase counts from zero (a backup's copy to the secondary after
+                // its write to the primary): a finished job reads as all done, not as
+                // wherever its last phase's counter stood.
+                l.job.bytes_done = l.job.bytes_total;
             }
             Err(e) => {
                 l.job.state = JobState::Failed;
@@ -411,7 +415,32 @@ pub fn panic_as_error<T>(what: &str, body: impl FnOnce() -> Result<T, String>) -
 
 #[cfg(test)]
 mod tests {
-    use super::panic_as_error;
+    use std::sync::Arc;
+
+    use repairops_vault::Progress;
+
+    use super::*;
+
+    #[test]
+    fn a_finished_job_reads_as_all_done_and_a_failed_one_where_it_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let jobs = Arc::new(Jobs::new(
+            crate::control::open_for_test(dir.path()),
+            Arc::new(Events::default()),
+        ));
+        let job = jobs.start(1, "demo", "backup").unwrap();
+        job.phase("writing", Some(1000));
+        job.advance(1000);
+        job.phase("copying", Some(800));
+        job.advance(10);
+        let done = job.succeed(serde_json::json!({})).unwrap();
+        assert_eq!((done.bytes_done, done.bytes_total), (800, 800));
+        let job = jobs.start(1, "demo", "export").unwrap();
+        job.phase("writing", Some(500));
+        job.advance(120);
+        let failed = job.fail("the disk is full".into()).unwrap();
+        assert_eq!((failed.bytes_done, failed.bytes_total), (120, 500));
+    }
 
     #[test]
     fn a_panic_in_a_job_body_becomes_its_error_and_results_pass_through() {
