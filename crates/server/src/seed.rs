@@ -468,6 +468,9 @@ fn fill(
     for table in crate::live::TABLES.iter().rev() {
         tx.execute(&format!("DELETE FROM {table}"), [])?;
     }
+    // And the ids count from 1 again (live migration 3: they would go on from the old
+    // rows', and the seeded sign-ins name users 1, 2, 3 and 5).
+    tx.execute("DELETE FROM sqlite_sequence", [])?;
     let _ = std::fs::remove_dir_all(attachments);
     let _ = std::fs::create_dir_all(attachments);
     let end = anchor();
@@ -784,6 +787,44 @@ pub fn demo_sign_ins() -> Vec<(Role, String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refill_gives_the_same_data_and_every_sign_in_names_its_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let dump = || {
+            let live = Connection::open(config.account_dir("acme").join("live.db")).unwrap();
+            let rows: Vec<(i64, String)> = live
+                .prepare("SELECT id, name FROM users UNION ALL SELECT max(id), count(*) FROM tickets ORDER BY 1")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get::<_, String>(1).unwrap_or_default())))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            let control = Connection::open(dir.path().join("server.db")).unwrap();
+            let named: Vec<i64> = control
+                .prepare("SELECT user_id FROM identities ORDER BY user_id")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect();
+            for id in &named {
+                assert!(
+                    rows.iter().any(|(u, _)| u == id),
+                    "sign-in names user {id}, not in {rows:?}"
+                );
+            }
+            rows
+        };
+        seed(&config, "acme", Plan::Pro, "UTC", Size::Small).unwrap();
+        let first = dump();
+        seed(&config, "acme", Plan::Pro, "UTC", Size::Small).unwrap();
+        assert_eq!(dump(), first, "a refill is the first seed again");
+    }
 
     #[test]
     fn imeis_pass_luhn() {
