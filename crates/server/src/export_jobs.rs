@@ -178,13 +178,14 @@ pub async fn sweep(app: &AppState, now: DateTime<Utc>) {
     }
 }
 
-/// Sweeps expired exports and sandboxes at start and every ten minutes until the
-/// process ends.
+/// Sweeps expired exports and sandboxes, and email log entries past 90 days, at start
+/// and every ten minutes until the process ends.
 pub fn spawn_sweeper(app: AppState) {
     tokio::spawn(async move {
         loop {
             sweep(&app, app.clock.now()).await;
             crate::sandboxes::sweep(&app, app.clock.now()).await;
+            crate::mail::sweep_log(&app.control, app.clock.now()).await;
             tokio::time::sleep(std::time::Duration::from_secs(600)).await;
         }
     });

@@ -161,17 +161,51 @@ pub fn send_notice(app: &AppState, account: &AccountRow, kind: &str, data: &Valu
                     chrono::Utc::now().to_rfc3339()
                 ],
             );
-            let _ = c.execute(
-                "DELETE FROM email_log WHERE at < ?1",
-                [(chrono::Utc::now() - chrono::Duration::days(90)).to_rfc3339()],
-            );
         });
     });
+}
+
+/// Deletes email log entries older than 90 days; run by the sweeper every ten minutes,
+/// so a server that sends no mail for months still keeps no older ones.
+pub async fn sweep_log(control: &crate::db::Db, now: chrono::DateTime<chrono::Utc>) {
+    let before = (now - chrono::Duration::days(90)).to_rfc3339();
+    let result = control
+        .write(move |c| Ok(c.execute("DELETE FROM email_log WHERE at < ?1", [before])?))
+        .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e.message, "old email log entries could not be deleted");
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_email_log_keeps_90_days() {
+        let dir = tempfile::tempdir().unwrap();
+        let control = crate::control::open_for_test(dir.path());
+        let now = chrono::Utc::now();
+        control.with_writer(|c| {
+            for days in [91, 89, 0] {
+                c.execute(
+                    "INSERT INTO email_log (account_id, recipient, subject, result, at) VALUES (1, 'a@example.com', ?1, 'sent', ?2)",
+                    params![format!("{days} days ago"), (now - chrono::Duration::days(days)).to_rfc3339()],
+                )
+                .unwrap();
+            }
+        });
+        sweep_log(&control, now).await;
+        let left: Vec<String> = control.with_writer(|c| {
+            c.prepare("SELECT subject FROM email_log ORDER BY at")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect()
+        });
+        assert_eq!(left, ["89 days ago", "0 days ago"]);
+    }
     use repairops_api::{Account, AccountMode, Plan};
     use serde_json::json;
 
