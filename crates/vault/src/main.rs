@@ -39,6 +39,75 @@ struct KeyArgs {
     /// Name of the environment variable holding the passphrase.
     #[arg(long, global = true)]
     password_env: Option<String>,
+    /// Name of a master key kept in the OS credential store (Secret Service, macOS
+    /// Keychain, Windows Credential Manager) instead of a file (`init` creates it when
+    /// missing).
+    #[arg(long, global = true, conflicts_with_all = ["key_file", "password_env"])]
+    key_keyring: Option<String>,
+}
+
+/// The OS credential store's entry for a master key named `name` (service
+/// `repairops-vault`): it holds the key file's text, so a key moves between a file and
+/// the store unchanged.
+fn keyring_entry(name: &str) -> Result<keyring::Entry, VaultError> {
+    if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+        return Err(VaultError::InvalidInput(
+            "a key's name in the credential store is 1 to 200 characters on one line".into(),
+        ));
+    }
+    keyring::Entry::new("repairops-vault", name).map_err(|e| keyring_error(name, e))
+}
+
+fn keyring_error(name: &str, e: keyring::Error) -> VaultError {
+    VaultError::InvalidInput(match e {
+        keyring::Error::NoEntry => {
+            format!("the OS credential store holds no key named {name:?} (`init --key-keyring {name}` makes one)")
+        }
+        keyring::Error::NoStorageAccess(_) | keyring::Error::PlatformFailure(_) => format!(
+            "the OS credential store cannot be reached or is locked ({e}); unlock it (log in to the desktop), or use --key-file"
+        ),
+        other => format!("the OS credential store refused the key {name:?}: {other}"),
+    })
+}
+
+/// Reads the master key named `name` from the OS credential store; with `create`, makes
+/// and stores a new one when there is none.
+fn keyring_key(name: &str, create: bool) -> Result<MasterKey, VaultError> {
+    let entry = keyring_entry(name)?;
+    match entry.get_password() {
+        Ok(text) => MasterKey::from_key_file(&text).ok_or_else(|| {
+            VaultError::InvalidInput(format!(
+                "the OS credential store's entry {name:?} does not hold a repairops-vault key"
+            ))
+        }),
+        Err(keyring::Error::NoEntry) if create => {
+            let key = MasterKey::generate();
+            store_in_keyring(name, &key)?;
+            eprintln!(
+                "stored a new key as {name:?} in the OS credential store: keep a copy of it away from this computer"
+            );
+            Ok(key)
+        }
+        Err(e) => Err(keyring_error(name, e)),
+    }
+}
+
+/// Stores `key` under `name` and reads it back through a new entry, so a store that
+/// only seemed to take it (a locked or mock one) is found out now, not at the restore.
+fn store_in_keyring(name: &str, key: &MasterKey) -> Result<(), VaultError> {
+    let text = key.to_key_file();
+    keyring_entry(name)?
+        .set_password(&text)
+        .map_err(|e| keyring_error(name, e))?;
+    let back = keyring_entry(name)?
+        .get_password()
+        .map_err(|e| keyring_error(name, e))?;
+    if back != text {
+        return Err(VaultError::InvalidInput(format!(
+            "the OS credential store did not keep the key {name:?}"
+        )));
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -185,6 +254,9 @@ fn out(text: &str) {
 }
 
 fn provider(key: &KeyArgs, what: &str) -> Result<Box<dyn KeyProvider>, VaultError> {
+    if let Some(name) = &key.key_keyring {
+        return Ok(Box::new(keyring_key(name, false)?));
+    }
     load_provider(key.key_file.as_deref(), key.password_env.as_deref(), what, false)
 }
 
@@ -229,7 +301,7 @@ fn load_provider(
             Ok(Box::new(Passphrase::new(secret)))
         }
         (None, None) => Err(VaultError::InvalidInput(format!(
-            "give the {what} key with --key-file FILE or --password-env VAR"
+            "give the {what} key with --key-file FILE, --password-env VAR or --key-keyring NAME"
         ))),
     }
 }
@@ -376,12 +448,15 @@ fn run(cli: Cli) -> Result<(), VaultError> {
             chunk_size_kib,
         } => {
             let backend: Arc<dyn repairops_vault::Backend> = Arc::new(Location::parse(&url, None)?.open()?);
-            let key = load_provider(
-                cli.key.key_file.as_deref(),
-                cli.key.password_env.as_deref(),
-                "repository",
-                true,
-            )?;
+            let key: Box<dyn KeyProvider> = match &cli.key.key_keyring {
+                Some(name) => Box::new(keyring_key(name, true)?),
+                None => load_provider(
+                    cli.key.key_file.as_deref(),
+                    cli.key.password_env.as_deref(),
+                    "repository",
+                    true,
+                )?,
+            };
             let options = repairops_vault::InitOptions {
                 pack_size: pack_size_mib.saturating_mul(1024 * 1024),
                 compression_level,
@@ -638,6 +713,16 @@ fn run(cli: Cli) -> Result<(), VaultError> {
                     let key = MasterKey::generate();
                     let new_id = repo.add_key(&key)?;
                     write_secret_file(current, &key.to_key_file())?;
+                    repo.backend().delete(&format!("keys/{}", old.to_hex()))?;
+                    new_id
+                }
+                (None, None, None) if cli.key.key_keyring.is_some() => {
+                    // The same order with the key in the credential store: the old key
+                    // object goes once the store holds the new key.
+                    let name = cli.key.key_keyring.as_deref().unwrap_or_default();
+                    let key = MasterKey::generate();
+                    let new_id = repo.add_key(&key)?;
+                    store_in_keyring(name, &key)?;
                     repo.backend().delete(&format!("keys/{}", old.to_hex()))?;
                     new_id
                 }
