@@ -202,6 +202,8 @@ fn is_loopback_endpoint(endpoint: &str) -> bool {
 pub struct OpendalBackend {
     op: blocking::Operator,
     location: String,
+    /// The folder of a local repository (`None` for S3).
+    local_root: Option<std::path::PathBuf>,
     // The runtime OpenDAL's blocking calls run on; shut down without blocking on drop,
     // so a backend may be dropped anywhere, async code included.
     runtime: Option<tokio::runtime::Runtime>,
@@ -292,6 +294,10 @@ impl OpendalBackend {
         Ok(OpendalBackend {
             op,
             location: display,
+            local_root: match location {
+                Location::Local(path) => Some(path.clone()),
+                Location::S3 { .. } => None,
+            },
             runtime: Some(runtime),
         })
     }
@@ -350,6 +356,29 @@ impl Backend for OpendalBackend {
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        // A folder that is not there lists as empty; a path there that is not a folder
+        // (a file, a link to a drive not mounted) must not: prune would read "no
+        // snapshots" and delete every pack.
+        if let Some(root) = &self.local_root {
+            let folder = root.join(prefix.trim_end_matches('/'));
+            if let Ok(meta) = std::fs::symlink_metadata(&folder)
+                && !folder.is_dir()
+            {
+                let what = if meta.file_type().is_symlink() {
+                    "a link to a folder that is not there (a drive not mounted?)"
+                } else {
+                    "not a folder"
+                };
+                return Err(VaultError::Storage {
+                    location: self.location.clone(),
+                    op: "list",
+                    path: prefix.to_string(),
+                    retryable: false,
+                    not_found: false,
+                    message: format!("{} is {what}", folder.display()),
+                });
+            }
+        }
         let opts = opendal::options::ListOptions {
             recursive: true,
             ..Default::default()

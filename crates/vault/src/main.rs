@@ -589,9 +589,23 @@ fn run(cli: Cli) -> Result<(), VaultError> {
                 };
                 repairops_vault::forget(&repo, &policy, &progress)?
             } else {
+                // By name alone: a damaged snapshot can be forgotten too. One that is
+                // not there is still an error (a mistyped id must not pass in silence).
                 let ids = snapshot
                     .iter()
-                    .map(|s| repo.find_snapshot(s).map(|(id, _)| id))
+                    .map(|s| {
+                        let id = repo.snapshot_id(s)?;
+                        match repo
+                            .backend()
+                            .size(&repairops_vault::format::FileType::Snapshot.path(&id))?
+                        {
+                            Some(_) => Ok(id),
+                            None => Err(VaultError::NotFound {
+                                what: "snapshot",
+                                name: s.clone(),
+                            }),
+                        }
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 let _lock = repo.lock(false, "forget")?;
                 repairops_vault::forget_ids(&repo, &ids, &progress)?;

@@ -26,7 +26,9 @@ pub struct ForgetPolicy {
 /// is always kept, so a repository that stopped receiving backups is never emptied.
 pub fn forget(repo: &Repository, policy: &ForgetPolicy, progress: &dyn Progress) -> Result<Vec<Id>> {
     let _lock = repo.lock(false, "forget")?;
-    let snapshots = repo.snapshots()?;
+    // A snapshot that cannot be read is kept (its time is unknown): it is for a person
+    // to forget by id, and prune stops until then.
+    let (snapshots, _damaged) = repo.snapshots_lenient()?;
     // A window reaching before the first representable time keeps every snapshot.
     let cutoff = Duration::try_days(i64::from(policy.keep_within_days))
         .and_then(|window| policy.now.checked_sub_signed(window))

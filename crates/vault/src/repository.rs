@@ -349,20 +349,45 @@ impl Repository {
     }
 
     /// Finds a snapshot by full id, unique id prefix, or `latest`.
+    ///
+    /// `latest` is refused while any snapshot object cannot be read: the damaged one may
+    /// be the newest, and restoring the one before it without a word would hand back
+    /// older data as if it were the latest.
     pub fn find_snapshot(&self, name: &str) -> Result<(Id, Snapshot)> {
+        let name = name.trim();
+        if name == "latest" {
+            let (mut snapshots, damaged) = self.snapshots_lenient()?;
+            if let Some(VaultError::Corrupt { object, detail }) = damaged.into_iter().next() {
+                return Err(VaultError::corrupt(
+                    object,
+                    format!(
+                        "{detail}. It may be the newest snapshot, so `latest` is not guessed: name the \
+                         snapshot to use (see `snapshots`), or remove the damaged one with `forget --snapshot ID`"
+                    ),
+                ));
+            }
+            return snapshots.pop().ok_or_else(|| VaultError::NotFound {
+                what: "snapshot",
+                name: name.to_string(),
+            });
+        }
+        let id = self.snapshot_id(name)?;
+        Ok((id, self.read_snapshot(&id)?))
+    }
+
+    /// The id a full id or unique id prefix names, from the snapshot objects' names alone
+    /// (so a damaged snapshot can still be named, to forget it).
+    pub fn snapshot_id(&self, name: &str) -> Result<Id> {
         let name = name.trim();
         if name.len() == 64
             && let Ok(id) = name.parse::<Id>()
         {
-            return Ok((id, self.read_snapshot(&id)?));
+            return Ok(id);
         }
         let not_found = || VaultError::NotFound {
             what: "snapshot",
             name: name.to_string(),
         };
-        if name == "latest" {
-            return self.snapshots_lenient()?.0.pop().ok_or_else(not_found);
-        }
         if name.len() < 4 || !name.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(VaultError::InvalidInput(format!(
                 "{name:?} is not a snapshot id: give `latest`, a full id, or at least 4 hex digits of one"
@@ -377,7 +402,7 @@ impl Repository {
             .filter(|id| id.to_hex().starts_with(&lower))
             .collect();
         match matches.as_slice() {
-            [id] => Ok((*id, self.read_snapshot(id)?)),
+            [id] => Ok(*id),
             [] => Err(not_found()),
             _ => Err(VaultError::InvalidInput(format!(
                 "{name:?} matches {} snapshots; give more digits",

@@ -355,3 +355,60 @@ fn a_new_key_file_is_private_whatever_was_left_at_its_temporary_name() {
     assert_eq!(mode, 0o600, "the key file is readable by others: {mode:o}");
     assert!(!dir.path().join("key.tmp").exists());
 }
+
+/// Found by a black-box probe: a `snapshots/` folder replaced by a file or by a link to
+/// a drive not mounted listed as empty, so `check` passed and `prune` deleted every pack;
+/// and `restore latest` quietly restored the older snapshot when the newest was damaged.
+#[test]
+fn a_missing_snapshots_folder_stops_prune_and_a_damaged_newest_stops_latest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_src, repo, base) = fixture(dir.path());
+    let run = |args: &[&str]| {
+        let all: Vec<String> = base.iter().cloned().chain(args.iter().map(|s| s.to_string())).collect();
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        run_cli(&refs, &[])
+    };
+    let objects = stored_objects(&repo);
+    let folder = repo.join("snapshots");
+    let aside = dir.path().join("snapshots-aside");
+    std::fs::rename(&folder, &aside).unwrap();
+    for stand_in in ["link", "file"] {
+        match stand_in {
+            "link" => std::os::unix::fs::symlink(dir.path().join("offline/snapshots"), &folder).unwrap(),
+            _ => std::fs::write(&folder, b"").unwrap(),
+        }
+        for command in [&["check"][..], &["prune"], &["snapshots"]] {
+            let (code, _, err) = run(command);
+            assert_ne!(code, 0, "{stand_in}: {command:?} passed");
+            assert!(err.contains("snapshots"), "{stand_in}: {err}");
+        }
+        std::fs::remove_file(&folder).unwrap();
+    }
+    std::fs::rename(&aside, &folder).unwrap();
+    assert_eq!(stored_objects(&repo), objects, "nothing was deleted");
+
+    // The newest snapshot damaged: `latest` is refused, not answered with the older one.
+    let newest = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+        .unwrap();
+    let mut bytes = std::fs::read(&newest).unwrap();
+    bytes[40] ^= 0x55;
+    std::fs::write(&newest, bytes).unwrap();
+    let target = dir.path().join("out");
+    let (code, _, err) = run(&["restore", "latest", "--target", &target.display().to_string()]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("`latest` is not guessed"), "{err}");
+    assert!(!target.exists(), "nothing was restored");
+    // It can be forgotten by its id, though it cannot be read; then `latest` answers.
+    let id = newest.file_name().unwrap().to_string_lossy().into_owned();
+    let (code, _, err) = run(&["forget", "--snapshot", &id[..12]]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!newest.exists());
+    let (code, _, err) = run(&["restore", "latest", "--target", &target.display().to_string()]);
+    assert_eq!(code, 0, "{err}");
+    // A snapshot id that is not there is still an error.
+    let (code, _, err) = run(&["forget", "--snapshot", &id]);
+    assert_eq!(code, 4, "{err}");
+}

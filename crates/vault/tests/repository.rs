@@ -642,8 +642,11 @@ fn a_damaged_snapshot_or_index_does_not_block_the_others() {
     assert!(repo.load_index().is_err());
     let (snaps, damaged) = repo.snapshots_lenient().unwrap();
     assert_eq!((snaps.len(), damaged.len()), (2, 1));
-    // The newest snapshot still restores, and a new backup still works.
-    let (latest, snap) = repo.find_snapshot("latest").unwrap();
+    // `latest` is not guessed while a snapshot cannot be read (it may be the newest);
+    // the newest still restores by its id, and a new backup still works.
+    let err = repo.find_snapshot("latest").unwrap_err();
+    assert!(err.to_string().contains("`latest` is not guessed"), "{err}");
+    let (latest, snap) = repo.find_snapshot(&made[2].0.to_hex()).unwrap();
     assert_eq!(latest, made[2].0);
     let (index, _) = repo.load_index_lenient().unwrap();
     let out = work.join("out");
@@ -658,4 +661,18 @@ fn a_damaged_snapshot_or_index_does_not_block_the_others() {
     .unwrap();
     // Prune refuses to run on a repository it cannot fully read.
     assert!(prune(&repo, &NoProgress).is_err());
+    // A forget by policy keeps the damaged one (its time is unknown) and goes on.
+    let policy = ForgetPolicy {
+        keep_within_days: 0,
+        keep_tags: Vec::new(),
+        now: Utc::now(),
+    };
+    let forgotten = repairops_vault::forget(&repo, &policy, &NoProgress).unwrap();
+    assert!(!forgotten.contains(&made[0].0));
+    assert!(backend.size(&format!("snapshots/{}", made[0].0)).unwrap().is_some());
+    // Named by id, the damaged snapshot can be forgotten; then `latest` answers again.
+    let id = repo.snapshot_id(&made[0].0.to_hex()[..8]).unwrap();
+    assert_eq!(id, made[0].0);
+    repairops_vault::forget_ids(&repo, &[id], &NoProgress).unwrap();
+    assert!(repo.find_snapshot("latest").is_ok());
 }
