@@ -489,8 +489,7 @@ fn write_file(node: &Node, dest: &Path, content: impl FnOnce(&mut dyn Write) -> 
                 "content length differs from the recorded size",
             ));
         }
-        if node.mtime_ns != 0 {
-            let t = UNIX_EPOCH + Duration::from_nanos(node.mtime_ns.max(0) as u64);
+        if let Some(t) = recorded_time(node.mtime_ns) {
             let _ = file.set_modified(t);
         }
         set_mode(&file, node.mode);
@@ -510,12 +509,23 @@ fn write_file(node: &Node, dest: &Path, content: impl FnOnce(&mut dyn Write) -> 
 #[cfg(unix)]
 const KEPT_MODE: u32 = 0o1777;
 
+/// A recorded modification time (nanoseconds from the Unix epoch, before it when
+/// negative); `None` for 0, which writers use when they could not read one.
+fn recorded_time(mtime_ns: i64) -> Option<std::time::SystemTime> {
+    let span = Duration::from_nanos(mtime_ns.unsigned_abs());
+    match mtime_ns.cmp(&0) {
+        std::cmp::Ordering::Equal => None,
+        std::cmp::Ordering::Greater => UNIX_EPOCH.checked_add(span),
+        std::cmp::Ordering::Less => UNIX_EPOCH.checked_sub(span),
+    }
+}
+
+/// Applies a recorded mode, 0 included: a file kept with no permissions (000) comes
+/// back with none, not readable by everyone as the umask would make it.
 #[cfg(unix)]
 fn set_mode(file: &std::fs::File, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
-    if mode != 0 {
-        let _ = file.set_permissions(std::fs::Permissions::from_mode(mode & 0o777));
-    }
+    let _ = file.set_permissions(std::fs::Permissions::from_mode(mode & 0o777));
 }
 
 #[cfg(not(unix))]
@@ -529,14 +539,19 @@ fn set_meta_dir(node: &Node, dest: &Path) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        if node.mode != 0 {
-            let _ = std::fs::set_permissions(dest, std::fs::Permissions::from_mode(node.mode & KEPT_MODE));
+        // The time first: a folder restored with no permissions cannot be opened after.
+        if let Some(t) = recorded_time(node.mtime_ns)
+            && let Ok(dir) = std::fs::File::open(dest)
+        {
+            let _ = dir.set_modified(t);
         }
+        let _ = std::fs::set_permissions(dest, std::fs::Permissions::from_mode(node.mode & KEPT_MODE));
     }
-    if node.mtime_ns != 0
+    #[cfg(not(unix))]
+    if let Some(t) = recorded_time(node.mtime_ns)
         && let Ok(dir) = std::fs::File::open(dest)
     {
-        let _ = dir.set_modified(UNIX_EPOCH + Duration::from_nanos(node.mtime_ns.max(0) as u64));
+        let _ = dir.set_modified(t);
     }
 }
 

@@ -676,3 +676,53 @@ fn a_damaged_snapshot_or_index_does_not_block_the_others() {
     repairops_vault::forget_ids(&repo, &[id], &NoProgress).unwrap();
     assert!(repo.find_snapshot("latest").is_ok());
 }
+
+/// Found by a black-box probe: a file kept with no permissions (000) came back readable
+/// by everyone, and times before 1970 came back as 1970.
+#[cfg(unix)]
+#[test]
+fn modes_without_permissions_and_times_before_1970_come_back_as_they_were() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    let src = work.join("src");
+    std::fs::create_dir_all(src.join("locked-dir")).unwrap();
+    let cases: [(&str, u32, i64); 3] = [
+        ("secret", 0o000, -86_400 * 365),
+        ("shared", 0o640, 1),
+        ("plain", 0o644, 1_700_000_000),
+    ];
+    for (name, mode, secs) in cases {
+        let path = src.join(name);
+        std::fs::write(&path, name).unwrap();
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        let t = if secs < 0 {
+            std::time::UNIX_EPOCH - std::time::Duration::from_secs(secs.unsigned_abs())
+        } else {
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64)
+        };
+        f.set_modified(t).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    std::fs::set_permissions(src.join("locked-dir"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let key = MasterKey::generate();
+    let repo = Repository::init(local_backend(&work.join("r")), &key, small_packs()).unwrap();
+    let out = backup(
+        &repo,
+        vec![Source::named_path(&src, "shop")],
+        BackupOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    let index = repo.load_index().unwrap();
+    let snap = repo.read_snapshot(&out.snapshot_id).unwrap();
+    let target = work.join("out");
+    restore(&repo, &index, &snap, &target, None, &NoProgress).unwrap();
+    for (name, mode, secs) in cases {
+        let meta = std::fs::metadata(target.join("shop").join(name)).unwrap();
+        assert_eq!(meta.mode() & 0o7777, mode, "{name}'s mode");
+        assert_eq!(meta.mtime(), secs, "{name}'s time");
+    }
+    let folder = std::fs::metadata(target.join("shop/locked-dir")).unwrap();
+    assert_eq!(folder.mode() & 0o7777, 0o700);
+}
