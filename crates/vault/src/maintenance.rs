@@ -253,10 +253,13 @@ pub fn check(repo: &Repository, read_data: bool, progress: &dyn Progress) -> Res
     let mut report = CheckReport::default();
 
     for info in repo.backend().list(FileType::Key.dir())? {
-        if let Err(e) = repo
-            .backend()
-            .read(&info.path)
-            .and_then(|b| crate::repository::parse_key_object(&b, &info.path))
+        if let Err(e) = crate::repository::read_bounded(
+            repo.backend().as_ref(),
+            &info.path,
+            crate::repository::MAX_SMALL_OBJECT,
+            Some(info.size),
+        )
+        .and_then(|b| crate::repository::parse_key_object(&b, &info.path))
         {
             report.problems.push(e.to_string());
         }
@@ -473,7 +476,7 @@ pub fn copy(src: &Repository, dst: &Repository, only: Option<&[Id]>, progress: &
         for (pack, mut blobs) in by_pack {
             blobs.sort();
             let path = FileType::Pack.path(&pack);
-            let bytes = src.backend().read(&path)?;
+            let bytes = crate::repository::read_bounded(src.backend().as_ref(), &path, src.max_pack_bytes(), None)?;
             for (_, blob) in blobs {
                 let loc = src_index.blobs[&blob];
                 let start = loc.offset as usize;

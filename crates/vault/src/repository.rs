@@ -86,6 +86,30 @@ impl Index {
 /// Largest plaintext blob accepted (the chunker's hard maximum is 16 MiB).
 pub(crate) const MAX_BLOB: u32 = 64 * 1024 * 1024;
 
+/// The most a config, key or lock object can hold (a few hundred bytes in practice).
+pub(crate) const MAX_SMALL_OBJECT: u64 = 1024 * 1024;
+/// The most a snapshot object can hold (its tree is in packs; tags and summary are small).
+pub(crate) const MAX_SNAPSHOT_OBJECT: u64 = 64 * 1024 * 1024;
+/// The most an index object can hold (about 150 bytes a blob: millions of blobs).
+pub(crate) const MAX_INDEX_OBJECT: u64 = 1024 * 1024 * 1024;
+
+/// Reads an object of a kind never larger than `max` bytes. A larger one (a junk file
+/// of gigabytes under a valid name) is reported as damaged without being read, so it
+/// cannot exhaust memory. `known` is its size when a listing gave it (no extra request).
+pub(crate) fn read_bounded(backend: &dyn Backend, path: &str, max: u64, known: Option<u64>) -> Result<Vec<u8>> {
+    let size = match known {
+        Some(size) => Some(size),
+        None => backend.size(path)?,
+    };
+    match size {
+        Some(size) if size > max => Err(VaultError::corrupt(
+            path,
+            format!("it is {size} bytes, more than an object of its kind can hold ({max}); not read"),
+        )),
+        _ => backend.read(path),
+    }
+}
+
 impl Repository {
     /// Creates a repository at an empty location, protected by `provider`'s key.
     pub fn init(backend: Arc<dyn Backend>, provider: &dyn KeyProvider, options: InitOptions) -> Result<Repository> {
@@ -121,7 +145,7 @@ impl Repository {
 
     /// Opens a repository with a key or passphrase.
     pub fn open(backend: Arc<dyn Backend>, provider: &dyn KeyProvider) -> Result<Repository> {
-        let sealed_config = match backend.read("config") {
+        let sealed_config = match read_bounded(backend.as_ref(), "config", MAX_SMALL_OBJECT, None) {
             Ok(c) => c,
             Err(e) if e.is_not_found() => {
                 return Err(VaultError::NotARepository {
@@ -140,7 +164,9 @@ impl Repository {
             let Some(id) = FileType::Key.id_of(&info.path) else {
                 continue;
             };
-            let obj = match backend.read(&info.path).and_then(|b| parse_key_object(&b, &info.path)) {
+            let obj = match read_bounded(backend.as_ref(), &info.path, MAX_SMALL_OBJECT, Some(info.size))
+                .and_then(|b| parse_key_object(&b, &info.path))
+            {
                 Ok(obj) => obj,
                 Err(e) => {
                     damaged.get_or_insert(e);
@@ -262,7 +288,7 @@ impl Repository {
             let Some(id) = FileType::Index.id_of(&info.path) else {
                 continue;
             };
-            match self.read_index_file(&id) {
+            match self.read_index_file_sized(&id, Some(info.size)) {
                 Ok(file) => {
                     for pack in &file.packs {
                         index.add_pack(pack, id);
@@ -277,8 +303,13 @@ impl Repository {
     }
 
     pub(crate) fn read_index_file(&self, id: &Id) -> Result<IndexFile> {
+        self.read_index_file_sized(id, None)
+    }
+
+    fn read_index_file_sized(&self, id: &Id, known: Option<u64>) -> Result<IndexFile> {
         let path = FileType::Index.path(id);
-        let file: IndexFile = open_json(&self.keys, &path, &self.backend.read(&path)?)?;
+        let bytes = read_bounded(self.backend.as_ref(), &path, MAX_INDEX_OBJECT, known)?;
+        let file: IndexFile = open_json(&self.keys, &path, &bytes)?;
         for pack in &file.packs {
             for b in &pack.blobs {
                 if b.raw_length > MAX_BLOB || b.offset.saturating_add(u64::from(b.length)) > pack.size {
@@ -323,7 +354,7 @@ impl Repository {
             let Some(id) = FileType::Snapshot.id_of(&info.path) else {
                 continue;
             };
-            match self.read_snapshot(&id) {
+            match self.read_snapshot_sized(&id, Some(info.size)) {
                 Ok(s) => out.push((id, s)),
                 Err(e @ VaultError::Corrupt { .. }) => damaged.push(e),
                 Err(e) => return Err(e),
@@ -334,8 +365,12 @@ impl Repository {
     }
 
     pub fn read_snapshot(&self, id: &Id) -> Result<Snapshot> {
+        self.read_snapshot_sized(id, None)
+    }
+
+    fn read_snapshot_sized(&self, id: &Id, known: Option<u64>) -> Result<Snapshot> {
         let path = FileType::Snapshot.path(id);
-        let bytes = match self.backend.read(&path) {
+        let bytes = match read_bounded(self.backend.as_ref(), &path, MAX_SNAPSHOT_OBJECT, known) {
             Ok(b) => b,
             Err(e) if e.is_not_found() => {
                 return Err(VaultError::NotFound {
@@ -474,11 +509,17 @@ impl Repository {
         Ok(nodes)
     }
 
+    /// The most a pack can hold: packs close once past the configured size, so at most
+    /// one blob (and its header entry) beyond it.
+    pub(crate) fn max_pack_bytes(&self) -> u64 {
+        u64::from(self.config.pack_size) + u64::from(MAX_BLOB) + 16 * 1024 * 1024
+    }
+
     /// Reads a whole pack and checks every blob in it against its header; returns the
     /// header entries with their offsets. Used by `check --read-data` and prune.
     pub(crate) fn read_pack(&self, pack: &Id) -> Result<(Vec<u8>, Vec<IndexedBlob>)> {
         let path = FileType::Pack.path(pack);
-        let bytes = self.backend.read(&path)?;
+        let bytes = read_bounded(self.backend.as_ref(), &path, self.max_pack_bytes(), None)?;
         let entries = self.parse_pack(pack, &bytes)?;
         Ok((bytes, entries))
     }
@@ -545,7 +586,7 @@ impl Repository {
             if other.path == lock.path {
                 continue;
             }
-            let bytes = match self.backend.read(&other.path) {
+            let bytes = match read_bounded(self.backend.as_ref(), &other.path, MAX_SMALL_OBJECT, Some(other.size)) {
                 Ok(bytes) => bytes,
                 Err(e) if e.is_not_found() => continue, // released since the listing
                 // Not knowing whether it excludes us, we do not go on (our lock goes).

@@ -412,3 +412,45 @@ fn a_missing_snapshots_folder_stops_prune_and_a_damaged_newest_stops_latest() {
     let (code, _, err) = run(&["forget", "--snapshot", &id]);
     assert_eq!(code, 4, "{err}");
 }
+
+/// Found by a black-box probe: a file of gigabytes under a valid object name was read
+/// whole, so `snapshots` or `check` ran out of memory and aborted. Now each kind of
+/// object has a most it can hold, and a larger one is reported without being read.
+#[test]
+fn a_huge_junk_object_is_reported_unread_not_read_into_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_src, repo, base) = fixture(dir.path());
+    let name = "ab".repeat(32);
+    for path in [
+        format!("keys/{name}"),
+        format!("snapshots/{name}"),
+        format!("index/{name}"),
+        format!("locks/{name}"),
+        format!("data/ab/{name}"),
+    ] {
+        let path = repo.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        // Sparse: no disk used, but 3 GB to whoever reads it whole.
+        std::fs::File::create(&path).unwrap().set_len(3 << 30).unwrap();
+    }
+    // Under a 1.5 GB address-space limit, reading one of them whole aborts the process.
+    let run = |args: &[&str]| {
+        let all: Vec<String> = base.iter().cloned().chain(args.iter().map(|s| s.to_string())).collect();
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg("ulimit -v 1500000; exec \"$@\"")
+            .arg("vault")
+            .arg(env!("CARGO_BIN_EXE_repairops-vault"))
+            .args(&all)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = run(&["check", "--read-data"]);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(err.contains("more than an object of its kind can hold"), "{err}");
+    let (code, err) = run(&["snapshots"]);
+    // The junk lock stops nothing that only reads; the junk snapshot is skipped, named.
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains(&format!("snapshots/{name}")), "{err}");
+}
