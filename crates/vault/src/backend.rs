@@ -204,6 +204,8 @@ pub struct OpendalBackend {
     location: String,
     /// The folder of a local repository (`None` for S3).
     local_root: Option<std::path::PathBuf>,
+    /// Why this repository can only be read here (a read-only disk, another's folder).
+    read_only: Option<String>,
     // The runtime OpenDAL's blocking calls run on; shut down without blocking on drop,
     // so a backend may be dropped anywhere, async code included.
     runtime: Option<tokio::runtime::Runtime>,
@@ -231,14 +233,32 @@ impl OpendalBackend {
     fn new(location: &Location) -> Result<OpendalBackend> {
         let display = location.to_string();
         let config_err = |e: opendal::Error| VaultError::InvalidInput(format!("cannot use {display}: {e}"));
+        let mut read_only = None;
         let op = match location {
             Location::Local(path) => {
                 let root = path.to_string_lossy().into_owned();
                 let tmp = path.join(".tmp");
-                let builder = opendal::services::Fs::default()
-                    .root(&root)
-                    .atomic_write_dir(&tmp.to_string_lossy());
-                opendal::Operator::new(builder).map_err(config_err)?
+                // Writes go through `.tmp/` and a rename, so no reader sees half an
+                // object. A repository on a read-only disk (a write-protected drive, a
+                // file-system snapshot) or someone else's cannot have that folder made:
+                // it is still read, and a write says why it cannot be.
+                match std::fs::create_dir_all(&tmp) {
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied
+                        ) && path.is_dir() =>
+                    {
+                        read_only = Some(format!("{} cannot be written here ({e})", path.display()));
+                        opendal::Operator::new(opendal::services::Fs::default().root(&root)).map_err(config_err)?
+                    }
+                    _ => {
+                        let builder = opendal::services::Fs::default()
+                            .root(&root)
+                            .atomic_write_dir(&tmp.to_string_lossy());
+                        opendal::Operator::new(builder).map_err(config_err)?
+                    }
+                }
             }
             Location::S3 {
                 bucket,
@@ -298,8 +318,24 @@ impl OpendalBackend {
                 Location::Local(path) => Some(path.clone()),
                 Location::S3 { .. } => None,
             },
+            read_only,
             runtime: Some(runtime),
         })
+    }
+
+    /// Refuses a change to a repository that can only be read here.
+    fn writable(&self, op: &'static str, path: &str) -> Result<()> {
+        match &self.read_only {
+            Some(why) => Err(VaultError::Storage {
+                location: self.location.clone(),
+                op,
+                path: path.to_string(),
+                retryable: false,
+                not_found: false,
+                message: format!("the repository can only be read: {why}"),
+            }),
+            None => Ok(()),
+        }
     }
 
     fn err(&self, op: &'static str, path: &str, e: opendal::Error) -> VaultError {
@@ -309,25 +345,40 @@ impl OpendalBackend {
             path: path.to_string(),
             retryable: e.is_temporary(),
             not_found: e.kind() == ErrorKind::NotFound,
-            message: storage_message(&e),
+            message: storage_message(&e, self.local_root.is_none()),
         }
     }
 }
 
-/// OpenDAL's errors carry a lot of context; keep the first line, which says what failed.
-fn storage_message(e: &opendal::Error) -> String {
-    let kind = match e.kind() {
-        ErrorKind::NotFound => "not found",
-        ErrorKind::PermissionDenied => "permission denied (check the credentials and bucket policy)",
-        ErrorKind::RateLimited => "rate limited by the storage service",
-        _ => "",
-    };
+/// A sentence for an OpenDAL error. Its display is a debugging dump (`NotFound
+/// (permanent) at read, context: { service: fs, path: … } => entity not found, source:
+/// …`); the operation and path are already in [`VaultError::Storage`], so what is kept is
+/// the kind said plainly, then OpenDAL's own message and the system's cause.
+fn storage_message(e: &opendal::Error, s3: bool) -> String {
     let text = e.to_string();
-    let first = text.lines().next().unwrap_or("").chars().take(300).collect::<String>();
+    let first = text.lines().next().unwrap_or("");
+    // What follows " => " is the message, then ", source: " the underlying cause.
+    let detail = first.split_once(" => ").map(|(_, rest)| rest).unwrap_or(first);
+    let detail = match detail.split_once(", source: ") {
+        Some((message, source)) if !source.is_empty() => format!("{message} ({source})"),
+        _ => detail.to_string(),
+    };
+    let detail: String = detail.chars().take(300).collect();
+    let kind = match e.kind() {
+        ErrorKind::NotFound => "not found".to_string(),
+        ErrorKind::PermissionDenied if s3 => "permission denied (check the credentials and bucket policy)".to_string(),
+        ErrorKind::PermissionDenied => "permission denied (check the folder's owner and permissions)".to_string(),
+        ErrorKind::RateLimited => "rate limited by the storage service".to_string(),
+        ErrorKind::RangeNotSatisfied => "the object is shorter than the index says (truncated?)".to_string(),
+        ErrorKind::IsADirectory => "a folder is where a file should be".to_string(),
+        ErrorKind::NotADirectory => "a file is where a folder should be".to_string(),
+        ErrorKind::AlreadyExists => "something is already there".to_string(),
+        _ => String::new(),
+    };
     if kind.is_empty() {
-        first
+        detail
     } else {
-        format!("{kind}: {first}")
+        format!("{kind}: {detail}")
     }
 }
 
@@ -352,6 +403,7 @@ impl Backend for OpendalBackend {
     }
 
     fn write(&self, path: &str, data: Vec<u8>) -> Result<()> {
+        self.writable("write", path)?;
         off_runtime(|| self.op.write(path, data).map(|_| ())).map_err(|e| self.err("write", path, e))
     }
 
@@ -408,6 +460,7 @@ impl Backend for OpendalBackend {
     }
 
     fn delete(&self, path: &str) -> Result<()> {
+        self.writable("delete", path)?;
         match off_runtime(|| self.op.delete(path)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),

@@ -728,6 +728,25 @@ fn open_for_backup(repo: &Repository) -> Result<(crate::repository::Lock, Index)
 }
 
 /// Reads what changed, stores it, then writes the index and the snapshot.
+/// How deep a snapshot's summary may nest: the snapshot object around it adds levels,
+/// and its reader stops at 128 (serde_json's limit), which a summary of 127 passed.
+const MAX_SUMMARY_NESTING: usize = 64;
+
+/// How many arrays and objects deep a JSON value goes (without recursing).
+fn nesting(value: &serde_json::Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((v, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        match v {
+            serde_json::Value::Array(items) => stack.extend(items.iter().map(|i| (i, depth + 1))),
+            serde_json::Value::Object(map) => stack.extend(map.values().map(|i| (i, depth + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 fn store(
     repo: &Repository,
     walked: Walked,
@@ -735,6 +754,11 @@ fn store(
     options: BackupOptions,
     progress: &dyn Progress,
 ) -> Result<BackupOutcome> {
+    if nesting(&options.summary) > MAX_SUMMARY_NESTING {
+        return Err(VaultError::InvalidInput(format!(
+            "the summary nests more than {MAX_SUMMARY_NESTING} levels deep; a snapshot holding it could not be read back"
+        )));
+    }
     let started = Instant::now();
     let Walked {
         mut entries,

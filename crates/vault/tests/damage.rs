@@ -454,3 +454,135 @@ fn a_huge_junk_object_is_reported_unread_not_read_into_memory() {
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains(&format!("snapshots/{name}")), "{err}");
 }
+
+/// Found by a black-box probe: a repository that cannot be written here (a read-only
+/// disk, someone else's folder) could not even be listed or restored from, because
+/// opening it made `.tmp/`. Now it is read, and a write says why it cannot be.
+#[cfg(unix)]
+#[test]
+fn a_repository_that_cannot_be_written_is_still_read_and_restored() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (src, repo, base) = fixture(dir.path());
+    std::fs::remove_dir_all(repo.join(".tmp")).unwrap();
+    let key = std::path::PathBuf::from(&base[3]);
+    let open = |p: &Path, mode| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    open(dir.path(), 0o755);
+    open(&key, 0o644);
+    let target = dir.path().join("out");
+    std::fs::create_dir_all(&target).unwrap();
+    open(&target, 0o777);
+    let root = String::from_utf8(std::process::Command::new("id").arg("-u").output().unwrap().stdout).unwrap();
+    // As root, permissions do not stop writes: run as nobody instead; otherwise the
+    // folder is made read-only for this user.
+    let as_reader = |args: Vec<String>| {
+        let mut c = if root.trim() == "0" {
+            let mut c = std::process::Command::new("setpriv");
+            c.args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                env!("CARGO_BIN_EXE_repairops-vault"),
+            ]);
+            c
+        } else {
+            std::process::Command::new(env!("CARGO_BIN_EXE_repairops-vault"))
+        };
+        let out = c.args(base.iter().chain(args.iter())).output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    if root.trim() != "0" {
+        open(&repo, 0o555);
+    }
+    let (code, err) = as_reader(vec!["snapshots".into()]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = as_reader(vec![
+        "restore".into(),
+        "latest".into(),
+        "--target".into(),
+        target.display().to_string(),
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(find_named(&target, "later.txt"), "the snapshot was restored");
+    let (code, err) = as_reader(vec!["backup".into(), src.display().to_string()]);
+    assert_eq!(code, Some(7), "{err}");
+    assert!(err.contains("can only be read"), "{err}");
+    assert!(!repo.join(".tmp").exists(), "reading wrote nothing");
+    open(&repo, 0o755);
+}
+
+fn find_named(dir: &Path, name: &str) -> bool {
+    std::fs::read_dir(dir).unwrap().flatten().any(|e| {
+        let p = e.path();
+        e.file_name() == name || (p.is_dir() && find_named(&p, name))
+    })
+}
+
+/// Found by a black-box probe: a summary nested 127 deep was stored, and the snapshot
+/// holding it could never be read, forgotten or pruned past.
+#[test]
+fn a_summary_too_deep_to_read_back_is_refused_before_anything_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, repo, base) = fixture(dir.path());
+    let before = stored_objects(&repo);
+    let deep = format!("{}{}", "[".repeat(127), "]".repeat(127));
+    let args: Vec<String> = base
+        .iter()
+        .cloned()
+        .chain(["backup".into(), "--summary".into(), deep, src.display().to_string()])
+        .collect();
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, _, err) = run_cli(&refs, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("nests more than 64 levels"), "{err}");
+    assert_eq!(stored_objects(&repo), before);
+    // 64 levels are kept and read back.
+    let ok = format!("{}{}", "[".repeat(64), "]".repeat(64));
+    let args: Vec<String> = base
+        .iter()
+        .cloned()
+        .chain(["backup".into(), "--summary".into(), ok, src.display().to_string()])
+        .collect();
+    cli_ok(&args);
+    let args: Vec<String> = base.iter().cloned().chain(["check".into()]).collect();
+    cli_ok(&args);
+}
+
+/// Storage errors read as sentences, not as OpenDAL's debugging dump (`NotFound
+/// (permanent) at read, context: { service: fs, … }`).
+#[test]
+fn storage_errors_read_as_sentences() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_src, repo, base) = fixture(dir.path());
+    let packs: Vec<String> = stored_objects(&repo)
+        .into_iter()
+        .filter(|p| p.starts_with("data/"))
+        .collect();
+    for pack in &packs {
+        let f = std::fs::OpenOptions::new().write(true).open(repo.join(pack)).unwrap();
+        let len = f.metadata().unwrap().len();
+        f.set_len(len / 2).unwrap();
+    }
+    let target = dir.path().join("out");
+    let args: Vec<String> = base
+        .iter()
+        .cloned()
+        .chain([
+            "restore".into(),
+            "latest".into(),
+            "--target".into(),
+            target.display().to_string(),
+        ])
+        .collect();
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, _, err) = run_cli(&refs, &[]);
+    assert_ne!(code, 0);
+    assert!(!err.contains("context:") && !err.contains("(permanent)"), "{err}");
+    assert!(err.contains("shorter than the index says"), "{err}");
+    for pack in &packs {
+        std::fs::remove_file(repo.join(pack)).unwrap();
+    }
+    let (code, _, err) = run_cli(&refs, &[]);
+    assert_ne!(code, 0);
+    assert!(!err.contains("context:") && err.contains("not found"), "{err}");
+}
