@@ -727,7 +727,6 @@ fn open_for_backup(repo: &Repository) -> Result<(crate::repository::Lock, Index)
     Ok((lock, index))
 }
 
-/// Reads what changed, stores it, then writes the index and the snapshot.
 /// How deep a snapshot's summary may nest: the snapshot object around it adds levels,
 /// and its reader stops at 128 (serde_json's limit), which a summary of 127 passed.
 const MAX_SUMMARY_NESTING: usize = 64;
@@ -747,6 +746,7 @@ fn nesting(value: &serde_json::Value) -> usize {
     deepest
 }
 
+/// Reads what changed, stores it, then writes the index and the snapshot.
 fn store(
     repo: &Repository,
     walked: Walked,

@@ -234,6 +234,7 @@ fn main() -> ExitCode {
     };
     let json = cli.json;
     match run(cli) {
+        Ok(()) if STDOUT_FAILED.load(std::sync::atomic::Ordering::SeqCst) => ExitCode::FAILURE,
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if json {
@@ -247,10 +248,23 @@ fn main() -> ExitCode {
     }
 }
 
-/// Writes to stdout; a closed pipe (`| head`) is not an error.
+/// Set when a result could not be written to stdout (a full disk): the command then
+/// ends with exit code 1 once its work is done, its locks released.
+static STDOUT_FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error, anything else is.
 fn out(text: &str) {
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes()).and_then(|_| stdout.write_all(b"\n"));
+    let written = stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.write_all(b"\n"))
+        .and_then(|_| stdout.flush());
+    if let Err(e) = written
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+        && !STDOUT_FAILED.swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
+        eprintln!("repairops-vault: cannot write the result to standard output: {e}");
+    }
 }
 
 fn provider(key: &KeyArgs, what: &str) -> Result<Box<dyn KeyProvider>, VaultError> {
@@ -300,9 +314,11 @@ fn load_provider(
             }
             Ok(Box::new(Passphrase::new(secret)))
         }
-        (None, None) => Err(VaultError::InvalidInput(format!(
-            "give the {what} key with --key-file FILE, --password-env VAR or --key-keyring NAME"
-        ))),
+        (None, None) => Err(VaultError::InvalidInput(match what {
+            "destination" => "give the destination's key with --to-key-file FILE or --to-password-env VAR".into(),
+            "new" => "give the new key with --new-key-file FILE or --new-password-env VAR".into(),
+            _ => format!("give the {what} key with --key-file FILE, --password-env VAR or --key-keyring NAME"),
+        })),
     }
 }
 
@@ -447,6 +463,13 @@ fn run(cli: Cli) -> Result<(), VaultError> {
             compression_level,
             chunk_size_kib,
         } => {
+            // Settings first: a refused one leaves no folder and no key behind.
+            let options = repairops_vault::InitOptions {
+                pack_size: pack_size_mib.saturating_mul(1024 * 1024),
+                compression_level,
+                chunker: repairops_vault::format::ChunkerParams::around(chunk_size_kib.saturating_mul(1024)),
+            };
+            options.validate()?;
             let backend: Arc<dyn repairops_vault::Backend> = Arc::new(Location::parse(&url, None)?.open()?);
             let key: Box<dyn KeyProvider> = match &cli.key.key_keyring {
                 Some(name) => Box::new(keyring_key(name, true)?),
@@ -456,11 +479,6 @@ fn run(cli: Cli) -> Result<(), VaultError> {
                     "repository",
                     true,
                 )?,
-            };
-            let options = repairops_vault::InitOptions {
-                pack_size: pack_size_mib.saturating_mul(1024 * 1024),
-                compression_level,
-                chunker: repairops_vault::format::ChunkerParams::around(chunk_size_kib.saturating_mul(1024)),
             };
             let repo = Repository::init(backend, key.as_ref(), options)?;
             if json {

@@ -23,6 +23,25 @@ pub struct InitOptions {
     pub compression_level: i32,
 }
 
+impl InitOptions {
+    /// Whether a repository can be made with these settings, said as the command line's
+    /// options are named.
+    pub fn validate(&self) -> Result<()> {
+        if !(1024 * 1024..=256 * 1024 * 1024).contains(&self.pack_size) {
+            return Err(VaultError::InvalidInput(
+                "pack size must be between 1 MiB and 256 MiB".into(),
+            ));
+        }
+        if self.chunker.validate().is_err() {
+            return Err(VaultError::InvalidInput(format!(
+                "chunk size must be between 1 and 1024 KiB on average (it was {} bytes)",
+                self.chunker.avg_size
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl Default for InitOptions {
     fn default() -> Self {
         InitOptions {
@@ -118,12 +137,7 @@ impl Repository {
                 location: backend.location(),
             });
         }
-        options.chunker.validate()?;
-        if !(1024 * 1024..=256 * 1024 * 1024).contains(&options.pack_size) {
-            return Err(VaultError::InvalidInput(
-                "pack size must be between 1 MiB and 256 MiB".into(),
-            ));
-        }
+        options.validate()?;
         let keys = DataKeys::generate();
         let config = Config {
             version: FORMAT_VERSION,

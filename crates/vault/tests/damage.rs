@@ -586,3 +586,43 @@ fn storage_errors_read_as_sentences() {
     assert_ne!(code, 0);
     assert!(!err.contains("context:") && err.contains("not found"), "{err}");
 }
+
+/// Smaller probe findings: a refused `init` setting left a folder and a key behind and
+/// was reported as damage; a result lost to a full disk still exited 0; `copy` named
+/// the wrong flags for the destination's key.
+#[test]
+fn refused_settings_leave_nothing_and_lost_output_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("r");
+    let key = dir.path().join("k");
+    let base = key_args(&key, &repo);
+    let run = |extra: &[&str]| {
+        let all: Vec<String> = base
+            .iter()
+            .cloned()
+            .chain(extra.iter().map(|s| s.to_string()))
+            .collect();
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        run_cli(&refs, &[])
+    };
+    for bad in [
+        &["init", "--chunk-size-kib", "0"][..],
+        &["init", "--pack-size-mib", "0"],
+    ] {
+        let (code, _, err) = run(bad);
+        assert_eq!(code, 2, "{err}");
+        assert!(!err.contains("ChunkerParams") && !err.contains("damaged"), "{err}");
+        assert!(!repo.exists() && !key.exists(), "{bad:?} left files behind");
+    }
+    assert_eq!(run(&["init"]).0, 0);
+    if let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") {
+        let all: Vec<String> = base.iter().cloned().chain(["snapshots".to_string()]).collect();
+        let out = common::cli().args(&all).stdout(full).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("cannot write the result"), "{err}");
+    }
+    let (code, _, err) = run(&["copy", "--to", &dir.path().join("r2").display().to_string()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--to-key-file"), "{err}");
+}
