@@ -132,6 +132,27 @@ pub fn prune(repo: &Repository, progress: &dyn Progress) -> Result<PruneStats> {
         .into_iter()
         .filter_map(|o| FileType::Pack.id_of(&o.path).map(|id| (id, o.size)))
         .collect();
+    // A pack the index lists but storage lacks (or holds at another size) is lost
+    // data: the new index would go on listing it, and prune must not be the step that
+    // makes that look settled. `check` names every such pack.
+    for (pack, (size, _)) in &index.packs {
+        let path = FileType::Pack.path(pack);
+        match stored.get(pack) {
+            None => {
+                return Err(VaultError::corrupt(
+                    path,
+                    "listed in the index but not in storage; prune stops to lose nothing (run `check`)",
+                ));
+            }
+            Some(found) if found != size => {
+                return Err(VaultError::corrupt(
+                    path,
+                    format!("{found} bytes where the index says {size}; prune stops to lose nothing (run `check`)"),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
     let mut stats = PruneStats::default();
     let mut keep: Vec<Id> = Vec::new();
     let mut repack: Vec<Id> = Vec::new();

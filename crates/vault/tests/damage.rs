@@ -626,3 +626,37 @@ fn refused_settings_leave_nothing_and_lost_output_is_an_error() {
     assert_eq!(code, 2);
     assert!(err.contains("--to-key-file"), "{err}");
 }
+
+/// Found by a black-box probe: with a pack gone from storage, prune went on ("7 kept")
+/// and wrote a new index still listing it. Now it stops and says which.
+#[test]
+fn prune_stops_when_a_listed_pack_is_gone_or_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_src, repo, base) = fixture(dir.path());
+    let packs: Vec<String> = stored_objects(&repo)
+        .into_iter()
+        .filter(|p| p.starts_with("data/"))
+        .collect();
+    let run = |args: &[&str]| {
+        let all: Vec<String> = base.iter().cloned().chain(args.iter().map(|s| s.to_string())).collect();
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        run_cli(&refs, &[])
+    };
+    let pack = repo.join(&packs[0]);
+    let bytes = std::fs::read(&pack).unwrap();
+    std::fs::write(&pack, &bytes[..bytes.len() - 1]).unwrap();
+    let before = stored_objects(&repo);
+    let (code, _, err) = run(&["prune"]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains(&packs[0]) && err.contains("where the index says"), "{err}");
+    std::fs::remove_file(&pack).unwrap();
+    let (code, _, err) = run(&["prune"]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("not in storage"), "{err}");
+    let after: Vec<String> = stored_objects(&repo)
+        .into_iter()
+        .filter(|p| !p.starts_with("locks/"))
+        .collect();
+    let expected: Vec<String> = before.into_iter().filter(|p| p != &packs[0]).collect();
+    assert_eq!(after, expected, "prune changed nothing");
+}
