@@ -128,13 +128,7 @@ impl App {
     pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<App, String> {
         std::fs::create_dir_all(&config.data)
             .map_err(|e| format!("cannot create data folder {}: {e}", config.data.display()))?;
-        let mut migrated = Ok(());
-        let control = Db::open(&config.data.join("server.db"), |c| {
-            migrated = crate::control::migrate(c, &config.data);
-            Ok(())
-        })
-        .map_err(|e| format!("cannot open {}: {e}", config.data.join("server.db").display()))?;
-        migrated?;
+        let control = crate::control::open(&config.data)?;
         let audit_key =
             AuditKey::load_or_create(&config.data).map_err(|e| format!("cannot load the audit key: {e}"))?;
         let export_key = load_or_create_secret(&config.data, "exports.key")

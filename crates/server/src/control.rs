@@ -211,6 +211,19 @@ SELECT 1;
 /// The migration from which an empty audit log's head is signed.
 const SIGNED_EMPTY_HEAD: usize = 9;
 
+/// Opens (creating if needed) the control plane `data/server.db`, brought up to date
+/// with [`migrate`].
+pub fn open(data: &std::path::Path) -> Result<crate::db::Db, String> {
+    let path = data.join("server.db");
+    let mut migrated = Ok(());
+    let db = crate::db::Db::open(&path, |c| {
+        migrated = migrate(c, data);
+        Ok(())
+    })
+    .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    migrated.map(|()| db)
+}
+
 /// Brings `server.db` up to date. A database that had not reached
 /// [`SIGNED_EMPTY_HEAD`] gets its empty audit head signed with the audit key (made if
 /// there is none), once: a log emptied later, its head set back to the start, then no
@@ -439,13 +452,7 @@ pub fn revoke_token(conn: &Connection, token: &str) -> rusqlite::Result<()> {
 /// A control plane in `dir/server.db` for unit tests, holding one account: id 1, `demo`.
 #[cfg(test)]
 pub(crate) fn open_for_test(dir: &std::path::Path) -> crate::db::Db {
-    let mut migrated = Ok(());
-    let control = crate::db::Db::open(&dir.join("server.db"), |c| {
-        migrated = migrate(c, dir);
-        Ok(())
-    })
-    .unwrap();
-    migrated.unwrap();
+    let control = open(dir).unwrap();
     control.with_writer(|c| {
         c.execute(
             "INSERT INTO accounts (id, slug, name, plan, timezone, admin_email, created_at)

@@ -232,12 +232,10 @@ pub fn reapply_deletions(
     Ok(deletion.customer_ids.len() as u64)
 }
 
-/// Brings the restored database's schema up to date and makes it count its ids on from
+/// Makes the restored database (brought up to date by [`check`]) count its ids on from
 /// the highest the live database gave (`live::count_ids_on_from`).
 fn count_ids_on(restored: &FsPath, live: &FsPath) -> Result<(), String> {
-    let mut conn = crate::db::open_connection(restored).map_err(|e| e.to_string())?;
-    crate::db::migrate(&mut conn, crate::live::MIGRATIONS)
-        .map_err(|e| format!("cannot bring the backup's database up to date: {e}"))?;
+    let conn = crate::db::open_existing(restored).map_err(|e| format!("cannot open the backup's database: {e}"))?;
     let current = crate::db::open_existing(live).map_err(|e| format!("cannot read the live database: {e}"))?;
     crate::live::count_ids_on_from(&conn, &current).map_err(|e| format!("cannot carry the id counters over: {e}"))
 }

@@ -726,8 +726,13 @@ fn run(cli: Cli) -> Result<(), VaultError> {
         } => {
             let mut repo = Repository::open(open_backend(&url)?, provider(&cli.key, "repository")?.as_ref())?;
             let old = repo.key_id();
-            let new_id = match (new_key_file, new_password_env, cli.key.key_file.as_deref()) {
-                (Some(path), _, _) => {
+            let new_id = match (
+                new_key_file,
+                new_password_env,
+                cli.key.key_file.as_deref(),
+                cli.key.key_keyring.as_deref(),
+            ) {
+                (Some(path), _, _, _) => {
                     if path.exists() {
                         return Err(VaultError::InvalidInput(format!(
                             "{} exists; give a new file for the new key",
@@ -738,8 +743,8 @@ fn run(cli: Cli) -> Result<(), VaultError> {
                     write_secret_file(&path, &key.to_key_file())?;
                     repo.rotate_key(&key)?
                 }
-                (None, Some(var), _) => repo.rotate_key(load_provider(None, Some(&var), "new", false)?.as_ref())?,
-                (None, None, Some(current)) => {
+                (None, Some(var), _, _) => repo.rotate_key(load_provider(None, Some(&var), "new", false)?.as_ref())?,
+                (None, None, Some(current), _) => {
                     // New key beside the old file first; the old key object goes only
                     // once the new key file is in place.
                     let key = MasterKey::generate();
@@ -748,17 +753,16 @@ fn run(cli: Cli) -> Result<(), VaultError> {
                     repo.backend().delete(&format!("keys/{}", old.to_hex()))?;
                     new_id
                 }
-                (None, None, None) if cli.key.key_keyring.is_some() => {
+                (None, None, None, Some(name)) => {
                     // The same order with the key in the credential store: the old key
                     // object goes once the store holds the new key.
-                    let name = cli.key.key_keyring.as_deref().unwrap_or_default();
                     let key = MasterKey::generate();
                     let new_id = repo.add_key(&key)?;
                     store_in_keyring(name, &key)?;
                     repo.backend().delete(&format!("keys/{}", old.to_hex()))?;
                     new_id
                 }
-                (None, None, None) => {
+                (None, None, None, None) => {
                     return Err(VaultError::InvalidInput(
                         "give the new key with --new-key-file FILE or --new-password-env VAR".into(),
                     ));

@@ -363,11 +363,7 @@ fn a_new_key_file_is_private_whatever_was_left_at_its_temporary_name() {
 fn a_missing_snapshots_folder_stops_prune_and_a_damaged_newest_stops_latest() {
     let dir = tempfile::tempdir().unwrap();
     let (_src, repo, base) = fixture(dir.path());
-    let run = |args: &[&str]| {
-        let all: Vec<String> = base.iter().cloned().chain(args.iter().map(|s| s.to_string())).collect();
-        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        run_cli(&refs, &[])
-    };
+    let run = |args: &[&str]| run_with(&base, args);
     let objects = stored_objects(&repo);
     let folder = repo.join("snapshots");
     let aside = dir.path().join("snapshots-aside");
@@ -503,19 +499,12 @@ fn a_repository_that_cannot_be_written_is_still_read_and_restored() {
         target.display().to_string(),
     ]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(find_named(&target, "later.txt"), "the snapshot was restored");
+    assert!(find_file(&target, "later.txt").is_some(), "the snapshot was restored");
     let (code, err) = as_reader(vec!["backup".into(), src.display().to_string()]);
     assert_eq!(code, Some(7), "{err}");
     assert!(err.contains("can only be read"), "{err}");
     assert!(!repo.join(".tmp").exists(), "reading wrote nothing");
     open(&repo, 0o755);
-}
-
-fn find_named(dir: &Path, name: &str) -> bool {
-    std::fs::read_dir(dir).unwrap().flatten().any(|e| {
-        let p = e.path();
-        e.file_name() == name || (p.is_dir() && find_named(&p, name))
-    })
 }
 
 /// Found by a black-box probe: a summary nested 127 deep was stored, and the snapshot
@@ -526,26 +515,15 @@ fn a_summary_too_deep_to_read_back_is_refused_before_anything_is_stored() {
     let (src, repo, base) = fixture(dir.path());
     let before = stored_objects(&repo);
     let deep = format!("{}{}", "[".repeat(127), "]".repeat(127));
-    let args: Vec<String> = base
-        .iter()
-        .cloned()
-        .chain(["backup".into(), "--summary".into(), deep, src.display().to_string()])
-        .collect();
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (code, _, err) = run_cli(&refs, &[]);
+    let src = src.display().to_string();
+    let (code, _, err) = run_with(&base, &["backup", "--summary", &deep, &src]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("nests more than 64 levels"), "{err}");
     assert_eq!(stored_objects(&repo), before);
     // 64 levels are kept and read back.
     let ok = format!("{}{}", "[".repeat(64), "]".repeat(64));
-    let args: Vec<String> = base
-        .iter()
-        .cloned()
-        .chain(["backup".into(), "--summary".into(), ok, src.display().to_string()])
-        .collect();
-    cli_ok(&args);
-    let args: Vec<String> = base.iter().cloned().chain(["check".into()]).collect();
-    cli_ok(&args);
+    assert_eq!(run_with(&base, &["backup", "--summary", &ok, &src]).0, 0);
+    assert_eq!(run_with(&base, &["check"]).0, 0);
 }
 
 /// Storage errors read as sentences, not as OpenDAL's debugging dump (`NotFound
@@ -564,25 +542,16 @@ fn storage_errors_read_as_sentences() {
         f.set_len(len / 2).unwrap();
     }
     let target = dir.path().join("out");
-    let args: Vec<String> = base
-        .iter()
-        .cloned()
-        .chain([
-            "restore".into(),
-            "latest".into(),
-            "--target".into(),
-            target.display().to_string(),
-        ])
-        .collect();
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (code, _, err) = run_cli(&refs, &[]);
+    let target = target.display().to_string();
+    let restore = || run_with(&base, &["restore", "latest", "--target", &target]);
+    let (code, _, err) = restore();
     assert_ne!(code, 0);
     assert!(!err.contains("context:") && !err.contains("(permanent)"), "{err}");
     assert!(err.contains("shorter than the index says"), "{err}");
     for pack in &packs {
         std::fs::remove_file(repo.join(pack)).unwrap();
     }
-    let (code, _, err) = run_cli(&refs, &[]);
+    let (code, _, err) = restore();
     assert_ne!(code, 0);
     assert!(!err.contains("context:") && err.contains("not found"), "{err}");
 }
@@ -596,15 +565,7 @@ fn refused_settings_leave_nothing_and_lost_output_is_an_error() {
     let repo = dir.path().join("r");
     let key = dir.path().join("k");
     let base = key_args(&key, &repo);
-    let run = |extra: &[&str]| {
-        let all: Vec<String> = base
-            .iter()
-            .cloned()
-            .chain(extra.iter().map(|s| s.to_string()))
-            .collect();
-        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        run_cli(&refs, &[])
-    };
+    let run = |args: &[&str]| run_with(&base, args);
     for bad in [
         &["init", "--chunk-size-kib", "0"][..],
         &["init", "--pack-size-mib", "0"],
@@ -637,11 +598,7 @@ fn prune_stops_when_a_listed_pack_is_gone_or_cut() {
         .into_iter()
         .filter(|p| p.starts_with("data/"))
         .collect();
-    let run = |args: &[&str]| {
-        let all: Vec<String> = base.iter().cloned().chain(args.iter().map(|s| s.to_string())).collect();
-        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        run_cli(&refs, &[])
-    };
+    let run = |args: &[&str]| run_with(&base, args);
     let pack = repo.join(&packs[0]);
     let bytes = std::fs::read(&pack).unwrap();
     std::fs::write(&pack, &bytes[..bytes.len() - 1]).unwrap();

@@ -96,21 +96,6 @@ impl Drop for CredentialStore {
     }
 }
 
-/// The first file named `name` under `dir`.
-fn find(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            if let Some(found) = find(&path, name) {
-                return Some(found);
-            }
-        } else if entry.file_name() == name {
-            return Some(path);
-        }
-    }
-    None
-}
-
 #[test]
 fn a_key_in_the_os_credential_store_opens_the_repository_and_rotates_in_place() {
     let dir = tempfile::tempdir().unwrap();
@@ -148,7 +133,7 @@ fn a_key_in_the_os_credential_store_opens_the_repository_and_rotates_in_place() 
     let target = dir.path().join("restored");
     let (code, _, err) = vault(&["restore", "latest", "--target", &target.display().to_string()]);
     assert_eq!(code, 0, "{err}");
-    let restored = std::fs::read(find(&target, "live.db").expect("live.db restored")).unwrap();
+    let restored = std::fs::read(common::find_file(&target, "live.db").expect("live.db restored")).unwrap();
     assert_eq!(restored, b"tickets and customers");
 
     // Rotation writes the new key into the same entry; the old one no longer opens.

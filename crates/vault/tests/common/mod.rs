@@ -253,3 +253,24 @@ pub fn run_cli(args: &[&str], env: &[(&str, String)]) -> (i32, String, String) {
         stderr,
     )
 }
+
+/// Runs the CLI with `base` (repository and key flags) then `args`.
+pub fn run_with(base: &[String], args: &[&str]) -> (i32, String, String) {
+    let all: Vec<&str> = base.iter().map(String::as_str).chain(args.iter().copied()).collect();
+    run_cli(&all, &[])
+}
+
+/// The first file named `name` under `dir`.
+pub fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if entry.file_name() == name {
+            return Some(path);
+        }
+    }
+    None
+}
